@@ -1,0 +1,200 @@
+"""Web chat input channel: serves the shopper's chat page and widget from the bot itself.
+
+Why a custom channel rather than Rasa's socket.io channel: the page needs three plain things (send a
+message and get the bot's answers, reload the conversation, fetch static files) and all three are one
+HTTP request each. A JSON request/response keeps the browser side free of a socket.io client library
+(no npm, no build step), works through any proxy, and lets the history endpoint read the tracker store
+so a reloaded page shows the conversation again. See web/README.md.
+
+Routes, under /webhooks/webchat/:
+  GET  /                      the chat page (web/index.html)
+  GET  /<asset>               the widget's static files (JS, CSS, SVG) from web/
+  POST /webhook               {"sender", "message", "metadata"?} -> list of bot messages
+  GET  /history?sender=...    {"sender", "messages": [...]} from the tracker's latest session
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from asyncio import CancelledError
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, List, Optional
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.shared.core.events import BotUttered, UserUttered
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+logger = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+
+# Static files the channel will serve, by extension; anything else in web/ (README, sources) is not served.
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+
+MAX_MESSAGE_CHARS = 1000
+MAX_SENDER_CHARS = 128
+# Sender ids end up in logs and tracker keys; keep them to a tame alphabet.
+SENDER_PATTERN = re.compile(r"^[A-Za-z0-9_.:@-]+$")
+# The widget sends the button title here so a reload shows what the shopper clicked, not the payload.
+DISPLAY_TEXT_KEY = "shopcue_display_text"
+# A reload shows at most this many messages of the latest session.
+MAX_HISTORY_MESSAGES = 200
+
+
+def _error(status: int, message: str) -> HTTPResponse:
+    return response.json({"error": message}, status=status)
+
+
+def validate_sender(sender: Any) -> Optional[str]:
+    """The error text for a bad sender id, or None when it is usable."""
+    if not isinstance(sender, str) or not sender.strip():
+        return "sender must be a non-empty string"
+    if len(sender) > MAX_SENDER_CHARS:
+        return f"sender must be at most {MAX_SENDER_CHARS} characters"
+    if not SENDER_PATTERN.match(sender):
+        return "sender may only contain letters, digits and _ . : @ -"
+    return None
+
+
+def validate_message(message: Any) -> Optional[str]:
+    """The error text for a bad message, or None when it is usable."""
+    if not isinstance(message, str) or not message.strip():
+        return "message must be a non-empty string"
+    if len(message) > MAX_MESSAGE_CHARS:
+        return f"message must be at most {MAX_MESSAGE_CHARS} characters"
+    return None
+
+
+def bot_event_messages(event: BotUttered, recipient_id: str) -> List[Dict[str, Any]]:
+    """A stored bot utterance in the same shape the webhook returned it (text/buttons, then custom).
+
+    Mirrors `OutputChannel.send_response`, which splits one utterance into a text message and a
+    separate custom message, so the widget renders live and reloaded conversations identically.
+    """
+    data = event.data or {}
+    messages: List[Dict[str, Any]] = []
+    if event.text or data.get("buttons"):
+        message: Dict[str, Any] = {"recipient_id": recipient_id, "text": event.text or ""}
+        if data.get("buttons"):
+            message["buttons"] = data["buttons"]
+        messages.append(message)
+    if data.get("custom"):
+        messages.append({"recipient_id": recipient_id, "custom": data["custom"]})
+    if data.get("image"):
+        messages.append({"recipient_id": recipient_id, "image": data["image"]})
+    return messages
+
+
+def history_messages(events: List[Any], sender: str) -> List[Dict[str, Any]]:
+    """The shopper-visible part of a tracker: user texts and bot messages, oldest first."""
+    messages: List[Dict[str, Any]] = []
+    for event in events:
+        if isinstance(event, UserUttered):
+            if not event.text:
+                continue
+            shown = (event.metadata or {}).get(DISPLAY_TEXT_KEY)
+            text = shown if isinstance(shown, str) and shown.strip() else event.text
+            messages.append({"sender": "user", "text": text})
+        elif isinstance(event, BotUttered):
+            for message in bot_event_messages(event, sender):
+                messages.append({"sender": "bot", **message})
+    return messages[-MAX_HISTORY_MESSAGES:]
+
+
+def static_asset(name: str) -> Optional[Path]:
+    """The file in web/ that `name` refers to, if it is one the channel serves."""
+    if "/" in name or "\\" in name or name.startswith("."):
+        return None
+    path = WEB_DIR / name
+    if path.suffix not in CONTENT_TYPES or not path.is_file():
+        return None
+    return path
+
+
+class WebChatInput(InputChannel):
+    """The shopper web chat: a JSON message endpoint, a history endpoint and the static page."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "webchat"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> WebChatInput:
+        return cls()
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webchat = Blueprint("webchat_webhook", __name__)
+
+        @webchat.route("/", methods=["GET"])
+        async def page(request: Request) -> HTTPResponse:
+            return await _serve("index.html")
+
+        @webchat.route("/<asset_name:str>", methods=["GET"])
+        async def asset(request: Request, asset_name: str) -> HTTPResponse:
+            return await _serve(asset_name)
+
+        @webchat.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            try:
+                body = request.json
+            except Exception:  # sanic raises InvalidUsage on malformed JSON
+                body = None
+            if not isinstance(body, dict):
+                return _error(400, "expected a JSON object with sender and message")
+            sender, text = body.get("sender"), body.get("message")
+            problem = validate_sender(sender) or validate_message(text)
+            if problem:
+                return _error(400, problem)
+            metadata = body.get("metadata")
+            if metadata is not None and not isinstance(metadata, dict):
+                return _error(400, "metadata must be an object")
+            display = metadata.get(DISPLAY_TEXT_KEY) if metadata else None
+            clean_metadata = None
+            if isinstance(display, str):
+                clean_metadata = {DISPLAY_TEXT_KEY: display[:MAX_MESSAGE_CHARS]}
+
+            collector = CollectingOutputChannel()
+            try:
+                await on_new_message(
+                    UserMessage(text, collector, sender, input_channel=self.name(), metadata=clean_metadata)
+                )
+            except CancelledError:
+                logger.error("webchat: handling the message timed out (sender %s)", sender)
+                return _error(504, "the assistant took too long to answer")
+            except Exception:
+                logger.exception("webchat: handling the message failed (sender %s)", sender)
+                return _error(500, "the assistant failed to answer")
+            return response.json(collector.messages)
+
+        @webchat.route("/history", methods=["GET"])
+        async def history(request: Request) -> HTTPResponse:
+            sender = request.args.get("sender")
+            problem = validate_sender(sender)
+            if problem:
+                return _error(400, problem)
+            agent = getattr(request.app.ctx, "agent", None)
+            if agent is None or getattr(agent, "tracker_store", None) is None:
+                return _error(503, "the assistant is not ready yet")
+            tracker = await agent.tracker_store.retrieve(sender)
+            events = list(tracker.events) if tracker is not None else []
+            return response.json({"sender": sender, "messages": history_messages(events, sender)})
+
+        return webchat
+
+
+async def _serve(name: str) -> HTTPResponse:
+    path = static_asset(name)
+    if path is None:
+        return _error(404, "not found")
+    # no-cache: the browser revalidates, so a redeployed widget is picked up on the next page load.
+    return await response.file(
+        path, mime_type=CONTENT_TYPES[path.suffix], headers={"Cache-Control": "no-cache"}
+    )
