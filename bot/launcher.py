@@ -1,0 +1,277 @@
+"""Start, wait for and stop Shopcue's two processes: the Rasa server and the action server.
+
+One place for this, used by `make run` (`python -m bot.launcher`) and by the end-to-end tests, so a
+developer's bot and the tested bot come up the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Mapping, Optional
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config.yml"
+DEFAULT_DOMAIN = PROJECT_ROOT / "bot" / "domain.yml"
+DEFAULT_CREDENTIALS = PROJECT_ROOT / "bot" / "credentials.yml"
+DEFAULT_DATA = PROJECT_ROOT / "data"
+
+
+class LaunchError(RuntimeError):
+    """A server did not come up; the message holds the tail of its log."""
+
+
+def free_port() -> int:
+    """A TCP port on localhost that nothing listens on right now."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def venv_bin(name: str) -> str:
+    """The path of a console script installed beside the running interpreter (the project's .venv)."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def http_json(
+    method: str, url: str, payload: Optional[Mapping[str, Any]] = None, timeout: float = 60.0
+) -> Any:
+    """A small JSON-over-HTTP call with the standard library, so launching needs no extra client."""
+    data = json.dumps(payload).encode("utf-8") if payload is not None else None
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        body = response.read()
+    return json.loads(body) if body else None
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """The last lines of a log file, for error messages."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def train_model(
+    out_dir: Path,
+    config: Path = DEFAULT_CONFIG,
+    domain: Path = DEFAULT_DOMAIN,
+    data: Path = DEFAULT_DATA,
+    fixed_model_name: Optional[str] = None,
+    log_path: Optional[Path] = None,
+    extra_env: Optional[Mapping[str, str]] = None,
+) -> Path:
+    """Run `rasa train` and return the model archive it wrote.
+
+    Rasa's own fingerprinting skips training when nothing changed, so calling this on every start is cheap.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        venv_bin("rasa"), "train",
+        "--config", str(config), "--domain", str(domain), "--data", str(data), "--out", str(out_dir),
+    ]
+    if fixed_model_name:
+        command += ["--fixed-model-name", fixed_model_name]
+    env = {**os.environ, **(extra_env or {})}
+    if log_path is None:
+        result = subprocess.run(command, cwd=PROJECT_ROOT, env=env)
+    else:
+        with log_path.open("w") as log:
+            result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        detail = tail(log_path) if log_path else "see the output above"
+        raise LaunchError(f"rasa train failed (exit {result.returncode}):\n{detail}")
+    archives = sorted(out_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not archives:
+        raise LaunchError(f"rasa train wrote no model into {out_dir}")
+    return archives[-1]
+
+
+@dataclass
+class BotProcesses:
+    """The Rasa server and the action server as child processes, with a REST client for them."""
+
+    model: Path
+    rasa_port: int = field(default_factory=free_port)
+    actions_port: int = field(default_factory=free_port)
+    credentials: Path = DEFAULT_CREDENTIALS
+    log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="shopcue-logs-")))
+    env: Dict[str, str] = field(default_factory=dict)
+    host: str = "127.0.0.1"
+    _processes: List[subprocess.Popen] = field(default_factory=list, init=False, repr=False)
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{self.host}:{self.rasa_port}"
+
+    @property
+    def actions_url(self) -> str:
+        return f"http://{self.host}:{self.actions_port}"
+
+    @property
+    def rasa_log(self) -> Path:
+        return self.log_dir / "rasa.log"
+
+    @property
+    def actions_log(self) -> Path:
+        return self.log_dir / "actions.log"
+
+    def start(self, timeout: float = 300.0) -> BotProcesses:
+        """Start both servers and return once both answer; on failure stop them and raise."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        endpoints = self.log_dir / "endpoints.yml"
+        endpoints.write_text(f'action_endpoint:\n  url: "{self.actions_url}/webhook"\n')
+        try:
+            self._spawn(
+                [venv_bin("rasa"), "run", "actions", "--actions", "actions",
+                 "--port", str(self.actions_port)],
+                self.actions_log,
+            )
+            self._spawn(
+                [venv_bin("rasa"), "run", "--model", str(self.model), "--enable-api", "--cors", "*",
+                 "--endpoints", str(endpoints), "--credentials", str(self.credentials),
+                 "--interface", self.host, "--port", str(self.rasa_port)],
+                self.rasa_log,
+            )
+            deadline = time.monotonic() + timeout
+            self._wait_until(lambda: http_json("GET", f"{self.actions_url}/health", timeout=5), deadline,
+                             "action server", self.actions_log)
+            self._wait_until(self._model_loaded, deadline, "Rasa server", self.rasa_log)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _model_loaded(self) -> bool:
+        status = http_json("GET", f"{self.rasa_url}/status", timeout=5)
+        return bool(status and status.get("model_file"))
+
+    def _spawn(self, command: List[str], log_path: Path) -> None:
+        log = log_path.open("w")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        process = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        log.close()
+        self._processes.append(process)
+
+    def _wait_until(self, probe: Any, deadline: float, name: str, log_path: Path) -> None:
+        while time.monotonic() < deadline:
+            if any(p.poll() is not None for p in self._processes):
+                raise LaunchError(f"the {name} exited while starting:\n{tail(log_path)}")
+            try:
+                if probe():
+                    return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ValueError):
+                pass
+            time.sleep(0.5)
+        raise LaunchError(f"the {name} did not answer in time:\n{tail(log_path)}")
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop both servers (their whole process groups), politely first, then for sure."""
+        for process in self._processes:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        for process in self._processes:
+            try:
+                process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=grace)
+        self._processes.clear()
+
+    def send(self, sender: str, text: str, timeout: float = 60.0) -> List[Dict[str, Any]]:
+        """One user message over the REST channel; the bot's replies."""
+        replies = http_json("POST", f"{self.rasa_url}/webhooks/rest/webhook",
+                            {"sender": sender, "message": text}, timeout=timeout)
+        return list(replies or [])
+
+    def parse(self, text: str, timeout: float = 60.0) -> Dict[str, Any]:
+        """The NLU parse of a message (`/model/parse`)."""
+        return dict(http_json("POST", f"{self.rasa_url}/model/parse", {"text": text}, timeout=timeout))
+
+    def __enter__(self) -> BotProcesses:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def running_bot(model: Path, **kwargs: Any) -> Iterator[BotProcesses]:
+    """`with running_bot(model) as bot:` both servers up for the block, down after it, even on errors."""
+    bot = BotProcesses(model=model, **kwargs)
+    bot.start()
+    try:
+        yield bot
+    finally:
+        bot.stop()
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """`make run`: train if needed, start both servers, print the URLs, stop both on Ctrl-C."""
+    parser = argparse.ArgumentParser(prog="python -m bot.launcher", description=main.__doc__)
+    parser.add_argument("--rasa-port", type=int, default=5005)
+    parser.add_argument("--actions-port", type=int, default=5055)
+    parser.add_argument("--models", type=Path, default=PROJECT_ROOT / "models")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    parser.add_argument("--logs", type=Path, default=PROJECT_ROOT / "artifacts" / "logs")
+    args = parser.parse_args(argv)
+
+    print("Shopcue: training the model if the data or config changed ...", flush=True)
+    model = train_model(args.models, config=args.config)
+    print(f"Shopcue: model {model.name}; starting the action server and the Rasa server ...", flush=True)
+    bot = BotProcesses(model=model, rasa_port=args.rasa_port, actions_port=args.actions_port,
+                       log_dir=args.logs, host="localhost")
+    stop_requested = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        bot.start()
+        print(
+            "Shopcue is running.\n"
+            f"  web chat:      {bot.rasa_url}/webhooks/webchat/\n"
+            f"  REST webhook:  {bot.rasa_url}/webhooks/rest/webhook\n"
+            f"  action server: {bot.actions_url}/webhook\n"
+            f"  logs:          {bot.log_dir}\n"
+            "Press Ctrl-C to stop.",
+            flush=True,
+        )
+        while not stop_requested and all(p.poll() is None for p in bot._processes):
+            time.sleep(0.5)
+        if not stop_requested:
+            print("Shopcue: a server exited; see the logs above. Stopping.", file=sys.stderr)
+            return 1
+        return 0
+    except LaunchError as error:
+        print(f"Shopcue: {error}", file=sys.stderr)
+        return 1
+    finally:
+        print("Shopcue: stopping ...", flush=True)
+        bot.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Session fixtures: one Rasa model trained per test session (epochs shrunk), and the running bot.
+
+Training the real config with fewer epochs keeps end-to-end tests honest (the same pipeline, data and
+domain as `make run`) while `make test` stays within minutes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import yaml
+
+from bot.launcher import DEFAULT_CONFIG, BotProcesses, train_model
+from bot.training_config import shrink_epochs
+
+# Epochs for the end-to-end model, by component name. Override with SHOPCUE_TEST_EPOCHS="Name=3,Other=5".
+TEST_EPOCHS = {
+    "nlu.component.JointShoppingNLU": 4,
+    "DIETClassifier": 40,
+    "TEDPolicy": 20,
+}
+
+
+def _test_epochs() -> dict:
+    epochs = dict(TEST_EPOCHS)
+    for item in filter(None, os.environ.get("SHOPCUE_TEST_EPOCHS", "").split(",")):
+        name, _, value = item.partition("=")
+        epochs[name.strip()] = int(value)
+    return epochs
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding `model.tar.gz`, trained from the project's files with shrunk epochs.
+
+    Set SHOPCUE_TEST_MODEL to an existing archive to reuse it (for quick local iterations).
+    """
+    reuse = os.environ.get("SHOPCUE_TEST_MODEL")
+    if reuse:
+        return Path(reuse).parent
+    work = tmp_path_factory.mktemp("model")
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    test_config = work / "config.test.yml"
+    test_config.write_text(yaml.safe_dump(shrink_epochs(config, _test_epochs()), sort_keys=False))
+    log = work / "train.log"
+    archive = train_model(work / "out", config=test_config, fixed_model_name="model", log_path=log)
+    return archive.parent
+
+
+@pytest.fixture(scope="session")
+def trained_model(trained_model_dir: Path) -> Path:
+    """The model archive itself."""
+    reuse = os.environ.get("SHOPCUE_TEST_MODEL")
+    return Path(reuse) if reuse else trained_model_dir / "model.tar.gz"
+
+
+@pytest.fixture(scope="session")
+def bot(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcesses]:
+    """The Rasa server and action server on free localhost ports, stopped at the end even on failure."""
+    work = tmp_path_factory.mktemp("bot")
+    processes = BotProcesses(
+        model=trained_model,
+        log_dir=work / "logs",
+        env={"SHOPCUE_CATALOG_DB": str(work / "catalog.db")},
+    )
+    processes.start()
+    try:
+        yield processes
+    finally:
+        processes.stop()
