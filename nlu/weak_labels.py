@@ -363,7 +363,9 @@ def attribute_labels(
             value = normalise_attribute_value(explicit[attribute])
             if value not in allowed_list:
                 allowed_text = ", ".join(allowed_list)
-                raise ValueError(f"unknown value '{value}' for attribute '{attribute}' (allowed: {allowed_text})")
+                raise ValueError(
+                    f"unknown value '{value}' for attribute '{attribute}' (allowed: {allowed_text})"
+                )
             values[attribute] = value
             cue = weak.get(attribute)
             if cue is not None and cue in allowed_list and cue != value:
