@@ -28,6 +28,9 @@ WORD_PATTERN = re.compile(r"[^\W\d_]+|\d+|\S")
 # non-neutral attributes: the English encoder has no evidence to offer about emoji, control characters
 # or scripts it maps to [UNK].
 LATIN_ALNUM_PATTERN = re.compile(r"[A-Za-z0-9\u00C0-\u024F]")
+# Terminal escape sequences and C0 control characters carry no words; they are blanked (same length,
+# so character offsets still index the original text) before the text is split into words.
+CONTROL_PATTERN = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 IGNORE_INDEX = -100
 
 
@@ -60,15 +63,19 @@ class Prediction:
 def pre_tokenize(text: str, max_words: Optional[int] = None) -> List[Word]:
     """Words with character offsets; stops after `max_words` so huge messages stay cheap."""
     words: List[Word] = []
-    for match in WORD_PATTERN.finditer(text):
+    for match in WORD_PATTERN.finditer(blank_control_characters(text)):
         words.append(Word(match.group(), match.start(), match.end()))
         if max_words is not None and len(words) >= max_words:
             break
     return words
 
 
+def blank_control_characters(text: str) -> str:
+    return CONTROL_PATTERN.sub(lambda match: " " * len(match.group()), text)
+
+
 def has_latin_evidence(text: str) -> bool:
-    return LATIN_ALNUM_PATTERN.search(text) is not None
+    return LATIN_ALNUM_PATTERN.search(blank_control_characters(text)) is not None
 
 
 def spans_to_word_tags(words: Sequence[Word], spans: Iterable[Tuple[int, int, str]]) -> List[str]:

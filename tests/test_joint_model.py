@@ -1,0 +1,202 @@
+"""The joint model below Rasa: word/subword alignment, BIO decoding, edge-case messages, determinism.
+
+A tiny model (a few dozen examples, 2 epochs, max length 24) is trained once per module; the
+assertions are about what a shopper would notice (spans that cover the right characters, no entity
+invented from emoji or gibberish, the same answer every time for the same seed).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Tuple
+
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+from nlu.component import default_encoder_path
+from nlu.modeling_joint import JointShoppingConfig, JointShoppingModel
+from nlu.schema import DEFAULT_ATTRIBUTES
+from nlu.training import (
+    Encoder,
+    Example,
+    class_weights,
+    pre_tokenize,
+    predict,
+    spans_to_word_tags,
+    tag_labels_for,
+    train_model,
+    word_tags_to_spans,
+)
+
+# (text, intent, [(entity text, type)], attributes)
+RAW: List[Tuple[str, str, List[Tuple[str, str]], Dict[str, str]]] = [
+    (
+        "bday present for my 10yo son",
+        "search_product",
+        [("10", "age"), ("son", "recipient")],
+        {"gender": "male", "age_group": "kid", "gift": "true"},
+    ),
+    (
+        "red nike running shoes under $30",
+        "search_product",
+        [("red", "color"), ("nike", "brand"), ("running shoes", "product_type"), ("$30", "price")],
+        {},
+    ),
+    (
+        "a gift for my wife, size m",
+        "search_product",
+        [("wife", "recipient"), ("m", "size")],
+        {"gender": "female", "age_group": "adult", "gift": "true"},
+    ),
+    (
+        "blue dress for my daughter",
+        "search_product",
+        [("blue", "color"), ("dress", "product_type"), ("daughter", "recipient")],
+        {"gender": "female"},
+    ),
+    ("cheaper please", "refine_search", [], {}),
+    ("in green instead", "refine_search", [("green", "color")], {}),
+    ("hello", "greet", [], {}),
+    ("hi there", "greet", [], {}),
+    ("bye", "goodbye", [], {}),
+    ("thanks a lot", "thanks", [], {}),
+    ("baby crib for a newborn", "search_product", [("crib", "product_type")], {"age_group": "baby"}),
+    ("adidas backpack", "search_product", [("adidas", "brand"), ("backpack", "product_type")], {}),
+]
+
+
+def _example(text: str, intent: str, spans: List[Tuple[str, str]], attributes: Dict[str, str]) -> Example:
+    entities = []
+    for value, entity in spans:
+        start = text.index(value)
+        entities.append((start, start + len(value), entity))
+    return Example(text, intent, entities, attributes)
+
+
+EXAMPLES = [_example(*row) for row in RAW] * 3
+ENTITY_TYPES = sorted({entity for _, _, spans, _ in RAW for _, entity in spans})
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return AutoTokenizer.from_pretrained(default_encoder_path(), local_files_only=True)
+
+
+def _train(tokenizer, seed: int) -> JointShoppingModel:
+    torch.set_num_threads(2)
+    torch.manual_seed(seed)
+    config = JointShoppingConfig(
+        encoder_path=default_encoder_path(),
+        intent_labels=sorted({row[1] for row in RAW}),
+        tag_labels=tag_labels_for(ENTITY_TYPES),
+        attributes={k: list(v) for k, v in DEFAULT_ATTRIBUTES.items()},
+        max_length=24,
+    )
+    model = JointShoppingModel(config)
+    train_model(
+        model,
+        Encoder(tokenizer, 24),
+        EXAMPLES,
+        epochs=2,
+        batch_size=12,
+        learning_rate=1e-4,
+        seed=seed,
+        show_progress=False,
+    )
+    return model
+
+
+@pytest.fixture(scope="module")
+def trained(tokenizer) -> JointShoppingModel:
+    return _train(tokenizer, seed=7)
+
+
+def test_pre_tokenize_splits_digits_letters_and_punctuation_with_offsets() -> None:
+    text = "10yo son's $30-40!"
+    words = pre_tokenize(text)
+    assert [w.text for w in words] == ["10", "yo", "son", "'", "s", "$", "30", "-", "40", "!"]
+    assert all(text[w.start : w.end] == w.text for w in words)
+    assert len(pre_tokenize("shoes " * 5000, max_words=48)) == 48
+
+
+def test_bio_round_trip_recovers_character_spans_through_punctuation() -> None:
+    text = "red nike running shoes under $30, for my 10yo"
+    spans = [(0, 3, "color"), (4, 8, "brand"), (9, 22, "product_type"), (29, 32, "price"), (41, 43, "age")]
+    words = pre_tokenize(text)
+    tags = spans_to_word_tags(words, spans)
+    assert tags[:4] == ["B-color", "B-brand", "B-product_type", "I-product_type"]
+    assert tags[5:7] == ["B-price", "I-price"]  # "$" and "30"
+    decoded = word_tags_to_spans(text, words, tags)
+    assert [(s["start"], s["end"], s["entity"]) for s in decoded] == spans
+    assert [s["value"] for s in decoded] == ["red", "nike", "running shoes", "$30", "10"]
+
+
+def test_decoding_breaks_on_type_change_and_untokenised_words() -> None:
+    text = "blue nike hat"
+    words = pre_tokenize(text)
+    spans = word_tags_to_spans(text, words, ["B-color", "I-brand", None], [0.9, 0.5, 0.0])
+    assert [(s["value"], s["entity"]) for s in spans] == [("blue", "color"), ("nike", "brand")]
+    assert spans[0]["confidence_entity"] == pytest.approx(0.9)
+
+
+def test_subword_alignment_labels_only_first_subword(tokenizer) -> None:
+    encoder = Encoder(tokenizer, max_length=32)
+    tensors, words, first = encoder.encode(["skechers sneakers"])
+    tokens = tokenizer.convert_ids_to_tokens(tensors["input_ids"][0].tolist())
+    assert [w.text for w in words[0]] == ["skechers", "sneakers"]
+    # Each word points at the token that starts it; continuation pieces ("##...") are never pointed at.
+    assert all(not tokens[p].startswith("##") for p in first[0])
+    assert first[0][0] == 1 and first[0][1] > first[0][0]
+
+
+def test_encoder_truncates_long_messages_to_max_length(tokenizer) -> None:
+    tensors, _, first = Encoder(tokenizer, max_length=24).encode(["red shoes " * 1000])
+    assert tensors["input_ids"].shape[1] == 24
+    assert max(first[0]) < 24
+
+
+def test_class_weights_favour_rare_labels() -> None:
+    weights = class_weights([0, 0, 0, 0, 0, 0, 0, 0, 1, 1], num_classes=3)
+    assert weights[1] > weights[0]
+    assert weights[2] == 1.0  # unseen class: neutral weight
+
+
+def test_trained_model_finds_spans_and_attributes(trained, tokenizer) -> None:
+    (prediction,) = predict(trained, Encoder(tokenizer, 24), ["red nike running shoes under $30"])
+    assert prediction.intent_ranking[0][0] == "search_product"
+    found = {(e["value"], e["entity"]) for e in prediction.entities}
+    assert ("nike", "brand") in found
+    assert set(prediction.attributes) == set(DEFAULT_ATTRIBUTES)
+    assert all(0.0 <= conf <= 1.0 for _, conf in prediction.attributes.values())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   \t\n ",
+        "😀🎁🛍️😀",
+        "\x00\x07\x1b[31m\x7f",
+        "жёлтые ботинки для сына",
+        "送给儿子的生日礼物",
+        "z" * 10_000,
+        "🎁" * 10_000,
+    ],
+)
+def test_edge_case_messages_invent_nothing(trained, tokenizer, text: str) -> None:
+    (prediction,) = predict(trained, Encoder(tokenizer, 24), [text])
+    assert prediction.entities == []
+    assert prediction.intent_ranking and 0.0 <= prediction.intent_ranking[0][1] <= 1.0
+    if not text.startswith("z"):  # nothing the English encoder can read: neutral attributes
+        assert prediction.attributes["gender"][0] == "unknown"
+        assert prediction.attributes["age_group"][0] == "unknown"
+        assert prediction.attributes["gift"][0] == "false"
+
+
+def test_same_seed_gives_same_weights_and_prediction(trained, tokenizer) -> None:
+    again = _train(tokenizer, seed=7)
+    for (name, a), (_, b) in zip(trained.state_dict().items(), again.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    encoder = Encoder(tokenizer, 24)
+    text = ["a gift for my wife, size m"]
+    assert predict(trained, encoder, text) == predict(again, encoder, text)
