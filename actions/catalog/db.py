@@ -1,0 +1,189 @@
+"""Where the catalog lives and how to open it.
+
+SQLite by default (a file built from the demo catalog on first use), or any SQLAlchemy URL in
+`DATABASE_URL` (e.g. PostgreSQL). Full-text search uses an FTS5 table on SQLite and plain ILIKE
+matching elsewhere, so the same search code runs on both.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence
+
+from sqlalchemy import create_engine, event, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from actions.catalog.models import Base, Product, StockLevel
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DB_PATH = REPO_ROOT / "var" / "shopcue_catalog.db"
+
+_engines: Dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def catalog_url() -> str:
+    """`DATABASE_URL` wins; else `SHOPCUE_CATALOG_DB` (a file path); else the default SQLite file."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    path = os.environ.get("SHOPCUE_CATALOG_DB") or str(DEFAULT_DB_PATH)
+    return f"sqlite:///{path}"
+
+
+def sqlite_path(url: str) -> Optional[Path]:
+    """The file behind a SQLite URL, None for other databases or in-memory SQLite."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url in (prefix, "sqlite:///:memory:"):
+        return None
+    return Path(url[len(prefix) :])
+
+
+def get_engine(url: Optional[str] = None) -> Engine:
+    """One engine per URL for the life of the process (the action server opens it once)."""
+    url = url or catalog_url()
+    with _lock:
+        if url not in _engines:
+            path = sqlite_path(url)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            kwargs = {"future": True}
+            if url.startswith("sqlite"):
+                kwargs["connect_args"] = {"check_same_thread": False}
+            engine = create_engine(url, **kwargs)
+            if url.startswith("sqlite"):
+                event.listen(engine, "connect", _sqlite_pragmas)
+            _engines[url] = engine
+        return _engines[url]
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def dispose_engine(url: str) -> None:
+    with _lock:
+        engine = _engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+def session_for(engine: Engine) -> Session:
+    return sessionmaker(bind=engine, future=True, expire_on_commit=False)()
+
+
+def uses_fts(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_schema(engine: Engine) -> None:
+    Base.metadata.create_all(engine)
+    if uses_fts(engine):
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "CREATE VIRTUAL TABLE IF NOT EXISTS product_fts USING fts5("
+                    "product_id UNINDEXED, title, description, product_type, brand, "
+                    "tokenize='porter unicode61')"
+                )
+            )
+
+
+def rebuild_fts(session: Session) -> None:
+    """Re-index every product's text; called inside the import transaction so both commit together."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    session.execute(text("DELETE FROM product_fts"))
+    session.execute(
+        text(
+            "INSERT INTO product_fts (product_id, title, description, product_type, brand) "
+            "SELECT id, title, description, product_type, brand FROM products"
+        )
+    )
+
+
+def catalog_is_empty(engine: Engine) -> bool:
+    try:
+        with session_for(engine) as session:
+            return session.execute(select(Product.id).limit(1)).first() is None
+    except Exception:  # no tables yet
+        return True
+
+
+def products_by_id(session: Session, ids: Sequence[str]) -> List[Product]:
+    """The products with these ids, in the order given (unknown ids are skipped)."""
+    if not ids:
+        return []
+    rows = session.execute(select(Product).where(Product.id.in_(list(ids)))).scalars().all()
+    found = {product.id: product for product in rows}
+    return [found[pid] for pid in ids if pid in found]
+
+
+def write_products(session: Session, products: Iterable[dict]) -> int:
+    """Insert product dicts (with `stock` as {size: quantity}) in the caller's transaction."""
+    count = 0
+    product_rows, stock_rows = [], []
+    for item in products:
+        row = {key: value for key, value in item.items() if key != "stock"}
+        product_rows.append(row)
+        for position, (size, quantity) in enumerate(item["stock"].items()):
+            stock_rows.append(
+                {"product_id": row["id"], "size": size, "position": position, "quantity": quantity}
+            )
+        count += 1
+    if product_rows:
+        session.execute(Product.__table__.insert(), product_rows)
+    if stock_rows:
+        session.execute(StockLevel.__table__.insert(), stock_rows)
+    return count
+
+
+def build_catalog(url: str, products: Iterable[dict], replace: bool = True) -> int:
+    """Create the schema and load products in one transaction; with `replace`, old rows go first."""
+    engine = get_engine(url)
+    create_schema(engine)
+    with session_for(engine) as session, session.begin():
+        if replace:
+            session.execute(StockLevel.__table__.delete())
+            session.execute(Product.__table__.delete())
+        count = write_products(session, products)
+        rebuild_fts(session)
+    return count
+
+
+def ensure_catalog(url: Optional[str] = None) -> Engine:
+    """Open the catalog, building the demo catalog first if the database has no products.
+
+    A SQLite file is built under a temporary name and moved into place, so two processes starting
+    at once never see a half-built catalog.
+    """
+    url = url or catalog_url()
+    engine = get_engine(url)
+    if not catalog_is_empty(engine):
+        return engine
+    from actions.catalog.demo import generate_demo_catalog
+
+    path = sqlite_path(url)
+    if path is None:
+        build_catalog(url, generate_demo_catalog())
+        return engine
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = path.with_name(f"{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    tmp_url = f"sqlite:///{tmp_path}"
+    try:
+        build_catalog(tmp_url, generate_demo_catalog())
+        dispose_engine(tmp_url)
+        dispose_engine(url)
+        if catalog_is_empty(get_engine(url)):
+            dispose_engine(url)
+            os.replace(tmp_path, path)
+    finally:
+        dispose_engine(tmp_url)
+        if tmp_path.exists():
+            tmp_path.unlink()
+    return get_engine(url)
