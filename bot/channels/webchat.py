@@ -139,7 +139,8 @@ class WebChatInput(InputChannel):
 
         @webchat.route("/<asset_name:str>", methods=["GET"])
         async def asset(request: Request, asset_name: str) -> HTTPResponse:
-            return await _serve(asset_name)
+            # Sanic routes ".../webchat/" (trailing slash) here with an empty name: that is the page.
+            return await _serve(asset_name or "index.html")
 
         @webchat.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

@@ -1,0 +1,270 @@
+"""The web chat channel's HTTP routes: page and assets, sending a message, reloading the history.
+
+Most tests mount the real channel blueprint (registered the way Rasa registers input channels) on a
+small Sanic app whose agent answers like Rasa's processor does: it writes the user and bot events to a
+real in-memory tracker store and sends the bot's messages through the request's output channel. That
+keeps these tests fast (no model) while the `bot` tests at the end check the channel in a running Rasa.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional
+
+import httpx
+import pytest
+from rasa.core.channels.channel import UserMessage, register
+from rasa.core.tracker_store import InMemoryTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered, UserUttered
+from sanic import Sanic
+
+from bot.channels.webchat import DISPLAY_TEXT_KEY, WebChatInput
+
+PRODUCT_CARDS = {
+    "type": "product_cards",
+    "products": [
+        {
+            "id": "P1",
+            "title": "Trail runner",
+            "price": 59.0,
+            "currency": "USD",
+            "brand": "Stride",
+            "attributes": {"colour": "blue"},
+            "in_stock": True,
+            "stock_note": "in stock",
+            "image": None,
+            "position": 1,
+        },
+    ],
+}
+BUTTONS = [{"title": "Cheaper", "payload": "/refine_search"}]
+
+
+class FakeAgent:
+    """Answers every message with text + quick replies + product cards, storing events like Rasa does."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.tracker_store = InMemoryTrackerStore(Domain.empty())
+        self.fail = fail
+        self.received: List[UserMessage] = []
+
+    async def handle_message(self, message: UserMessage) -> None:
+        if self.fail:
+            raise RuntimeError("model exploded")
+        self.received.append(message)
+        tracker = await self.tracker_store.get_or_create_tracker(message.sender_id)
+        tracker.update(UserUttered(message.text, metadata=message.metadata or {}))
+        text = f"Here is what I found for {message.text}"
+        bot_data = {"buttons": BUTTONS, "custom": PRODUCT_CARDS}
+        tracker.update(BotUttered(text, data=bot_data))
+        await self.tracker_store.save(tracker)
+        await message.output_channel.send_response(
+            message.sender_id, {"text": text, "buttons": BUTTONS, "custom": PRODUCT_CARDS}
+        )
+
+
+@pytest.fixture(autouse=True)
+def sanic_test_mode() -> Iterator[None]:
+    """Sanic's test mode lets several apps start in one process (it keeps the untouched handlers)."""
+    previous = Sanic.test_mode
+    Sanic.test_mode = True
+    yield
+    Sanic.test_mode = previous
+
+
+def make_app(agent: Any) -> Sanic:
+    app = Sanic(f"webchat_test_{uuid.uuid4().hex[:8]}")
+    app.ctx.agent = agent
+    register([WebChatInput()], app, route="/webhooks/")
+    return app
+
+
+def run(app: Sanic, scenario: Callable[[httpx.AsyncClient], Awaitable[Any]]) -> Any:
+    """Run a scenario against the app in-process over ASGI (no socket, no server thread)."""
+
+    async def main() -> Any:
+        if not getattr(app.ctx, "started", False):
+            await app._startup()  # what ASGI lifespan startup does: finalise the routers
+            app.ctx.started = True
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as client:
+            return await scenario(client)
+
+    return asyncio.run(main())
+
+
+def get(app: Sanic, url: str) -> httpx.Response:
+    return run(app, lambda client: client.get(url))
+
+
+def post(app: Sanic, url: str, payload: Optional[Dict[str, Any]] = None, content: Optional[str] = None):
+    if content is not None:
+        return run(
+            app,
+            lambda client: client.post(url, content=content, headers={"Content-Type": "application/json"}),
+        )
+    return run(app, lambda client: client.post(url, json=payload))
+
+
+@pytest.fixture
+def agent() -> FakeAgent:
+    return FakeAgent()
+
+
+@pytest.fixture
+def app(agent: FakeAgent) -> Sanic:
+    return make_app(agent)
+
+
+def test_chat_page_is_served_with_the_widget(app: Sanic) -> None:
+    for url in ("/webhooks/webchat/", "/webhooks/webchat"):
+        page = get(app, url)
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert "/webhooks/webchat/shopcue-widget.js" in page.text
+        assert '<html lang="en">' in page.text
+
+
+@pytest.mark.parametrize(
+    ("asset", "content_type", "marker"),
+    [
+        ("shopcue-widget.js", "text/javascript", "product_cards"),
+        ("shopcue-widget.css", "text/css", ".shopcue-card"),
+        ("product-placeholder.svg", "image/svg+xml", "<svg"),
+    ],
+)
+def test_widget_assets_are_served(app: Sanic, asset: str, content_type: str, marker: str) -> None:
+    response = get(app, f"/webhooks/webchat/{asset}")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(content_type)
+    assert marker in response.text
+
+
+@pytest.mark.parametrize("asset", ["README.md", "missing.js", ".hidden.js", "..%2Fpyproject.toml"])
+def test_only_web_assets_are_served(app: Sanic, asset: str) -> None:
+    assert get(app, f"/webhooks/webchat/{asset}").status_code == 404
+
+
+def test_message_returns_text_buttons_and_product_cards(app: Sanic, agent: FakeAgent) -> None:
+    response = post(app, "/webhooks/webchat/webhook", {"sender": "shopper-1", "message": "running shoes"})
+    assert response.status_code == 200
+    messages = response.json()
+    assert messages[0]["text"] == "Here is what I found for running shoes"
+    assert messages[0]["buttons"] == BUTTONS
+    assert messages[1]["custom"]["type"] == "product_cards"
+    assert messages[1]["custom"]["products"][0]["title"] == "Trail runner"
+    assert agent.received[0].input_channel == "webchat"
+
+
+@pytest.mark.parametrize(
+    ("payload", "complaint"),
+    [
+        ({"sender": "shopper-1", "message": "   "}, "message"),
+        ({"sender": "shopper-1"}, "message"),
+        ({"message": "hi"}, "sender"),
+        ({"sender": "<script>", "message": "hi"}, "sender"),
+        ({"sender": "shopper-1", "message": "x" * 1001}, "message"),
+        ({"sender": "shopper-1", "message": "hi", "metadata": "not an object"}, "metadata"),
+    ],
+)
+def test_bad_messages_are_refused_with_a_reason(app: Sanic, agent: FakeAgent, payload, complaint) -> None:
+    response = post(app, "/webhooks/webchat/webhook", payload)
+    assert response.status_code == 400
+    assert complaint in response.json()["error"]
+    assert agent.received == []
+
+
+def test_malformed_json_is_refused(app: Sanic) -> None:
+    response = post(app, "/webhooks/webchat/webhook", content="{not json")
+    assert response.status_code == 400
+    assert "error" in response.json()
+
+
+def test_a_failing_bot_gives_a_server_error_the_widget_can_show() -> None:
+    app = make_app(FakeAgent(fail=True))
+    response = post(app, "/webhooks/webchat/webhook", {"sender": "shopper-1", "message": "hi"})
+    assert response.status_code == 500
+    assert response.json() == {"error": "the assistant failed to answer"}
+
+
+def test_history_replays_the_conversation_in_order(app: Sanic) -> None:
+    async def scenario(client: httpx.AsyncClient) -> httpx.Response:
+        await client.post("/webhooks/webchat/webhook", json={"sender": "s-9", "message": "running shoes"})
+        await client.post(
+            "/webhooks/webchat/webhook",
+            json={"sender": "s-9", "message": "/refine_search", "metadata": {DISPLAY_TEXT_KEY: "Cheaper"}},
+        )
+        await client.post("/webhooks/webchat/webhook", json={"sender": "someone-else", "message": "socks"})
+        return await client.get("/webhooks/webchat/history", params={"sender": "s-9"})
+
+    response = run(app, scenario)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["sender"] == "s-9"
+    shown = [(m["sender"], m.get("text"), (m.get("custom") or {}).get("type")) for m in body["messages"]]
+    assert shown == [
+        ("user", "running shoes", None),
+        ("bot", "Here is what I found for running shoes", None),
+        ("bot", None, "product_cards"),
+        # the quick reply's title, as the shopper saw it, not its payload
+        ("user", "Cheaper", None),
+        ("bot", "Here is what I found for /refine_search", None),
+        ("bot", None, "product_cards"),
+    ]
+    assert body["messages"][1]["buttons"] == BUTTONS
+
+
+def test_history_of_a_new_shopper_is_empty(app: Sanic) -> None:
+    response = get(app, "/webhooks/webchat/history?sender=never-seen")
+    assert response.status_code == 200
+    assert response.json() == {"sender": "never-seen", "messages": []}
+
+
+def test_history_needs_a_sender(app: Sanic) -> None:
+    assert get(app, "/webhooks/webchat/history").status_code == 400
+
+
+# ---- in the running bot (Rasa started with bot/credentials.yml and --cors "*") ----
+
+
+def _http(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    return httpx.request(method, url, timeout=120.0, **kwargs)
+
+
+@pytest.mark.e2e
+def test_running_bot_serves_the_page_and_answers_over_webchat(bot: Any) -> None:
+    base = f"{bot.rasa_url}/webhooks/webchat"
+    page = _http("GET", f"{base}/")
+    assert page.status_code == 200 and "shopcue-widget.js" in page.text
+
+    sender = f"channel-test-{uuid.uuid4().hex[:8]}"
+    reply = _http("POST", f"{base}/webhook", json={"sender": sender, "message": "hello"})
+    assert reply.status_code == 200
+    messages = reply.json()
+    assert any(m.get("text") for m in messages), f"no text reply to 'hello': {json.dumps(messages)}"
+
+    history = _http("GET", f"{base}/history", params={"sender": sender}).json()["messages"]
+    assert history[0] == {"sender": "user", "text": "hello"}
+    assert [m for m in history if m["sender"] == "bot"], "the bot's answer is missing from the history"
+
+
+@pytest.mark.e2e
+def test_running_bot_allows_embedding_from_another_origin(bot: Any) -> None:
+    base = f"{bot.rasa_url}/webhooks/webchat"
+    origin = "http://some-shop.example"
+    preflight = _http(
+        "OPTIONS",
+        f"{base}/webhook",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+    assert preflight.status_code in (200, 204)
+    assert preflight.headers.get("access-control-allow-origin") in ("*", origin)
+    script = _http("GET", f"{base}/shopcue-widget.js", headers={"Origin": origin})
+    assert script.headers.get("access-control-allow-origin") in ("*", origin)

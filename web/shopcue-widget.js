@@ -1,0 +1,638 @@
+/*
+ * Shopcue web chat widget. Plain JS, no build step, no dependencies.
+ *
+ * Embed on any page with one tag (the bot must run with --cors "*" for other origins):
+ *   <script src="http://HOST:5005/webhooks/webchat/shopcue-widget.js"
+ *           data-shopcue-url="http://HOST:5005"></script>
+ * That adds a floating launcher. The bot's own page (index.html) uses data-shopcue-mode="inline"
+ * with data-shopcue-target="#id" to fill a container instead.
+ *
+ * Talks to the bot's webchat channel (bot/channels/webchat.py):
+ *   POST {base}/webhooks/webchat/webhook  {sender, message, metadata?} -> [bot messages]
+ *   GET  {base}/webhooks/webchat/history?sender=...                   -> {messages: [...]}
+ * Bot messages carry `text`, `buttons` (quick replies) and `custom` payloads
+ * (`product_cards`, `comparison`; see docs/architecture.md).
+ */
+(function () {
+  "use strict";
+
+  if (window.ShopcueWidget) {
+    return; // loaded twice on one page: keep the first
+  }
+
+  var script = document.currentScript;
+  var data = (script && script.dataset) || {};
+  var scriptOrigin = script && script.src ? new URL(script.src, location.href).origin : location.origin;
+  var base = (data.shopcueUrl || scriptOrigin).replace(/\/+$/, "");
+  var channelUrl = base + "/webhooks/webchat";
+  var mode = data.shopcueMode === "inline" ? "inline" : "floating";
+
+  var SENDER_KEY = "shopcue.sender";
+  var OPEN_KEY = "shopcue.open";
+  var DISPLAY_TEXT_KEY = "shopcue_display_text"; // same key as bot/channels/webchat.py
+  var MAX_CHARS = 500;
+  var PLACEHOLDER_IMAGE = channelUrl + "/product-placeholder.svg";
+  var SERVER_ERROR_TEXT =
+    "Sorry, I couldn't reach the shop assistant just now. Please try again in a moment.";
+  var EMPTY_REPLY_TEXT = "Sorry, I have no answer to that right now. Could you put it another way?";
+  var WELCOME_TEXT =
+    "Hi, I'm Shopcue. Tell me what you're looking for, e.g. \"running shoes under $80\" " +
+    "or \"a birthday present for my 10 year old son\".";
+
+  // ---- small helpers -------------------------------------------------------------------------
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) {
+      node.className = className;
+    }
+    if (text !== undefined && text !== null) {
+      node.textContent = String(text); // never innerHTML: bot and catalog text is untrusted
+    }
+    return node;
+  }
+
+  function randomId() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") {
+      return window.crypto.randomUUID();
+    }
+    return Date.now().toString(36) + Math.random().toString(36).slice(2, 12);
+  }
+
+  function storageGet(storage, key) {
+    try {
+      return storage.getItem(key);
+    } catch (e) {
+      return null; // storage blocked (privacy settings): the widget still works, without memory
+    }
+  }
+
+  function storageSet(storage, key, value) {
+    try {
+      storage.setItem(key, value);
+    } catch (e) {
+      /* see storageGet */
+    }
+  }
+
+  function senderId() {
+    var id = storageGet(window.localStorage, SENDER_KEY);
+    if (!id || !/^[A-Za-z0-9_.:@-]{1,128}$/.test(id)) {
+      id = "web-" + randomId();
+      storageSet(window.localStorage, SENDER_KEY, id);
+    }
+    return id;
+  }
+
+  function humanise(key) {
+    var words = String(key).replace(/[_-]+/g, " ").trim();
+    return words.charAt(0).toUpperCase() + words.slice(1);
+  }
+
+  function displayValue(value) {
+    if (value === true) {
+      return "Yes";
+    }
+    if (value === false) {
+      return "No";
+    }
+    if (Array.isArray(value)) {
+      return value.join(", ");
+    }
+    return value === null || value === undefined ? "" : String(value);
+  }
+
+  function formatPrice(price, currency) {
+    if (typeof price !== "number" || !isFinite(price)) {
+      return price === null || price === undefined ? "" : String(price);
+    }
+    try {
+      return new Intl.NumberFormat("en-US", { style: "currency", currency: currency || "USD" }).format(price);
+    } catch (e) {
+      return price.toFixed(2) + (currency ? " " + currency : "");
+    }
+  }
+
+  function imageUrl(image) {
+    if (typeof image !== "string" || !image) {
+      return PLACEHOLDER_IMAGE;
+    }
+    if (/^https?:\/\//i.test(image)) {
+      return image;
+    }
+    if (image.charAt(0) === "/") {
+      return base + image;
+    }
+    return PLACEHOLDER_IMAGE; // data:, javascript: and other schemes are not shown
+  }
+
+  // ---- DOM -----------------------------------------------------------------------------------
+
+  var root = el("div", "shopcue shopcue--" + mode);
+  root.setAttribute("data-shopcue", "");
+
+  var launcher = null;
+  if (mode === "floating") {
+    launcher = el("button", "shopcue-launcher");
+    launcher.type = "button";
+    launcher.setAttribute("aria-expanded", "false");
+    launcher.setAttribute("aria-controls", "shopcue-panel");
+    launcher.appendChild(el("span", "shopcue-launcher-icon", "\uD83D\uDCAC")).setAttribute("aria-hidden", "true");
+    launcher.appendChild(el("span", "shopcue-launcher-label", "Chat with Shopcue"));
+    root.appendChild(launcher);
+  }
+
+  var panel = el("section", "shopcue-panel");
+  panel.id = "shopcue-panel";
+  panel.setAttribute("aria-labelledby", "shopcue-title");
+  if (mode === "floating") {
+    panel.hidden = true;
+  }
+
+  var header = el("header", "shopcue-header");
+  var titles = el("div", "shopcue-titles");
+  var title = el("h2", "shopcue-title", "Shopcue");
+  title.id = "shopcue-title";
+  titles.appendChild(title);
+  titles.appendChild(el("p", "shopcue-subtitle", "Your shopping assistant"));
+  header.appendChild(titles);
+  var closeButton = null;
+  if (mode === "floating") {
+    closeButton = el("button", "shopcue-close");
+    closeButton.type = "button";
+    closeButton.setAttribute("aria-label", "Close chat");
+    closeButton.appendChild(el("span", "", "\u00D7")).setAttribute("aria-hidden", "true");
+    header.appendChild(closeButton);
+  }
+  panel.appendChild(header);
+
+  var log = el("div", "shopcue-log");
+  log.setAttribute("role", "log");
+  log.setAttribute("aria-live", "polite");
+  log.setAttribute("aria-relevant", "additions");
+  log.setAttribute("aria-label", "Conversation with Shopcue");
+  log.tabIndex = 0; // scrollable region: reachable and scrollable by keyboard
+  panel.appendChild(log);
+
+  var typing = el("div", "shopcue-typing");
+  typing.setAttribute("role", "status");
+  typing.hidden = true;
+  var dots = el("span", "shopcue-dots");
+  dots.setAttribute("aria-hidden", "true");
+  dots.appendChild(el("span"));
+  dots.appendChild(el("span"));
+  dots.appendChild(el("span"));
+  typing.appendChild(dots);
+  typing.appendChild(el("span", "shopcue-typing-text", "Shopcue is typing\u2026"));
+  panel.appendChild(typing);
+
+  var form = el("form", "shopcue-form");
+  form.noValidate = true;
+  var label = el("label", "shopcue-sr-only", "Message to Shopcue");
+  label.htmlFor = "shopcue-input";
+  var input = el("input", "shopcue-input");
+  input.id = "shopcue-input";
+  input.type = "text";
+  input.name = "message";
+  input.autocomplete = "off";
+  input.maxLength = MAX_CHARS;
+  input.placeholder = "Ask for a product\u2026";
+  input.setAttribute("aria-describedby", "shopcue-hint");
+  var sendButton = el("button", "shopcue-send", "Send");
+  sendButton.type = "submit";
+  var hint = el("p", "shopcue-hint");
+  hint.id = "shopcue-hint";
+  hint.setAttribute("aria-live", "assertive");
+  form.appendChild(label);
+  form.appendChild(input);
+  form.appendChild(sendButton);
+  form.appendChild(hint);
+  panel.appendChild(form);
+  root.appendChild(panel);
+
+  // ---- rendering -----------------------------------------------------------------------------
+
+  function bubble(who, extraClass) {
+    var node = el("div", "shopcue-msg shopcue-msg--" + who + (extraClass ? " " + extraClass : ""));
+    var sr = el("span", "shopcue-sr-only", who === "user" ? "You said: " : "Shopcue said: ");
+    node.appendChild(sr);
+    log.appendChild(node);
+    return node;
+  }
+
+  function appendUser(text) {
+    var node = bubble("user");
+    node.appendChild(el("p", "shopcue-text", text));
+    return node;
+  }
+
+  function appendNotice(text, extraClass) {
+    var node = bubble("bot", extraClass);
+    node.appendChild(el("p", "shopcue-text", text));
+    return node;
+  }
+
+  function renderButtons(container, buttons) {
+    var group = el("div", "shopcue-replies");
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", "Suggested replies");
+    buttons.forEach(function (button) {
+      if (!button || (!button.title && !button.payload)) {
+        return;
+      }
+      var titleText = String(button.title || button.payload);
+      var payload = String(button.payload || button.title);
+      var node = el("button", "shopcue-reply", titleText);
+      node.type = "button";
+      node.addEventListener("click", function () {
+        send(payload, titleText);
+      });
+      group.appendChild(node);
+    });
+    container.appendChild(group);
+  }
+
+  function renderProductCards(container, custom) {
+    var products = Array.isArray(custom.products) ? custom.products : [];
+    var list = el("ul", "shopcue-cards");
+    list.setAttribute("aria-label", products.length + (products.length === 1 ? " product" : " products"));
+    products.forEach(function (product, index) {
+      var card = el("li", "shopcue-card");
+      card.setAttribute("data-product-id", product.id || "");
+      var image = el("img", "shopcue-card-image");
+      image.alt = "";
+      image.loading = "lazy";
+      image.width = 72;
+      image.height = 72;
+      image.src = imageUrl(product.image);
+      image.addEventListener("error", function () {
+        if (image.src !== PLACEHOLDER_IMAGE) {
+          image.src = PLACEHOLDER_IMAGE;
+        }
+      });
+      card.appendChild(image);
+
+      var body = el("div", "shopcue-card-body");
+      var position = product.position || index + 1;
+      var heading = el("h3", "shopcue-card-title");
+      heading.appendChild(el("span", "shopcue-card-position", position + ". "));
+      heading.appendChild(document.createTextNode(product.title || "Untitled product"));
+      body.appendChild(heading);
+
+      var meta = el("p", "shopcue-card-meta");
+      meta.appendChild(el("span", "shopcue-card-price", formatPrice(product.price, product.currency)));
+      if (product.brand) {
+        meta.appendChild(el("span", "shopcue-card-brand", product.brand));
+      }
+      body.appendChild(meta);
+
+      var attributes = product.attributes && typeof product.attributes === "object" ? product.attributes : {};
+      var keys = Object.keys(attributes).filter(function (key) {
+        var value = displayValue(attributes[key]);
+        return value && value !== "unknown";
+      });
+      if (keys.length) {
+        var list2 = el("dl", "shopcue-card-attributes");
+        keys.slice(0, 4).forEach(function (key) {
+          var row = el("div", "shopcue-card-attribute");
+          row.appendChild(el("dt", "", humanise(key)));
+          row.appendChild(el("dd", "", displayValue(attributes[key])));
+          list2.appendChild(row);
+        });
+        body.appendChild(list2);
+      }
+
+      var inStock = product.in_stock !== false;
+      var stockText = product.stock_note ? String(product.stock_note) : inStock ? "In stock" : "Out of stock";
+      var stock = el("p", "shopcue-stock " + (inStock ? "shopcue-stock--in" : "shopcue-stock--out"));
+      stock.appendChild(el("span", "shopcue-stock-dot")).setAttribute("aria-hidden", "true");
+      stock.appendChild(document.createTextNode(stockText.charAt(0).toUpperCase() + stockText.slice(1)));
+      body.appendChild(stock);
+
+      card.appendChild(body);
+      list.appendChild(card);
+    });
+    container.appendChild(list);
+  }
+
+  function renderComparison(container, custom) {
+    var products = Array.isArray(custom.products) ? custom.products : [];
+    var rows = Array.isArray(custom.rows) ? custom.rows : [];
+    var wrapper = el("div", "shopcue-compare");
+    wrapper.tabIndex = 0; // may scroll sideways at phone width
+    wrapper.setAttribute("role", "region");
+    var table = el("table", "shopcue-table");
+    var caption = el("caption", "", "Comparison");
+    table.appendChild(caption);
+    wrapper.setAttribute("aria-label", "Comparison table");
+    var thead = el("thead");
+    var headRow = el("tr");
+    var corner = el("th", "", "");
+    corner.scope = "col";
+    corner.appendChild(el("span", "shopcue-sr-only", "Attribute"));
+    headRow.appendChild(corner);
+    products.forEach(function (product, index) {
+      var th = el("th", "", (product.position || index + 1) + ". " + (product.title || "Product"));
+      th.scope = "col";
+      headRow.appendChild(th);
+    });
+    thead.appendChild(headRow);
+    table.appendChild(thead);
+    var tbody = el("tbody");
+    rows.forEach(function (row) {
+      var tr = el("tr");
+      var th = el("th", "", humanise(row.attribute || ""));
+      th.scope = "row";
+      tr.appendChild(th);
+      (Array.isArray(row.values) ? row.values : []).forEach(function (value) {
+        tr.appendChild(el("td", "", displayValue(value)));
+      });
+      tbody.appendChild(tr);
+    });
+    table.appendChild(tbody);
+    wrapper.appendChild(table);
+    container.appendChild(wrapper);
+    if (custom.verdict) {
+      container.appendChild(el("p", "shopcue-verdict", custom.verdict));
+    }
+  }
+
+  /* One bot message as the channel returns it; returns the node, or null when there is nothing to show. */
+  function renderBotMessage(message) {
+    if (!message || typeof message !== "object") {
+      return null;
+    }
+    var custom = message.custom && typeof message.custom === "object" ? message.custom : null;
+    var hasText = typeof message.text === "string" && message.text.trim() !== "";
+    var hasButtons = Array.isArray(message.buttons) && message.buttons.length > 0;
+    if (!hasText && !hasButtons && !custom && !message.image) {
+      return null;
+    }
+    var node = bubble("bot", custom ? "shopcue-msg--rich" : "");
+    if (hasText) {
+      node.appendChild(el("p", "shopcue-text", message.text));
+    }
+    if (custom && custom.type === "product_cards") {
+      renderProductCards(node, custom);
+    } else if (custom && custom.type === "comparison") {
+      renderComparison(node, custom);
+    } else if (custom && typeof custom.text === "string") {
+      node.appendChild(el("p", "shopcue-text", custom.text));
+    }
+    if (message.image && typeof message.image === "string") {
+      var img = el("img", "shopcue-image");
+      img.alt = "Image from Shopcue";
+      img.src = imageUrl(message.image);
+      node.appendChild(img);
+    }
+    if (hasButtons) {
+      renderButtons(node, message.buttons);
+    }
+    return node;
+  }
+
+  /* Quick replies belong to the latest bot turn; older ones would answer a question no longer asked. */
+  function clearQuickReplies(keep) {
+    var groups = log.querySelectorAll(".shopcue-replies");
+    for (var i = 0; i < groups.length; i++) {
+      if (groups[i] !== keep) {
+        groups[i].parentNode.removeChild(groups[i]);
+      }
+    }
+  }
+
+  function scrollToShow(firstNew) {
+    // Show the start of the answer (e.g. the first product card) rather than the end of a long list.
+    // .shopcue-log is position: relative, so offsetTop is measured from the log's top.
+    var bottom = log.scrollHeight - log.clientHeight;
+    log.scrollTop = firstNew ? Math.min(firstNew.offsetTop - 8, bottom) : bottom;
+  }
+
+  // ---- talking to the bot --------------------------------------------------------------------
+
+  var sender = senderId();
+  var queue = Promise.resolve();
+  var pending = 0;
+
+  function setTyping(on) {
+    typing.hidden = !on;
+    root.classList.toggle("shopcue--busy", on);
+    if (on) {
+      log.scrollTop = log.scrollHeight;
+    }
+  }
+
+  function postMessage(text, display) {
+    var body = { sender: sender, message: text };
+    if (display && display !== text) {
+      body.metadata = {};
+      body.metadata[DISPLAY_TEXT_KEY] = display;
+    }
+    return fetch(channelUrl + "/webhook", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    }).then(function (response) {
+      if (!response.ok) {
+        throw new Error("HTTP " + response.status);
+      }
+      return response.json();
+    });
+  }
+
+  function showReplies(messages) {
+    var first = null;
+    if (!Array.isArray(messages)) {
+      throw new Error("unexpected reply");
+    }
+    messages.forEach(function (message) {
+      var node = renderBotMessage(message);
+      if (node && !first) {
+        first = node;
+      }
+    });
+    if (!first) {
+      first = appendNotice(EMPTY_REPLY_TEXT);
+    }
+    // Groups on screen now all came with this answer (send() cleared the older ones): keep the last.
+    var groups = log.querySelectorAll(".shopcue-replies");
+    clearQuickReplies(groups.length ? groups[groups.length - 1] : null);
+    scrollToShow(first);
+  }
+
+  function send(text, display) {
+    var message = String(text).trim();
+    if (!message) {
+      showHint("Please type a message first.");
+      input.focus();
+      return;
+    }
+    hideHint();
+    clearQuickReplies(null);
+    appendUser(display || message);
+    log.scrollTop = log.scrollHeight;
+    input.focus(); // a clicked quick reply is removed; keep the keyboard user in the input
+    pending += 1;
+    setTyping(true);
+    queue = queue
+      .then(function () {
+        return postMessage(message, display);
+      })
+      .then(showReplies)
+      .catch(function () {
+        appendNotice(SERVER_ERROR_TEXT, "shopcue-msg--error");
+        log.scrollTop = log.scrollHeight;
+      })
+      .then(function () {
+        pending -= 1;
+        setTyping(pending > 0);
+        var active = document.activeElement;
+        if (!active || active === document.body || !root.contains(active)) {
+          if (!panel.hidden) {
+            input.focus();
+          }
+        }
+      });
+  }
+
+  function showHint(text) {
+    hint.textContent = text;
+    input.setAttribute("aria-invalid", "true");
+  }
+
+  function hideHint() {
+    hint.textContent = "";
+    input.removeAttribute("aria-invalid");
+  }
+
+  function loadHistory() {
+    return fetch(channelUrl + "/history?sender=" + encodeURIComponent(sender))
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error("HTTP " + response.status);
+        }
+        return response.json();
+      })
+      .then(function (payload) {
+        var messages = payload && Array.isArray(payload.messages) ? payload.messages : [];
+        if (!messages.length) {
+          appendNotice(WELCOME_TEXT, "shopcue-msg--welcome");
+          return;
+        }
+        var turnGroups = []; // quick replies of the bot's latest turn (after the last user message)
+        messages.forEach(function (message) {
+          if (message.sender === "user") {
+            appendUser(message.text || "");
+            turnGroups = [];
+          } else {
+            var node = renderBotMessage(message);
+            var groups = node ? node.querySelectorAll(".shopcue-replies") : [];
+            for (var i = 0; i < groups.length; i++) {
+              turnGroups.push(groups[i]);
+            }
+          }
+        });
+        clearQuickReplies(turnGroups.length ? turnGroups[turnGroups.length - 1] : null);
+        log.scrollTop = log.scrollHeight;
+      })
+      .catch(function () {
+        appendNotice("Welcome back! I couldn't load our earlier conversation, but you can carry on here.");
+      });
+  }
+
+  // ---- events --------------------------------------------------------------------------------
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var text = input.value;
+    if (!text.trim()) {
+      showHint("Please type a message first.");
+      input.focus();
+      return;
+    }
+    input.value = "";
+    send(text);
+  });
+
+  input.addEventListener("input", function () {
+    if (input.value.trim()) {
+      hideHint();
+    }
+  });
+
+  function openPanel() {
+    panel.hidden = false;
+    launcher.setAttribute("aria-expanded", "true");
+    root.classList.add("shopcue--open");
+    storageSet(window.sessionStorage, OPEN_KEY, "1");
+    log.scrollTop = log.scrollHeight;
+    input.focus();
+  }
+
+  function closePanel() {
+    panel.hidden = true;
+    launcher.setAttribute("aria-expanded", "false");
+    root.classList.remove("shopcue--open");
+    storageSet(window.sessionStorage, OPEN_KEY, "0");
+    launcher.focus();
+  }
+
+  if (mode === "floating") {
+    launcher.addEventListener("click", function () {
+      if (panel.hidden) {
+        openPanel();
+      } else {
+        closePanel();
+      }
+    });
+    closeButton.addEventListener("click", closePanel);
+    panel.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") {
+        closePanel();
+      }
+    });
+  }
+
+  function mount() {
+    var target = null;
+    if (mode === "inline" && data.shopcueTarget) {
+      target = document.querySelector(data.shopcueTarget);
+    }
+    (target || document.body).appendChild(root);
+    queue = loadHistory();
+    if (mode === "floating" && storageGet(window.sessionStorage, OPEN_KEY) === "1") {
+      openPanel();
+    }
+  }
+
+  function ensureStylesheet() {
+    var href = channelUrl + "/shopcue-widget.css";
+    var links = document.querySelectorAll("link[rel=stylesheet]");
+    for (var i = 0; i < links.length; i++) {
+      if (links[i].href === href || /shopcue-widget\.css(\?|$)/.test(links[i].getAttribute("href") || "")) {
+        return;
+      }
+    }
+    var link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = href;
+    document.head.appendChild(link);
+  }
+
+  ensureStylesheet();
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", mount);
+  } else {
+    mount();
+  }
+
+  window.ShopcueWidget = {
+    sender: sender,
+    url: base,
+    open: function () {
+      if (mode === "floating") {
+        openPanel();
+      }
+    },
+  };
+})();
