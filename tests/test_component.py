@@ -1,0 +1,204 @@
+"""JointShoppingNLU as Rasa runs it: train from NLU YAML (with attribute metadata), persist, load, parse.
+
+One tiny component (two epochs, a few dozen examples, an extra `budget_tier` attribute declared only in
+the config) is trained per module; the tests then check the parse contract of docs/architecture.md and
+that the persisted model loads without the encoder package.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
+from rasa.shared.nlu.training_data.message import Message
+
+import nlu.component as component_module
+from nlu.component import JointShoppingNLU, example_attribute_labels
+from nlu.modeling_joint import CONFIG_FILE_NAME
+from nlu.schema import DEFAULT_ATTRIBUTES, PARSE_ATTRIBUTES_KEY
+
+NLU_YAML = """
+version: "3.1"
+nlu:
+- intent: search_product
+  examples:
+  - text: |
+      bday present for my 10yo [son](recipient)
+    metadata:
+      attributes: {gender: male, age_group: kid, gift: true, budget_tier: mid}
+  - text: |
+      cheap [red](color) [nike](brand) [shoes](product_type)
+    metadata:
+      attributes: {budget_tier: low}
+  - text: |
+      luxury [leather](material) [handbag](product_type) for my [wife](recipient)
+    metadata:
+      attributes: {gender: female, age_group: adult, gift: true, budget_tier: high}
+  - text: |
+      [adidas](brand) [backpack](product_type) under [$40](price)
+    metadata:
+      attributes: {budget_tier: low}
+  - text: |
+      premium [headphones](product_type) for my [dad](recipient)
+    metadata:
+      attributes: {gender: male, age_group: adult, budget_tier: high}
+  - text: |
+      [blue](color) [dress](product_type) for my [daughter](recipient)
+    metadata:
+      attributes: {budget_tier: mid}
+  - text: |
+      [lego](product_type) set for a 7 year old
+    metadata:
+      attributes: {budget_tier: mid}
+  - text: |
+      [crib](product_type) for a newborn
+    metadata:
+      attributes: {budget_tier: mid}
+- intent: greet
+  examples: |
+    - hello
+    - hi there
+    - hey
+- intent: goodbye
+  examples: |
+    - bye
+    - see you later
+- intent: thanks
+  examples: |
+    - thanks a lot
+    - thank you
+"""
+
+BUDGET = {"budget_tier": ["low", "mid", "high"]}
+
+
+def _config(**overrides: Any) -> Dict[str, Any]:
+    config = JointShoppingNLU.get_default_config()
+    config.update(
+        attributes={**{k: list(v) for k, v in DEFAULT_ATTRIBUTES.items()}, **BUDGET},
+        epochs=2,
+        batch_size=8,
+        max_length=24,
+        show_progress=False,
+    )
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture(scope="module")
+def training_data():
+    data = RasaYAMLReader().reads(NLU_YAML)
+    return data.merge(data).merge(data)  # three copies: a few dozen examples
+
+
+@pytest.fixture(scope="module")
+def storage_and_resource(tmp_path_factory: pytest.TempPathFactory, training_data):
+    storage = LocalModelStorage(tmp_path_factory.mktemp("storage"))
+    resource = Resource("joint_nlu")
+    context = ExecutionContext(GraphSchema({}), "test")
+    component = JointShoppingNLU.create(_config(), storage, resource, context)
+    returned = component.train(training_data)
+    assert returned == resource
+    return storage, resource
+
+
+@pytest.fixture(scope="module")
+def loaded(storage_and_resource) -> JointShoppingNLU:
+    storage, resource = storage_and_resource
+    return JointShoppingNLU.load(_config(), storage, resource, ExecutionContext(GraphSchema({}), "test"))
+
+
+def _parse(component: JointShoppingNLU, *texts: str) -> list[Dict[str, Any]]:
+    messages = [Message(data={"text": text}) for text in texts]
+    return [m.as_dict(only_output_properties=True) for m in component.process(messages)]
+
+
+def test_metadata_labels_win_and_the_rest_is_weak_labelled(training_data) -> None:
+    schema = {**DEFAULT_ATTRIBUTES, **BUDGET}
+    bday = next(m for m in training_data.intent_examples if m.get("text").startswith("bday"))
+    assert example_attribute_labels(bday, schema) == {
+        "gender": "male",
+        "age_group": "kid",
+        "gift": "true",
+        "budget_tier": "mid",
+    }
+    hello = next(m for m in training_data.intent_examples if m.get("text") == "hello")
+    assert example_attribute_labels(hello, schema) == {
+        "gender": "unknown",
+        "age_group": "unknown",
+        "gift": "false",
+        "budget_tier": "low",
+    }
+
+
+def test_parse_output_follows_the_contract(loaded) -> None:
+    (parsed,) = _parse(loaded, "cheap red nike shoes for my son")
+    assert set(parsed) >= {"intent", "intent_ranking", "entities", PARSE_ATTRIBUTES_KEY}
+    assert parsed["intent"]["name"] in {"search_product", "greet", "goodbye", "thanks"}
+    assert 0.0 <= parsed["intent"]["confidence"] <= 1.0
+    ranking = parsed["intent_ranking"]
+    assert 1 <= len(ranking) <= 10 and ranking[0] == parsed["intent"]
+    assert [r["confidence"] for r in ranking] == sorted((r["confidence"] for r in ranking), reverse=True)
+    for entity in parsed["entities"]:
+        assert set(entity) == {"entity", "start", "end", "value", "confidence_entity", "extractor"}
+        assert entity["extractor"] == "JointShoppingNLU"
+        assert "cheap red nike shoes for my son"[entity["start"] : entity["end"]] == entity["value"]
+    attributes = parsed[PARSE_ATTRIBUTES_KEY]
+    assert set(attributes) == {"gender", "age_group", "gift", "budget_tier"}  # budget_tier: config only
+    assert isinstance(attributes["gift"]["value"], bool)
+    assert attributes["gender"]["value"] in DEFAULT_ATTRIBUTES["gender"]
+    assert attributes["budget_tier"]["value"] in BUDGET["budget_tier"]
+    assert all(0.0 <= a["confidence"] <= 1.0 for a in attributes.values())
+    json.dumps(parsed)  # what /model/parse sends must be plain JSON
+
+
+def test_batch_parse_matches_single_parse(loaded) -> None:
+    texts = ["hello", "bday present for my 10yo son", "adidas backpack under $40"]
+    batched = _parse(loaded, *texts)
+    single = [_parse(loaded, text)[0] for text in texts]
+    for a, b in zip(batched, single, strict=True):
+        assert a["intent"]["name"] == b["intent"]["name"]
+        assert a["intent"]["confidence"] == pytest.approx(b["intent"]["confidence"], abs=1e-4)
+        assert [(e["start"], e["end"], e["entity"]) for e in a["entities"]] == [
+            (e["start"], e["end"], e["entity"]) for e in b["entities"]
+        ]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "🛍️🎁", "\x00\x1b[2J", "подарок сыну", "x" * 10_000])
+def test_edge_case_messages_parse_without_entities(loaded, text: str) -> None:
+    (parsed,) = _parse(loaded, text)
+    assert parsed["entities"] == []
+    assert parsed["intent"]["name"]
+    if not text.startswith("x"):
+        assert parsed[PARSE_ATTRIBUTES_KEY]["gender"]["value"] == "unknown"
+        assert parsed[PARSE_ATTRIBUTES_KEY]["gift"]["value"] is False
+
+
+def test_persisted_model_is_self_contained(storage_and_resource, monkeypatch) -> None:
+    storage, resource = storage_and_resource
+    with storage.read_from(resource) as directory:
+        saved = json.loads((Path(directory) / CONFIG_FILE_NAME).read_text())
+    assert saved["encoder_path"] is None and saved["encoder_config"]["model_type"] == "bert"
+    assert saved["attributes"]["budget_tier"] == ["low", "mid", "high"]
+
+    def no_package() -> str:
+        raise AssertionError("loading a trained model must not touch the encoder package")
+
+    monkeypatch.setattr(component_module, "default_encoder_path", no_package)
+    reloaded = JointShoppingNLU.load(_config(), storage, resource, ExecutionContext(GraphSchema({}), "test"))
+    (parsed,) = _parse(reloaded, "luxury leather handbag for my wife")
+    assert parsed[PARSE_ATTRIBUTES_KEY]["budget_tier"]["value"] in BUDGET["budget_tier"]
+
+
+def test_untrained_component_leaves_messages_alone(tmp_path: Path) -> None:
+    component = JointShoppingNLU.load(
+        _config(), LocalModelStorage(tmp_path), Resource("missing"), ExecutionContext(GraphSchema({}), "test")
+    )
+    (parsed,) = _parse(component, "red shoes")
+    assert "intent" not in parsed and PARSE_ATTRIBUTES_KEY not in parsed
