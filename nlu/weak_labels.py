@@ -50,6 +50,7 @@ class Lexicon:
     occasions: Tuple[Phrase, ...]
     someone: Tuple[Phrase, ...]
     recipient_markers: frozenset
+    giver_markers: frozenset
     self_phrases: Tuple[Phrase, ...]
     bands: Tuple[Tuple[str, int, int], ...]
     number_words: Dict[str, int]
@@ -135,6 +136,7 @@ def parse_lexicon(data: Mapping[str, object], source: str = "<lexicon>") -> Lexi
         occasions=_phrases(gift.get("occasions", []), "gift.occasions", source),
         someone=_phrases(gift.get("someone", []), "gift.someone", source),
         recipient_markers=frozenset(str(m).lower() for m in gift.get("recipient_markers", [])),
+        giver_markers=frozenset(str(m).lower() for m in data.get("giver_markers", [])),
         self_phrases=_phrases(gift.get("self", []), "gift.self", source),
         bands=tuple(bands),
         number_words={str(k).lower(): int(v) for k, v in dict(numeric.get("number_words", {})).items()},
@@ -279,7 +281,11 @@ def label_attributes(text: str, lexicon: Optional[Lexicon] = None) -> Dict[str, 
     tokens = tokenize(text)
     blocked = {i for s, e, _ in _find(tokens, lex.ignore, set()) for i in range(s, e)}
 
-    people = _find(tokens, list(lex.people), blocked)
+    people = [
+        (s, e, p)
+        for s, e, p in _find(tokens, list(lex.people), blocked)
+        if not {t.key for t in tokens[max(0, s - 2) : s]} & lex.giver_markers
+    ]
     person_spans = [(s, e) for s, e, _ in people]
     occasion_matches = _find(tokens, lex.occasions, blocked)
     occasion_starts = {s for s, _, _ in occasion_matches}
