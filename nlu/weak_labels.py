@@ -331,9 +331,15 @@ def _gift_evidence(tokens, lex, blocked, people, occasion_matches, possessor_of_
         return "true"
     if occasion_matches:
         occasion_starts = {s for s, _, _ in occasion_matches}
+        occasion_positions = {i for s, e, _ in occasion_matches for i in range(s, e)}
         for start, end, _ in people:
-            before = {tokens[i].key for i in range(max(0, start - 2), start)}
-            marked = bool(before & lex.recipient_markers)
+            marked = False
+            for i in (start - 1, start - 2):
+                if i < 0 or i in occasion_positions:
+                    break
+                if tokens[i].key in lex.recipient_markers:
+                    marked = True
+                    break
             own_occasion = tokens[end - 1].possessive and end in occasion_starts
             if (marked and not possessor_of_someone(start, end)) or own_occasion:
                 return "true"
