@@ -1,0 +1,504 @@
+"""Evaluate the joint NLU model and the DIET baseline side by side.
+
+    python -m nlu.evaluate --model-config config.yml --baseline-config config.diet.yml \\
+        --train data --test tests/data/heldout_nlu.yml \\
+        --bio ../shared/datasets/queryner/validation.jsonl --mapping <mapping.yml> --out reports/eval
+
+Both configs are trained on the same data (or loaded with --model / --baseline-model) and every message
+is parsed through a loaded Rasa `Agent`, the way the server parses it, so latency includes Rasa's own
+overhead. Metrics are pure functions at the top of this module (unit-tested on hand-computed cases).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+
+import yaml
+
+from nlu.schema import DEFAULT_ATTRIBUTES, PARSE_ATTRIBUTES_KEY, normalise_attribute_value
+
+logger = logging.getLogger(__name__)
+
+Span = Tuple[int, int, str]  # (start, end, entity type)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Metrics (pure)
+
+
+def span_prf(gold: Sequence[Iterable[Span]], predicted: Sequence[Iterable[Span]]) -> Dict[str, Any]:
+    """Strict span precision/recall/F1 (start, end and type must all match), per type and micro."""
+    counts: Dict[str, Dict[str, int]] = {}
+
+    def bucket(entity_type: str) -> Dict[str, int]:
+        return counts.setdefault(entity_type, {"tp": 0, "fp": 0, "fn": 0})
+
+    for gold_spans, predicted_spans in zip(gold, predicted, strict=True):
+        gold_set, predicted_set = set(gold_spans), set(predicted_spans)
+        for span in gold_set & predicted_set:
+            bucket(span[2])["tp"] += 1
+        for span in predicted_set - gold_set:
+            bucket(span[2])["fp"] += 1
+        for span in gold_set - predicted_set:
+            bucket(span[2])["fn"] += 1
+
+    def prf(tp: int, fp: int, fn: int) -> Dict[str, float]:
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        return {"precision": precision, "recall": recall, "f1": f1, "support": tp + fn}
+
+    per_type = {name: prf(**c) for name, c in sorted(counts.items())}
+    totals = {key: sum(c[key] for c in counts.values()) for key in ("tp", "fp", "fn")}
+    return {"per_type": per_type, "micro": prf(**totals)}
+
+
+def accuracy(gold: Sequence[Any], predicted: Sequence[Any]) -> float:
+    if not gold:
+        return 0.0
+    return sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(gold)
+
+
+def confusion_matrix(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> List[List[int]]:
+    """Rows: gold label, columns: predicted label, both in `labels` order."""
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = [[0] * len(labels) for _ in labels]
+    for g, p in zip(gold, predicted, strict=True):
+        if g in index and p in index:
+            matrix[index[g]][index[p]] += 1
+    return matrix
+
+
+def macro_f1(gold: Sequence[str], predicted: Sequence[str], labels: Optional[Sequence[str]] = None) -> float:
+    """Unweighted mean F1 over the labels that occur in gold or predictions (or the given labels)."""
+    labels = list(labels) if labels is not None else sorted(set(gold) | set(predicted))
+    labels = [label for label in labels if label in set(gold) | set(predicted)]
+    if not labels:
+        return 0.0
+    scores = []
+    for label in labels:
+        tp = sum(g == label and p == label for g, p in zip(gold, predicted, strict=True))
+        fp = sum(g != label and p == label for g, p in zip(gold, predicted, strict=True))
+        fn = sum(g == label and p != label for g, p in zip(gold, predicted, strict=True))
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return sum(scores) / len(scores)
+
+
+def expected_calibration_error(
+    confidences: Sequence[float], correct: Sequence[bool], bins: int = 10
+) -> float:
+    """ECE with equal-width confidence bins: sum over bins of |accuracy - mean confidence| * share."""
+    if not confidences:
+        return 0.0
+    total = len(confidences)
+    error = 0.0
+    for b in range(bins):
+        low, high = b / bins, (b + 1) / bins
+        members = [i for i, c in enumerate(confidences) if (low < c <= high) or (b == 0 and c == 0.0)]
+        if not members:
+            continue
+        bin_accuracy = sum(bool(correct[i]) for i in members) / len(members)
+        bin_confidence = sum(confidences[i] for i in members) / len(members)
+        error += abs(bin_accuracy - bin_confidence) * len(members) / total
+    return error
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (q in 0..100), as numpy's default."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100.0
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Evaluation sets
+
+
+@dataclass
+class GoldExample:
+    text: str
+    intent: Optional[str]
+    entities: List[Span]
+    attributes: Dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class EvalSet:
+    """Gold examples plus which entity types and attributes this set can judge."""
+
+    name: str
+    examples: List[GoldExample]
+    entity_types: Optional[Set[str]] = None  # None: all types
+    has_intents: bool = True
+    attributes: Sequence[str] = ()
+
+
+def bio_to_spans(
+    tokens: Sequence[str], tags: Sequence[str], mapping: Mapping[str, Optional[str]]
+) -> Tuple[str, List[Span], List[Span]]:
+    """Join tokens with single spaces and decode BIO tags to character spans.
+
+    Returns the text, the spans of mapped types (renamed to project entities) and the spans of
+    types mapped to null (kept apart, e.g. QueryNER's `department` is attribute evidence).
+    """
+    text, offsets, position = "", [], 0
+    for i, token in enumerate(tokens):
+        if i:
+            text += " "
+            position += 1
+        offsets.append((position, position + len(token)))
+        text += token
+        position += len(token)
+    raw: List[Span] = []
+    current: Optional[List[Any]] = None
+    for (start, end), tag in zip(offsets, tags, strict=True):
+        prefix, _, source_type = tag.partition("-")
+        if prefix == "I" and current is not None and current[2] == source_type:
+            current[1] = end
+            continue
+        if current is not None:
+            raw.append(tuple(current))  # type: ignore[arg-type]
+            current = None
+        if prefix in ("B", "I"):
+            current = [start, end, source_type]
+    if current is not None:
+        raw.append(tuple(current))  # type: ignore[arg-type]
+    mapped = [(s, e, mapping[t]) for s, e, t in raw if mapping.get(t)]
+    unmapped = [(s, e, t) for s, e, t in raw if not mapping.get(t)]
+    return text, mapped, unmapped
+
+
+def load_mapping(path: Path) -> Dict[str, Any]:
+    """A YAML/JSON mapping file: {entities: {source_type: project_entity or null},
+    attribute_evidence: [source types whose text is weak-labelled for attributes]}."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if "entities" not in data:
+        data = {"entities": data}
+    data.setdefault("attribute_evidence", [])
+    return data
+
+
+def load_bio_set(path: Path, mapping: Mapping[str, Any], attributes: Sequence[str]) -> EvalSet:
+    """A BIO JSONL file ({"tokens", "tags"} per line) as an evaluation set.
+
+    Only mapped entity types are judged. Attribute gold labels exist only where the file marks
+    attribute evidence (e.g. QueryNER `department`: "womens", "baby boy"): the evidence text is
+    weak-labelled with the cue lexicon, and only attributes with a non-neutral label are judged.
+    """
+    from nlu.weak_labels import label_attributes
+
+    entity_mapping = mapping["entities"]
+    evidence_types = set(mapping.get("attribute_evidence") or [])
+    examples = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        text, spans, other = bio_to_spans(row["tokens"], row["tags"], entity_mapping)
+        gold_attributes: Dict[str, str] = {}
+        evidence = " ".join(text[s:e] for s, e, t in other if t in evidence_types)
+        if evidence:
+            labels = label_attributes(evidence)
+            gold_attributes = {
+                name: value
+                for name, value in labels.items()
+                if name in attributes and value not in ("unknown",) and name != "gift"
+            }
+        examples.append(GoldExample(text, None, spans, gold_attributes))
+    return EvalSet(
+        name=path.stem,
+        examples=examples,
+        entity_types={t for t in entity_mapping.values() if t},
+        has_intents=False,
+        attributes=[a for a in attributes if a != "gift"],
+    )
+
+
+def load_rasa_set(path: Path, attribute_schema: Mapping[str, Sequence[str]]) -> EvalSet:
+    """Rasa NLU YAML: intents, annotated entities and attribute labels (metadata, else weak labels)."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    from nlu.component import example_attribute_labels
+
+    data = load_data(str(path))
+    examples = [
+        GoldExample(
+            text=message.get("text"),
+            intent=message.get("intent"),
+            entities=[(e["start"], e["end"], e["entity"]) for e in message.get("entities") or []],
+            attributes=example_attribute_labels(message, attribute_schema),
+        )
+        for message in data.intent_examples
+    ]
+    return EvalSet(name=path.stem, examples=examples, attributes=list(attribute_schema))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Running a model
+
+
+@dataclass
+class ParsedExample:
+    intent: Optional[str]
+    intent_confidence: float
+    entities: List[Span]
+    attributes: Dict[str, Tuple[str, float]]
+    seconds: float
+
+
+def parse_all(model_path: str, texts: Sequence[str]) -> List[ParsedExample]:
+    """Parse each text alone through a loaded Rasa Agent (as /model/parse does) and time it."""
+    from rasa.core.agent import Agent
+
+    agent = Agent.load(model_path)
+
+    async def run() -> List[ParsedExample]:
+        await agent.parse_message("warm up")  # first call builds lazy state; not a user's latency
+        results = []
+        for text in texts:
+            started = time.perf_counter()
+            parsed = await agent.parse_message(text)
+            seconds = time.perf_counter() - started
+            intent = parsed.get("intent") or {}
+            attributes = {
+                name: (normalise_attribute_value(a["value"]), float(a["confidence"]))
+                for name, a in (parsed.get(PARSE_ATTRIBUTES_KEY) or {}).items()
+            }
+            results.append(
+                ParsedExample(
+                    intent=intent.get("name"),
+                    intent_confidence=float(intent.get("confidence") or 0.0),
+                    entities=[(e["start"], e["end"], e["entity"]) for e in parsed.get("entities") or []],
+                    attributes=attributes,
+                    seconds=seconds,
+                )
+            )
+        return results
+
+    return asyncio.run(run())
+
+
+def train(config: Path, data: Path, domain: Path, out: Path, name: str) -> Tuple[str, float]:
+    """Train an NLU-only model; returns the archive path and the wall-clock training seconds."""
+    from rasa.model_training import train_nlu
+
+    started = time.perf_counter()
+    model = train_nlu(str(config), str(data), str(out), fixed_model_name=name, domain=str(domain))
+    if not model:
+        raise RuntimeError(f"training {config} produced no model")
+    return str(model), time.perf_counter() - started
+
+
+def score(eval_set: EvalSet, parsed: Sequence[ParsedExample], schema: Mapping[str, Sequence[str]]) -> Dict:
+    """All metrics of one model on one evaluation set."""
+    keep = eval_set.entity_types
+    gold_spans = [[s for s in ex.entities if keep is None or s[2] in keep] for ex in eval_set.examples]
+    predicted_spans = [[s for s in p.entities if keep is None or s[2] in keep] for p in parsed]
+    seconds = [p.seconds * 1000 for p in parsed]
+    result: Dict[str, Any] = {
+        "examples": len(eval_set.examples),
+        "entities": span_prf(gold_spans, predicted_spans),
+        "latency_ms": {"p50": percentile(seconds, 50), "p95": percentile(seconds, 95)},
+    }
+    if eval_set.has_intents:
+        gold_intents = [ex.intent for ex in eval_set.examples]
+        predicted_intents = [p.intent for p in parsed]
+        result["intent"] = {
+            "accuracy": accuracy(gold_intents, predicted_intents),
+            "macro_f1": macro_f1(gold_intents, predicted_intents),
+            "ece": expected_calibration_error(
+                [p.intent_confidence for p in parsed],
+                [g == p for g, p in zip(gold_intents, predicted_intents, strict=True)],
+            ),
+        }
+    attributes: Dict[str, Any] = {}
+    pooled_confidence: List[float] = []
+    pooled_correct: List[bool] = []
+    for name in eval_set.attributes:
+        rows = [
+            (ex.attributes[name], p.attributes[name])
+            for ex, p in zip(eval_set.examples, parsed, strict=True)
+            if name in ex.attributes and name in p.attributes
+        ]
+        if not rows:
+            continue
+        gold = [g for g, _ in rows]
+        predicted = [p for _, (p, _) in rows]
+        labels = [normalise_attribute_value(v) for v in schema.get(name, sorted(set(gold) | set(predicted)))]
+        correct = [g == p for g, p in zip(gold, predicted, strict=True)]
+        confidences = [c for _, (_, c) in rows]
+        pooled_confidence += confidences
+        pooled_correct += correct
+        attributes[name] = {
+            "examples": len(rows),
+            "accuracy": accuracy(gold, predicted),
+            "macro_f1": macro_f1(gold, predicted, labels),
+            "ece": expected_calibration_error(confidences, correct),
+            "labels": labels,
+            "confusion": confusion_matrix(gold, predicted, labels),
+        }
+    if attributes:
+        result["attributes"] = {
+            "per_attribute": attributes,
+            "macro_f1": sum(a["macro_f1"] for a in attributes.values()) / len(attributes),
+            "ece": expected_calibration_error(pooled_confidence, pooled_correct),
+        }
+    return result
+
+
+# ----------------------------------------------------------------------------------------------------
+# Report
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _get(data: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, Mapping) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def markdown_report(report: Mapping[str, Any]) -> str:
+    """A readable side-by-side report; every figure of ours next to the baseline's."""
+    models = list(report["models"])
+    lines = ["# NLU evaluation: joint model vs DIET baseline", ""]
+    for name in models:
+        info = report["models"][name]
+        lines.append(
+            f"- **{name}**: config `{info['config']}`, model `{info['model']}`, "
+            f"training time {_fmt(info.get('training_seconds'), 1)} s"
+        )
+    lines.append("")
+    for set_name, results in report["sets"].items():
+        lines += [f"## {set_name}", ""]
+        header = "| metric | " + " | ".join(models) + " |"
+        lines += [header, "|---" * (len(models) + 1) + "|"]
+        rows = [
+            ("examples", ("examples",)),
+            ("entity micro P", ("entities", "micro", "precision")),
+            ("entity micro R", ("entities", "micro", "recall")),
+            ("entity micro F1", ("entities", "micro", "f1")),
+            ("intent accuracy", ("intent", "accuracy")),
+            ("intent macro-F1", ("intent", "macro_f1")),
+            ("intent ECE", ("intent", "ece")),
+            ("attribute macro-F1 (mean)", ("attributes", "macro_f1")),
+            ("attribute ECE", ("attributes", "ece")),
+            ("parse p50 ms", ("latency_ms", "p50")),
+            ("parse p95 ms", ("latency_ms", "p95")),
+        ]
+        for label, keys in rows:
+            lines.append(f"| {label} | " + " | ".join(_fmt(_get(results[m], *keys)) for m in models) + " |")
+        types = sorted({t for m in models for t in (_get(results[m], "entities", "per_type") or {})})
+        if types:
+            lines += ["", "Entity F1 per type (support):", "", header, "|---" * (len(models) + 1) + "|"]
+            for t in types:
+                cells = []
+                for m in models:
+                    entry = _get(results[m], "entities", "per_type", t)
+                    cells.append(f"{_fmt(entry['f1'])} ({entry['support']})" if entry else "n/a")
+                lines.append(f"| {t} | " + " | ".join(cells) + " |")
+        for m in models:
+            per_attribute = _get(results[m], "attributes", "per_attribute") or {}
+            for attribute, a in per_attribute.items():
+                lines += [
+                    "",
+                    f"{m} · `{attribute}`: accuracy {_fmt(a['accuracy'])}, macro-F1 "
+                    f"{_fmt(a['macro_f1'])}, ECE {_fmt(a['ece'])} ({a['examples']} examples). "
+                    "Confusion (rows gold, columns predicted):",
+                    "",
+                ]
+                lines.append("| gold \\ predicted | " + " | ".join(a["labels"]) + " |")
+                lines.append("|---" * (len(a["labels"]) + 1) + "|")
+                for label, row in zip(a["labels"], a["confusion"], strict=True):
+                    lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------
+# CLI
+
+
+def attribute_schema_of(config_path: Path) -> Dict[str, List[str]]:
+    """The attributes the joint component in a config declares (defaults if it declares none)."""
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    for component in config.get("pipeline") or []:
+        if str(component.get("name", "")).endswith("JointShoppingNLU") and component.get("attributes"):
+            return {
+                k: [normalise_attribute_value(v) for v in vs] for k, vs in component["attributes"].items()
+            }
+    return {k: list(v) for k, v in DEFAULT_ATTRIBUTES.items()}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m nlu.evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("--model-config", type=Path, default=Path("config.yml"))
+    parser.add_argument("--baseline-config", type=Path, default=Path("config.diet.yml"))
+    parser.add_argument("--train", type=Path, default=Path("data"), help="training data (file or folder)")
+    parser.add_argument("--domain", type=Path, default=Path("bot/domain.yml"))
+    parser.add_argument("--test", type=Path, help="held-out Rasa NLU YAML")
+    parser.add_argument("--bio", type=Path, action="append", default=[], help="BIO JSONL file (repeatable)")
+    parser.add_argument("--mapping", type=Path, help="type mapping for --bio files (YAML)")
+    parser.add_argument("--model", help="trained archive of --model-config (skips training)")
+    parser.add_argument("--baseline-model", help="trained archive of --baseline-config (skips training)")
+    parser.add_argument("--no-baseline", action="store_true", help="evaluate only the joint model")
+    parser.add_argument("--out", type=Path, default=Path("reports/eval"))
+    args = parser.parse_args(argv)
+    if args.bio and not args.mapping:
+        parser.error("--bio needs --mapping")
+    if not args.test and not args.bio:
+        parser.error("give --test and/or --bio")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s - %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    schema = attribute_schema_of(args.model_config)
+    eval_sets: List[EvalSet] = []
+    if args.test:
+        eval_sets.append(load_rasa_set(args.test, schema))
+    if args.bio:
+        mapping = load_mapping(args.mapping)
+        eval_sets += [load_bio_set(path, mapping, list(schema)) for path in args.bio]
+
+    candidates = [("joint", args.model_config, args.model)]
+    if not args.no_baseline:
+        candidates.append(("diet", args.baseline_config, args.baseline_model))
+    report: Dict[str, Any] = {"models": {}, "sets": {s.name: {} for s in eval_sets}}
+    for name, config, model in candidates:
+        training_seconds = None
+        if model is None:
+            logger.info(f"training {name} from {config} on {args.train}")
+            model, training_seconds = train(config, args.train, args.domain, args.out / "models", name)
+        report["models"][name] = {"config": str(config), "model": model, "training_seconds": training_seconds}
+        for eval_set in eval_sets:
+            logger.info(f"parsing {len(eval_set.examples)} examples of {eval_set.name} with {name}")
+            parsed = parse_all(model, [ex.text for ex in eval_set.examples])
+            report["sets"][eval_set.name][name] = score(eval_set, parsed, schema)
+    (args.out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    (args.out / "report.md").write_text(markdown_report(report), encoding="utf-8")
+    print(markdown_report(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()
