@@ -126,6 +126,23 @@
     return PLACEHOLDER_IMAGE; // data:, javascript: and other schemes are not shown
   }
 
+  /* A speech-bubble icon drawn as SVG: emoji fonts are missing on many systems. */
+  function chatIcon() {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("class", "shopcue-launcher-icon");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "22");
+    svg.setAttribute("height", "22");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z");
+    path.setAttribute("fill", "currentColor");
+    svg.appendChild(path);
+    return svg;
+  }
+
   // ---- DOM -----------------------------------------------------------------------------------
 
   var root = el("div", "shopcue shopcue--" + mode);
@@ -137,7 +154,7 @@
     launcher.type = "button";
     launcher.setAttribute("aria-expanded", "false");
     launcher.setAttribute("aria-controls", "shopcue-panel");
-    launcher.appendChild(el("span", "shopcue-launcher-icon", "\uD83D\uDCAC")).setAttribute("aria-hidden", "true");
+    launcher.appendChild(chatIcon());
     launcher.appendChild(el("span", "shopcue-launcher-label", "Chat with Shopcue"));
     root.appendChild(launcher);
   }
@@ -599,7 +616,9 @@
       target = document.querySelector(data.shopcueTarget);
     }
     (target || document.body).appendChild(root);
-    queue = loadHistory();
+    queue = loadHistory().then(function () {
+      root.setAttribute("data-ready", "true"); // tests and the benchmark wait for this
+    });
     if (mode === "floating" && storageGet(window.sessionStorage, OPEN_KEY) === "1") {
       openPanel();
     }
