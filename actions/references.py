@@ -1,0 +1,97 @@
+"""Which of the shown results a message points at: "the second one", "1 and 3", "the first two",
+"both", "the last one". Pure: text and the number of results on screen in, 1-based positions out."""
+
+from __future__ import annotations
+
+import re
+from typing import List
+
+ORDINAL_WORDS = {
+    "first": 1,
+    "1st": 1,
+    "second": 2,
+    "2nd": 2,
+    "third": 3,
+    "3rd": 3,
+    "fourth": 4,
+    "4th": 4,
+    "fifth": 5,
+    "5th": 5,
+    "sixth": 6,
+    "6th": 6,
+    "seventh": 7,
+    "7th": 7,
+    "eighth": 8,
+    "8th": 8,
+    "ninth": 9,
+    "9th": 9,
+    "tenth": 10,
+    "10th": 10,
+}
+COUNT_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "2": 2, "3": 3, "4": 4, "5": 5}
+
+# Numbers that are sizes, prices, ages or quantities rather than positions.
+_NOT_A_POSITION = re.compile(
+    r"(?:size|sz|uk|us|eu|\$|£|€|under|over|below|above|than|around|about|max|budget|aged?|x)\s*$"
+)
+_UNIT_AFTER = re.compile(
+    r"^\s*(?:\$|£|€|dollars?|bucks?|quid|pounds?|euros?|years?|yrs?|yo\b|y/o|months?|k\b|"
+    r"%|pack|pcs|pieces|of\b|more\b|items?\b|x\b|-\d)"
+)
+
+
+def parse_positions(text: str, shown: int) -> List[int]:
+    """1-based positions in the order mentioned, without repeats. Positions past `shown` are kept
+    (the caller says "I only showed 3") except for ranges like "the first two", which are clipped."""
+    lowered = " " + text.lower().replace("#", " number ") + " "
+    positions: List[int] = []
+
+    def add(position: int) -> None:
+        if position >= 1 and position not in positions:
+            positions.append(position)
+
+    group = re.search(r"\b(?:first|top)\s+(two|three|four|five|[2-5])\b", lowered)
+    if group:
+        for position in range(1, min(COUNT_WORDS[group.group(1)], max(shown, 1)) + 1):
+            add(position)
+        return positions
+    last_group = re.search(r"\blast\s+(two|three|[2-3])\b", lowered)
+    if last_group and shown:
+        count = min(COUNT_WORDS[last_group.group(1)], shown)
+        for position in range(shown - count + 1, shown + 1):
+            add(position)
+        return positions
+    if (
+        re.search(r"\b(?:both|the two of them|these two|those two)\b", lowered)
+        and shown >= 2
+        and not re.search(r"\b(?:first|second|third|fourth|fifth|last|\d)\b", lowered)
+    ):
+        return [1, 2]
+    if re.search(r"\ball (?:three|3|of them)\b", lowered) and shown >= 2:
+        return list(range(1, min(shown, 3) + 1))
+
+    tokens = list(
+        re.finditer(
+            r"\b(?:second(?:\s+to|\s*-?\s*from)?\s+last|penultimate|last|"
+            + "|".join(ORDINAL_WORDS)
+            + r")\b|(?<![\w.])(\d{1,2})(?![\w.])",
+            lowered,
+        )
+    )
+    for token in tokens:
+        word = token.group(0)
+        if token.group(1):  # a bare number
+            before = lowered[: token.start()]
+            after = lowered[token.end() :]
+            if _NOT_A_POSITION.search(before) or _UNIT_AFTER.match(after):
+                continue
+            add(int(word))
+        elif word.startswith("second") and "last" in word or word == "penultimate":
+            if shown >= 2:
+                add(shown - 1)
+        elif word == "last":
+            if shown:
+                add(shown)
+        else:
+            add(ORDINAL_WORDS[word])
+    return positions

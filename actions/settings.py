@@ -1,0 +1,27 @@
+"""Tunable numbers for search and dialogue, overridable by environment variables."""
+
+from __future__ import annotations
+
+import os
+
+
+def _float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+# An implicit attribute (gender, age_group) at or above this confidence filters the catalog;
+# below it (and not "unknown") it only boosts matching products in the ranking.
+ATTRIBUTE_FILTER_THRESHOLD = _float("SHOPCUE_ATTRIBUTE_FILTER_THRESHOLD", 0.75)
+# `gift` counts as true at or above this confidence.
+GIFT_THRESHOLD = _float("SHOPCUE_GIFT_THRESHOLD", 0.5)
+# When the parse carries no `attributes` (a pipeline without the joint model), attributes come from
+# the cue lexicon (nlu.weak_labels) with this confidence: the lexicon only lists near-certain cues.
+CUE_CONFIDENCE = _float("SHOPCUE_CUE_CONFIDENCE", 0.8)
+# How many results one reply shows, and how many ranked ids the search state keeps for "show more".
+PAGE_SIZE = int(_float("SHOPCUE_PAGE_SIZE", 5))
+KEEP_RANKED = int(_float("SHOPCUE_KEEP_RANKED", 60))
+# Messages longer than this are cut before anything reads them.
+MAX_MESSAGE_CHARS = int(_float("SHOPCUE_MAX_MESSAGE_CHARS", 500))

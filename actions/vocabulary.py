@@ -1,0 +1,211 @@
+"""The shopper's words mapped onto the catalog's values: product types, categories, colours, sizes,
+materials and brands, with synonyms (actions/catalog/synonyms.yml) and plurals.
+
+Built once per catalog from the synonyms file plus the catalog's own distinct values, so an imported
+catalog with new product types is searchable without editing the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import yaml
+
+SYNONYMS_PATH = Path(__file__).resolve().parent / "catalog" / "synonyms.yml"
+
+_WORD_RE = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+
+
+def normalise(text: str) -> str:
+    """Lower-case words separated by single spaces; punctuation other than inner '-' and "'" dropped."""
+    return " ".join(_WORD_RE.findall(text.lower().replace("\u2019", "'")))
+
+
+def word_forms(word: str) -> List[str]:
+    """A word and its likely singulars ("dresses" -> dress, "hoodies" -> hoodie/hoody)."""
+    forms = [word]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        forms.append(word[:-1])
+        if word.endswith("es"):
+            forms.append(word[:-2])
+        if word.endswith("ies"):
+            forms.append(word[:-3] + "y")
+    return forms
+
+
+def phrase_forms(phrase: str) -> List[str]:
+    """A phrase with its last word in each of its forms ("running shoes" -> "running shoe")."""
+    words = normalise(phrase).split()
+    if not words:
+        return []
+    return [" ".join(words[:-1] + [form]) for form in word_forms(words[-1])]
+
+
+@dataclass
+class _Table:
+    """Phrase (all forms) -> catalog value, with the longest phrase found first when scanning text."""
+
+    lookup: Dict[str, str] = field(default_factory=dict)
+
+    def add(self, phrase: str, value: str) -> None:
+        for form in phrase_forms(phrase):
+            self.lookup.setdefault(form, value)
+
+    def exact(self, text: str) -> Optional[str]:
+        for form in phrase_forms(text):
+            if form in self.lookup:
+                return self.lookup[form]
+        return None
+
+    def scan(self, text: str) -> List[Tuple[int, int, str]]:
+        """(start word, end word, value) of non-overlapping phrases in the text, longest first."""
+        words = normalise(text).split()
+        taken: set = set()
+        found: List[Tuple[int, int, str]] = []
+        for length in range(min(4, len(words)), 0, -1):
+            for start in range(0, len(words) - length + 1):
+                span = set(range(start, start + length))
+                if span & taken:
+                    continue
+                value = self.exact(" ".join(words[start : start + length]))
+                if value is not None:
+                    found.append((start, start + length, value))
+                    taken |= span
+        return sorted(found)
+
+
+@dataclass
+class Vocabulary:
+    product_types: _Table
+    categories: _Table
+    colours: _Table
+    sizes: _Table
+    materials: _Table
+    brands: _Table
+    type_synonyms: Dict[str, List[str]]  # canonical type -> every word for it (for full-text search)
+    type_category: Dict[str, str]  # canonical type -> its category
+
+    def product_type(self, text: str) -> Optional[str]:
+        return self.product_types.exact(text)
+
+    def category(self, text: str) -> Optional[str]:
+        return self.categories.exact(text)
+
+    def colour(self, text: str) -> Optional[str]:
+        return self.colours.exact(text) or _first(self.colours.scan(text))
+
+    def material(self, text: str) -> Optional[str]:
+        return self.materials.exact(text) or _first(self.materials.scan(text))
+
+    def brand(self, text: str) -> Optional[str]:
+        return self.brands.exact(text) or _first(self.brands.scan(text))
+
+    def size(self, text: str) -> Optional[str]:
+        return parse_size(text, self.sizes)
+
+    def find_product(self, text: str) -> Tuple[Optional[str], Optional[str]]:
+        """The product type and/or category a phrase names: exactly, else the longest phrase inside it."""
+        exact_type = self.product_types.exact(text)
+        if exact_type:
+            return exact_type, None
+        exact_category = self.categories.exact(text)
+        if exact_category:
+            return None, exact_category
+        types = self.product_types.scan(text)
+        if types:
+            return max(types, key=lambda hit: hit[1] - hit[0])[2], None
+        categories = self.categories.scan(text)
+        if categories:
+            return None, categories[0][2]
+        return None, None
+
+    def search_words(self, product_type: str) -> List[str]:
+        return [product_type] + self.type_synonyms.get(product_type, [])
+
+
+def _first(hits: Sequence[Tuple[int, int, str]]) -> Optional[str]:
+    return hits[0][2] if hits else None
+
+
+_SIZE_RE = re.compile(
+    r"\b(?:size|sz|uk|us|eu)\s*([0-9]{1,2}(?:\.5)?(?:-[0-9]{1,2}[ym])?|x{0,3}[sml]|xxl|[a-z])\b"
+)
+_LABELLED_SIZE_RE = re.compile(r"\b([0-9]{1,2}-[0-9]{1,2}\s*[ym])\b|\b(x{1,3}l|xs|x{2,3}s)\b")
+
+
+def parse_size(text: str, words: _Table) -> Optional[str]:
+    """The size a text asks for: "size 8" -> "8", "medium" -> "M", "XL" -> "XL", "7-8y" -> "7-8Y"."""
+    lowered = text.lower()
+    labelled = _SIZE_RE.search(lowered)
+    if labelled:
+        value = labelled.group(1)
+        return value.upper() if not value[0].isdigit() or value[-1] in "ym" else value
+    special = _LABELLED_SIZE_RE.search(lowered)
+    if special:
+        return (special.group(1) or special.group(2)).replace(" ", "").upper()
+    word = words.exact(lowered) or _first(words.scan(lowered))
+    if word:
+        return word
+    bare = re.fullmatch(r"\s*([0-9]{1,2}(?:\.5)?|x{0,3}[sml]|xxl)\s*", lowered)
+    if bare:
+        return bare.group(1).upper()
+    return None
+
+
+def build_vocabulary(
+    synonyms: dict,
+    catalog_types: Iterable[Tuple[str, str]] = (),
+    catalog_colours: Iterable[str] = (),
+    catalog_materials: Iterable[str] = (),
+    catalog_brands: Iterable[str] = (),
+) -> Vocabulary:
+    """Pure: the synonyms file's content plus the catalog's distinct values -> lookup tables."""
+    product_types, categories, colours = _Table(), _Table(), _Table()
+    sizes, materials, brands = _Table(), _Table(), _Table()
+    type_synonyms: Dict[str, List[str]] = {}
+    type_category: Dict[str, str] = {}
+    for product_type, category in catalog_types:
+        product_types.add(product_type, product_type)
+        categories.add(category, category)
+        type_category[product_type] = category
+    for canonical, words in (synonyms.get("product_types") or {}).items():
+        product_types.add(canonical, canonical)
+        type_synonyms[canonical] = [str(w) for w in words or []]
+        for word in words or []:
+            product_types.add(str(word), canonical)
+    for canonical, words in (synonyms.get("categories") or {}).items():
+        categories.add(canonical, canonical)
+        for word in words or []:
+            categories.add(str(word), canonical)
+    for colour in catalog_colours:
+        if colour:
+            colours.add(colour, colour)
+    for canonical, words in (synonyms.get("colours") or {}).items():
+        colours.add(canonical, canonical)
+        for word in words or []:
+            colours.add(str(word), canonical)
+    for canonical, words in (synonyms.get("sizes") or {}).items():
+        for word in words or []:
+            sizes.add(str(word), str(canonical))
+    for material in catalog_materials:
+        if material:
+            materials.add(material, material)
+    for canonical, words in (synonyms.get("materials") or {}).items():
+        materials.add(canonical, canonical)
+        for word in words or []:
+            materials.add(str(word), canonical)
+    for brand in catalog_brands:
+        brands.add(brand, brand)
+    return Vocabulary(
+        product_types, categories, colours, sizes, materials, brands, type_synonyms, type_category
+    )
+
+
+@lru_cache(maxsize=1)
+def load_synonyms(path: Path = SYNONYMS_PATH) -> dict:
+    with path.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
