@@ -208,7 +208,7 @@ def _age_patterns(lex: Lexicon) -> Tuple[Tuple[re.Pattern, str], ...]:
         rf"\b{num}\s*-?\s*(?:yo|y/o|y\.o\.?|yrs?[- ]old|years?[- ]old|yr-old|year-old)\b",
         rf"\b(?:turning|turns|turned|aged|ages?)\s+{num}\b{not_unit}",
         rf"\b(?:she|he|who|son|daughter|kid|boy|girl|niece|nephew|grandson|granddaughter|they)"
-        rf"(?:'s|s| is| are|'re)\s+(?:only\s+|just\s+|almost\s+|nearly\s+)?{num}\b{not_unit}",
+        rf"(?:'s|s| is| are|'re|'ll be| will be)\s+(?:only\s+|just\s+|almost\s+|nearly\s+)?{num}\b{not_unit}",
     ]
     months = [
         rf"\b{num}\s*-?\s*(?:months?|mos?|mths?|weeks?|wks?|days?)[- ]old\b",
