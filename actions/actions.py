@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import threading
 from dataclasses import replace
 from typing import Any, Dict, List, Optional, Tuple
@@ -751,3 +752,9 @@ __all__ = [
     "read_attributes",
     "reset_catalog_cache",
 ]
+
+
+# The action server (`rasa run actions --actions actions`) opens the catalog, building the demo
+# catalog if there is none, before it starts answering; tests and tools open it on first use.
+if "--actions" in sys.argv:
+    catalog()

@@ -385,11 +385,16 @@ def _fts_expression(terms: Sequence[str], vocabulary: Vocabulary) -> str:
     return " AND ".join(groups)
 
 
-def text_scores(session: Session, terms: Sequence[str], vocabulary: Vocabulary) -> Dict[str, float]:
-    """{product id: relevance in (0, 1]} for products whose title/description match every term."""
+def text_scores(
+    session: Session, terms: Sequence[str], vocabulary: Vocabulary, use_fts: Optional[bool] = None
+) -> Dict[str, float]:
+    """{product id: relevance in (0, 1]} for products whose title/description match every term.
+    FTS5 on SQLite; ILIKE matching elsewhere (or when `use_fts` is False)."""
     if not terms:
         return {}
-    if session.get_bind().dialect.name == "sqlite":
+    if use_fts is None:
+        use_fts = session.get_bind().dialect.name == "sqlite"
+    if use_fts:
         expression = _fts_expression(terms, vocabulary)
         if not expression:
             return {}
