@@ -164,11 +164,24 @@ def load_lexicon(path: Optional[os.PathLike | str] = None) -> Lexicon:
     return _load_cached(str(Path(chosen).resolve()))
 
 
+@lru_cache(maxsize=64)
+def _by_first_word(phrases: Tuple[Phrase, ...]) -> Dict[str, Tuple[Phrase, ...]]:
+    index: Dict[str, List[Phrase]] = {}
+    for phrase in phrases:
+        if phrase:
+            index.setdefault(phrase[0], []).append(phrase)
+    return {word: tuple(group) for word, group in index.items()}
+
+
 def _find(tokens: Sequence[Token], phrases: Sequence[Phrase], blocked: set) -> List[Tuple[int, int, Phrase]]:
     """Longest non-overlapping matches (start, end, phrase) of `phrases`, skipping blocked positions."""
+    index = _by_first_word(tuple(phrases))
     found = []
     for start in range(len(tokens)):
-        for phrase in phrases:
+        candidates = index.get(tokens[start].key, ()) + (
+            index.get(tokens[start].alt, ()) if tokens[start].alt != tokens[start].key else ()
+        )
+        for phrase in candidates:
             end = start + len(phrase)
             if end > len(tokens) or any(i in blocked for i in range(start, end)):
                 continue
