@@ -68,7 +68,11 @@ def reset_catalog_cache() -> None:
 
 
 def message_text(tracker: Tracker) -> str:
+    """The shopper's words, cut to a sane length. A button payload ("/add_to_cart{...}") has none: its
+    entities carry everything, and its JSON must not be read as words (a size "8" is no position)."""
     text = tracker.latest_message.get("text") or ""
+    if text.startswith("/"):
+        return ""
     return text[: settings.MAX_MESSAGE_CHARS]
 
 
@@ -374,10 +378,9 @@ class ActionShowMore(Action):
             page = products_by_id(session, next_ids)
             first_position = start + 1
             dispatcher.utter_message(
-                text=f"Here are more {describe_query(query)} "
-                f"({first_position}-{first_position + len(page) - 1} of {len(ranked)}):\n"
-                + product_lines(page, 1, query.size)
-                + '\n(Numbered 1 onwards so you can say "the second one".)',
+                text=f"Here are {len(page)} more {describe_query(query)} "
+                f"(results {first_position}-{first_position + len(page) - 1} of {len(ranked)}):\n"
+                + product_lines(page, 1, query.size),
                 json_message=payloads.product_cards(page, 1, query.size),
             )
         return [SlotSet("shown_ids", [p.id for p in page]), SlotSet("focus_id", None)]

@@ -96,6 +96,18 @@ SMALL_CATALOG: List[Dict[str, Any]] = [
         rating=4.8,
     ),
     product(
+        "T5",
+        "Kestrel Women's Everyday Trainers - White",
+        "trainers",
+        "shoes",
+        gender="female",
+        colour="white",
+        price=30.0,
+        brand="Kestrel",
+        stock={"6": 5, "7": 2},
+        rating=3.8,
+    ),
+    product(
         "B1",
         "Trailhead Men's Hiking Boots - Brown",
         "boots",
@@ -314,10 +326,16 @@ def test_full_text_finds_words_in_descriptions_with_stemming(small_catalog) -> N
     session, vocabulary = small_catalog
     assert set(text_scores(session, ["wireless"], vocabulary)) == {"H1"}
     assert set(text_scores(session, ["necklaces"], vocabulary)) == {"N1", "N2"}
-    assert set(text_scores(session, ["sneakers"], vocabulary)) == {"T1", "T2", "T3", "T4"}
+    assert set(text_scores(session, ["sneakers"], vocabulary)) == {"T1", "T2", "T3", "T4", "T5"}
     # The ILIKE path used where FTS5 is not available finds the same products.
     assert set(text_scores(session, ["wireless"], vocabulary, use_fts=False)) == {"H1"}
-    assert set(text_scores(session, ["sneakers"], vocabulary, use_fts=False)) == {"T1", "T2", "T3", "T4"}
+    assert set(text_scores(session, ["sneakers"], vocabulary, use_fts=False)) == {
+        "T1",
+        "T2",
+        "T3",
+        "T4",
+        "T5",
+    }
 
 
 def test_price_and_size_filters(small_catalog) -> None:
@@ -366,7 +384,7 @@ def test_unsure_gender_boosts_instead_of_filtering(small_catalog) -> None:
             ask("trainers", ("product_type", "trainers"), attributes=attributes), vocabulary
         )
         result = run_search(session, query, vocabulary)
-        assert len(result.products) == 4 and result.products[0].id == first
+        assert len(result.products) == 5 and result.products[0].id == first
 
 
 def test_relaxation_drops_one_constraint_and_says_which(small_catalog) -> None:
@@ -411,7 +429,7 @@ def test_sql_and_fts_syntax_in_text_is_harmless(small_catalog, text: str) -> Non
     session, vocabulary = small_catalog
     query, _ = build_query(ask(text, ("product_type", text), ("color", text), ("brand", text)), vocabulary)
     run_search(session, query, vocabulary)
-    assert len(run_search(session, SearchQuery(product_type="trainers"), vocabulary).products) == 4
+    assert len(run_search(session, SearchQuery(product_type="trainers"), vocabulary).products) == 5
 
 
 def test_query_state_round_trips_through_a_slot() -> None:

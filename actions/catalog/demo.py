@@ -1072,8 +1072,12 @@ def generate_demo_catalog(total: int = 3600, seed: int = 7) -> List[dict]:
     kinds = list(iter_kinds())
     weights = [kind.weight for _, kind in kinds]
     per_weight = total / sum(weights)
-    counts = [max(1, int(round(w * per_weight))) for w in weights]
-    counts[0] += total - sum(counts)  # make the total exact
+    shares = [w * per_weight for w in weights]
+    counts = [int(share) for share in shares]
+    # Largest remainders get the leftover products, so the total is exact.
+    by_remainder = sorted(range(len(shares)), key=lambda i: (counts[i] - shares[i], i))
+    for index in by_remainder[: total - sum(counts)]:
+        counts[index] += 1
     products: List[dict] = []
     seen_titles: Dict[str, int] = {}
     for (family, kind), count in zip(kinds, counts, strict=True):

@@ -1,0 +1,287 @@
+"""The actions driven turn by turn with real rasa_sdk Trackers and CollectingDispatchers over a small
+catalog: slots carry the search between turns exactly as the Rasa server would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+import actions.actions as shop
+from actions.catalog.db import build_catalog, dispose_engine
+from tests.test_search import SMALL_CATALOG
+
+ACTION_FOR = {
+    "search_product": shop.ActionSearchProducts,
+    "refine_search": shop.ActionSearchProducts,
+    "show_more": shop.ActionShowMore,
+    "product_details": shop.ActionProductDetails,
+    "check_stock": shop.ActionCheckStock,
+    "add_to_cart": shop.ActionAddToCart,
+    "compare_products": shop.ActionCompareProducts,
+    "similar_items": shop.ActionSimilarItems,
+    "affirm": shop.ActionAnswerOffer,
+    "deny": shop.ActionAnswerOffer,
+}
+
+
+class Chat:
+    """One shopper's conversation: runs the action the rules pick for each intent and keeps the slots."""
+
+    def __init__(self) -> None:
+        self.slots: Dict[str, Any] = {}
+        self.replies: List[Dict[str, Any]] = []
+
+    def say(
+        self,
+        intent: str,
+        text: str,
+        entities: Sequence[Tuple[str, str]] = (),
+        attributes: Optional[Dict[str, Any]] = None,
+    ) -> List[Dict[str, Any]]:
+        message: Dict[str, Any] = {
+            "text": text,
+            "intent": {"name": intent, "confidence": 0.95},
+            "entities": [{"entity": kind, "value": value} for kind, value in entities],
+        }
+        if attributes is not None:
+            message["attributes"] = attributes
+        tracker = Tracker("shopper", dict(self.slots), message, [], False, None, {}, "action_listen")
+        dispatcher = CollectingDispatcher()
+        for event in ACTION_FOR[intent]().run(dispatcher, tracker, {}):
+            if event.get("event") == "slot":
+                self.slots[event["name"]] = event["value"]
+        self.replies = dispatcher.messages
+        return dispatcher.messages
+
+    @property
+    def text(self) -> str:
+        return "\n".join(reply.get("text") or "" for reply in self.replies)
+
+    def cards(self) -> List[Dict[str, Any]]:
+        return [
+            card
+            for reply in self.replies
+            if (reply.get("custom") or {}).get("type") == "product_cards"
+            for card in reply["custom"]["products"]
+        ]
+
+    def card_ids(self) -> List[str]:
+        return [card["id"] for card in self.cards()]
+
+    def buttons(self) -> List[Dict[str, str]]:
+        return [button for reply in self.replies for button in reply.get("buttons") or []]
+
+
+@pytest.fixture()
+def chat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Chat]:
+    path = tmp_path / "catalog.db"
+    build_catalog(f"sqlite:///{path}", SMALL_CATALOG)
+    dispose_engine(f"sqlite:///{path}")
+    monkeypatch.setenv("SHOPCUE_CATALOG_DB", str(path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    shop.reset_catalog_cache()
+    yield Chat()
+    shop.reset_catalog_cache()
+    dispose_engine(f"sqlite:///{path}")
+
+
+WIFE = {
+    "gender": {"value": "female", "confidence": 0.93},
+    "age_group": {"value": "adult", "confidence": 0.9},
+    "gift": {"value": True, "confidence": 0.95},
+}
+
+
+def test_vague_gift_request_gets_one_question_with_buttons_then_fitting_results(chat: Chat) -> None:
+    chat.say("search_product", "a gift for my wife", [("recipient", "wife")], attributes=WIFE)
+    assert "?" in chat.text and "wife" in chat.text and not chat.cards()
+    payloads = [b["payload"] for b in chat.buttons()]
+    assert '/search_product{"product_type": "jewellery"}' in payloads
+    chat.say(
+        "search_product", '/search_product{"product_type": "jewellery"}', [("product_type", "jewellery")]
+    )
+    assert set(chat.card_ids()) == {"N1", "N2"}
+    assert all(card["attributes"]["gender"] in ("female", "unisex") for card in chat.cards())
+    assert "gift-wrapped" in chat.text and chat.slots["pending_offer"] == "gift_wrap"
+    chat.say("affirm", "yes please")
+    assert chat.slots["gift_wrap"] is True and "gift-wrapped" in chat.text
+
+
+def test_a_budget_answer_to_the_question_searches_gift_ideas(chat: Chat) -> None:
+    chat.say("search_product", "a gift for my wife", [("recipient", "wife")], attributes=WIFE)
+    chat.say("search_product", '/search_product{"price": "under $30"}', [("price", "under $30")])
+    assert chat.cards() and all(card["price"] <= 30 for card in chat.cards())
+    assert all(card["attributes"]["gender"] in ("female", "unisex") for card in chat.cards())
+
+
+def test_without_attributes_the_recipient_words_still_count(chat: Chat) -> None:
+    chat.say(
+        "search_product", "a necklace for my wife", [("product_type", "necklace"), ("recipient", "wife")]
+    )
+    assert set(chat.card_ids()) == {"N1", "N2"}
+    assert chat.slots["recipient_gender"] == "female" and chat.slots["gift"] is False
+
+
+def test_refine_by_colour_then_price_then_cheaper(chat: Chat) -> None:
+    chat.say("search_product", "trainers", [("product_type", "trainers")])
+    assert len(chat.cards()) == 5
+    chat.say("refine_search", "in blue", [("color", "blue")])
+    assert set(chat.card_ids()) == {"T2", "T3", "T4"}
+    chat.say("refine_search", "over 50", [("price", "over 50")])
+    assert set(chat.card_ids()) == {"T2", "T4"}
+    chat.say("refine_search", "cheaper")
+    assert chat.card_ids() == ["T3"] and "under $59.99" in chat.text
+    chat.say("refine_search", "cheaper")
+    assert "dropped the colour blue" in chat.text and chat.card_ids() == ["T5"]
+    chat.say("refine_search", "cheaper")
+    assert "cheapest" in chat.text and not chat.cards()
+
+
+def test_refine_for_a_girl_instead_changes_the_audience(chat: Chat) -> None:
+    chat.say("search_product", "toys", [("product_type", "toys")])
+    assert len(chat.cards()) == 3
+    girl = {
+        "gender": {"value": "female", "confidence": 0.9},
+        "age_group": {"value": "kid", "confidence": 0.85},
+    }
+    chat.say("refine_search", "for a girl instead", [("recipient", "girl")], attributes=girl)
+    assert set(chat.card_ids()) == {"G1", "G2"}
+
+
+def test_nothing_matching_drops_a_constraint_and_says_so(chat: Chat) -> None:
+    chat.say("search_product", "purple trainers", [("product_type", "trainers"), ("color", "purple")])
+    assert "dropped the colour purple" in chat.text and len(chat.cards()) == 5
+
+
+def test_something_we_do_not_sell_is_answered_honestly(chat: Chat) -> None:
+    chat.say("search_product", "a helicopter", [("product_type", "helicopter")])
+    assert "don't sell" in chat.text and not chat.cards()
+
+
+def test_compare_two_results_shows_only_differences_and_a_verdict(chat: Chat) -> None:
+    chat.say("search_product", "blue trainers", [("product_type", "trainers"), ("color", "blue")])
+    chat.say("compare_products", "compare the first two")
+    comparison = next(
+        r["custom"] for r in chat.replies if (r.get("custom") or {}).get("type") == "comparison"
+    )
+    attributes = [row["attribute"] for row in comparison["rows"]]
+    assert "price" in attributes and "colour" not in attributes  # both are blue
+    assert [p["position"] for p in comparison["products"]] == [1, 2]
+    assert "cheaper" in comparison["verdict"] and comparison["verdict"] in chat.text
+
+
+def test_compare_out_of_range_asks_again(chat: Chat) -> None:
+    chat.say("search_product", "necklaces", [("product_type", "necklace")])
+    chat.say("compare_products", "compare 1 and 4")
+    assert "I only showed 2" in chat.text
+
+
+def test_details_then_stock_then_out_of_stock_substitutes(chat: Chat) -> None:
+    chat.say("search_product", "blue trainers", [("product_type", "trainers"), ("color", "blue")])
+    sold_out_position = chat.card_ids().index("T4") + 1
+    ordinal = ["first", "second", "third"][sold_out_position - 1]
+    chat.say("product_details", f"tell me about the {ordinal} one")
+    assert "Cloud Runner" in chat.text and "out of stock" in chat.text
+    details, substitutes = chat.cards()[0], chat.cards()[1:]
+    assert details["id"] == "T4" and not details["in_stock"]
+    assert substitutes and all(card["in_stock"] for card in substitutes)
+    assert substitutes[0]["id"] == "T1"  # same type and audience, closest price
+    assert chat.slots["shown_ids"] == [card["id"] for card in substitutes]
+
+
+def test_size_check_for_a_size_that_is_out(chat: Chat) -> None:
+    chat.say(
+        "search_product", "womens running trainers", [("product_type", "trainers"), ("feature", "running")]
+    )
+    assert chat.card_ids() == ["T1"]
+    chat.say("check_stock", "is it in size 6", [("size", "6")])
+    assert "out of stock" in chat.text
+    assert chat.card_ids()[0] == "T5" and all(card["in_stock"] for card in chat.cards())
+    assert "T1" not in chat.card_ids()
+
+
+def test_size_check_in_stock_offers_the_cart_and_yes_adds_it(chat: Chat) -> None:
+    chat.say(
+        "search_product", "womens running trainers", [("product_type", "trainers"), ("feature", "running")]
+    )
+    chat.say("check_stock", "is it in size 8", [("size", "size 8")])
+    assert "in stock in size 8" in chat.text and chat.slots["pending_offer"] == "add_to_cart"
+    chat.say("affirm", "yes")
+    assert "which size" in chat.text.lower()
+    chat.say("add_to_cart", '/add_to_cart{"size": "8"}', [("size", "8")])
+    assert chat.slots["cart"] == [
+        {"id": "T1", "title": SMALL_CATALOG[0]["title"], "size": "8", "quantity": 1, "price": 45.0}
+    ]
+    assert "Added" in chat.text and "$45" in chat.text
+
+
+def test_add_it_to_my_cart_asks_which_one_when_several_are_shown(chat: Chat) -> None:
+    chat.say("search_product", "headphones", [("product_type", "headphones")])
+    chat.say("add_to_cart", "add it to my cart")
+    assert "Which one" in chat.text and len(chat.buttons()) == 3
+    chat.say("add_to_cart", "add the second one to my cart")
+    assert len(chat.slots["cart"]) == 1 and "Added" in chat.text
+
+
+def test_show_more_pages_through_results(chat: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shop.settings, "PAGE_SIZE", 2)
+    chat.say("search_product", "trainers", [("product_type", "trainers")])
+    first_page = chat.card_ids()
+    chat.say("show_more", "show more")
+    second_page = chat.card_ids()
+    assert len(first_page) == len(second_page) == 2 and not set(first_page) & set(second_page)
+    chat.say("show_more", "any others?")
+    assert len(chat.card_ids()) == 1 and "results 5-5 of 5" in chat.text
+    chat.say("show_more", "more")
+    assert "That's everything" in chat.text
+
+
+def test_similar_items_to_a_result(chat: Chat) -> None:
+    chat.say("search_product", "gold necklaces", [("product_type", "necklace"), ("color", "gold")])
+    assert chat.card_ids() == ["N1"]
+    chat.say("similar_items", "show me similar ones")
+    assert chat.card_ids() == ["N2"] and "Similar to" in chat.text
+
+
+@pytest.mark.parametrize(
+    ("intent", "text", "entities"),
+    [
+        ("search_product", "'; DROP TABLE products; --", [("product_type", "'; DROP TABLE products; --")]),
+        ("search_product", "x" * 10_000, []),
+        (
+            "search_product",
+            "trainers under -5 dollars",
+            [("product_type", "trainers"), ("price", "-5 dollars")],
+        ),
+        ("refine_search", "cheaper", []),
+        ("compare_products", "compare 1 and 2", []),
+        ("product_details", "the 7th one", []),
+        ("check_stock", "is it in size 8", [("size", "8")]),
+        ("add_to_cart", "add it", []),
+        ("show_more", "more", []),
+        ("similar_items", "similar", []),
+        ("deny", "no", []),
+    ],
+)
+def test_bad_or_out_of_context_input_gets_a_sane_reply(
+    chat: Chat, intent: str, text: str, entities: List[Tuple[str, str]]
+) -> None:
+    chat.say(intent, text, entities)
+    assert chat.text.strip()
+    assert "Traceback" not in chat.text and len(chat.text) < 3000
+
+
+def test_negative_price_is_ignored_and_said(chat: Chat) -> None:
+    chat.say(
+        "search_product", "trainers under -5 dollars", [("product_type", "trainers"), ("price", "-5 dollars")]
+    )
+    assert "can't be negative" in chat.text and len(chat.cards()) == 5
+
+
+def test_huge_message_is_cut_and_said(chat: Chat) -> None:
+    chat.say("search_product", "trainers " + "very " * 3000, [("product_type", "trainers")])
+    assert "long message" in chat.text and chat.cards()
