@@ -1,0 +1,48 @@
+"""The dialogue files agree with the label schema and with the action server's actions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from rasa_sdk import Action
+
+import actions.actions as shop
+from nlu.schema import ENTITY_TYPES, INTENTS
+
+ROOT = Path(__file__).resolve().parent.parent
+DOMAIN = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text())
+RULES = yaml.safe_load((ROOT / "data" / "rules.yml").read_text())
+STORIES = yaml.safe_load((ROOT / "data" / "stories.yml").read_text())
+
+
+def test_domain_lists_exactly_the_schema_intents_and_entities() -> None:
+    assert list(DOMAIN["intents"]) == list(INTENTS)
+    assert list(DOMAIN["entities"]) == list(ENTITY_TYPES)
+
+
+def test_every_domain_action_is_served_and_every_served_action_is_declared() -> None:
+    served = {
+        cls().name()
+        for cls in vars(shop).values()
+        if isinstance(cls, type) and issubclass(cls, Action) and cls is not Action
+    }
+    assert served == set(DOMAIN["actions"])
+
+
+def test_every_intent_has_a_rule_or_story_and_steps_use_declared_names() -> None:
+    steps = [step for block in RULES["rules"] + STORIES["stories"] for step in block["steps"]]
+    used_intents = {step["intent"] for step in steps if "intent" in step}
+    assert set(INTENTS) <= used_intents
+    known_actions = set(DOMAIN["actions"]) | set(DOMAIN["responses"])
+    assert {step["action"] for step in steps if "action" in step} <= known_actions
+
+
+def test_low_confidence_and_handoff_have_a_clear_path() -> None:
+    rule_steps = {
+        (block["steps"][0].get("intent"), block["steps"][1].get("action")) for block in RULES["rules"]
+    }
+    assert ("nlu_fallback", "utter_ask_rephrase") in rule_steps
+    assert ("human_handoff", "utter_handoff") in rule_steps
+    rephrase_buttons = DOMAIN["responses"]["utter_ask_rephrase"][0]["buttons"]
+    assert {"title": "Talk to a person", "payload": "/human_handoff"} in rephrase_buttons
