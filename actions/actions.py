@@ -118,7 +118,7 @@ def referenced_products(
     product in focus ("it"), else the only product shown. Returns a problem text instead when the
     reference is out of range or ambiguous."""
     shown = shown_products(tracker, session)
-    positions = parse_positions(message_text(tracker), len(shown))
+    positions = parse_positions(message_text(tracker), len(shown), [p.colour for p in shown])
     if positions:
         if not shown:
             return [], "I haven't shown you any products yet. What are you looking for?"
@@ -636,7 +636,7 @@ class ActionCompareProducts(Action):
                     text="Let's find some products first, then I can compare them. What are you looking for?"
                 )
                 return []
-            positions = parse_positions(message_text(tracker), len(shown))
+            positions = parse_positions(message_text(tracker), len(shown), [p.colour for p in shown])
             if not positions and len(shown) <= 3:
                 positions = list(range(1, len(shown) + 1))
             outside = [p for p in positions if p > len(shown)]

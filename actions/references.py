@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from typing import List
+from typing import List, Optional, Sequence
 
 ORDINAL_WORDS = {
     "first": 1,
@@ -40,9 +40,27 @@ _UNIT_AFTER = re.compile(
 )
 
 
-def parse_positions(text: str, shown: int) -> List[int]:
+def positions_by_colour(text: str, colours: Sequence[str]) -> List[int]:
+    """ "the blue one or the black one" -> the first shown product of each colour named, in order."""
+    lowered = text.lower()
+    found = []
+    for match in re.finditer(r"\b([a-z]+(?: [a-z]+)?) (?:one|ones|version|pair)\b", lowered):
+        for words in (match.group(1), match.group(1).split()[-1]):
+            if words in colours:
+                position = colours.index(words) + 1
+                if position not in found:
+                    found.append(position)
+                break
+    return found
+
+
+def parse_positions(text: str, shown: int, colours: Optional[Sequence[str]] = None) -> List[int]:
     """1-based positions in the order mentioned, without repeats. Positions past `shown` are kept
-    (the caller says "I only showed 3") except for ranges like "the first two", which are clipped."""
+    (the caller says "I only showed 3") except for ranges like "the first two", which are clipped.
+    With the shown products' `colours`, "the blue one" points at the first blue one."""
+    by_colour = positions_by_colour(text, [c.lower() for c in colours or []])
+    if by_colour:
+        return by_colour
     lowered = " " + text.lower().replace("#", " number ") + " "
     positions: List[int] = []
 

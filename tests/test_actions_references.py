@@ -59,3 +59,11 @@ def test_ranges_are_clipped_to_what_was_shown_but_single_positions_are_kept() ->
     assert parse_positions("the 7th one", 3) == [7]  # the caller says "I only showed 3"
     assert parse_positions("the last one", 0) == []
     assert parse_positions("both", 1) == []
+
+
+def test_a_colour_points_at_the_shown_product_of_that_colour() -> None:
+    colours = ["red", "blue", "black", "blue"]
+    assert parse_positions("whats better the blue one or the black one", 4, colours) == [2, 3]
+    assert parse_positions("tell me about the red one", 4, colours) == [1]
+    assert parse_positions("the green one", 4, colours) == []
+    assert parse_positions("the rose gold one", 2, ["silver", "rose gold"]) == [2]
