@@ -335,6 +335,9 @@ def build_query(
         changes.update(min_price=price.min_price, max_price=price.max_price, price_relative=price.relative)
 
     attributes = read_attributes(request)
+    if previous is not None and request.values("recipient"):
+        # A new recipient ("for a girl instead"): the old one's gender and age no longer apply.
+        changes.update(gender=None, gender_confidence=0.0, age_group=None, age_confidence=0.0)
     if "gender" in attributes:
         changes.update(gender=attributes["gender"][0], gender_confidence=attributes["gender"][1])
     if "age_group" in attributes:

@@ -277,6 +277,32 @@ def test_a_refinement_keeps_the_rest_of_the_search(small_catalog) -> None:
     assert cheaper.max_price == 34.99 and cheaper.colour == "blue"
 
 
+def test_a_new_recipient_replaces_the_old_ones_attributes(small_catalog) -> None:
+    _, vocabulary = small_catalog
+    husband = {
+        "gender": {"value": "male", "confidence": 0.9},
+        "age_group": {"value": "adult", "confidence": 0.9},
+    }
+    first, _ = build_query(
+        ask(
+            "trainers for my husband",
+            ("product_type", "trainers"),
+            ("recipient", "husband"),
+            attributes=husband,
+        ),
+        vocabulary,
+    )
+    girl = {
+        "gender": {"value": "female", "confidence": 0.9},
+        "age_group": {"value": "unknown", "confidence": 0.6},
+    }
+    refined, _ = build_query(
+        ask("for a girl instead", ("recipient", "girl"), attributes=girl), vocabulary, previous=first
+    )
+    assert (refined.product_type, refined.gender, refined.age_group) == ("trainers", "female", None)
+    assert refined.recipient == "girl"
+
+
 def test_confident_attributes_filter_and_unsure_ones_only_boost(small_catalog) -> None:
     _, vocabulary = small_catalog
     sure = {

@@ -1,0 +1,181 @@
+"""Whole shopping conversations through the running Rasa server and action server (REST webhook):
+the trained NLU reads the words, the rules pick the actions, the actions answer from the catalog."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from typing import Any, Dict, List
+
+import pytest
+
+from bot.launcher import BotProcesses
+
+pytestmark = pytest.mark.e2e
+
+
+class Shopper:
+    """One sender's conversation with the bot; keeps the latest replies."""
+
+    def __init__(self, bot: BotProcesses, name: str) -> None:
+        self.bot = bot
+        self.sender = f"{name}-{uuid.uuid4().hex[:8]}"
+        self.replies: List[Dict[str, Any]] = []
+
+    def say(self, text: str) -> List[Dict[str, Any]]:
+        self.replies = self.bot.send(self.sender, text)
+        return self.replies
+
+    @property
+    def text(self) -> str:
+        return "\n".join(reply.get("text") or "" for reply in self.replies)
+
+    def custom(self, kind: str) -> List[Dict[str, Any]]:
+        return [
+            r["custom"]
+            for r in self.replies
+            if isinstance(r.get("custom"), dict) and r["custom"].get("type") == kind
+        ]
+
+    def cards(self) -> List[Dict[str, Any]]:
+        return [card for payload in self.custom("product_cards") for card in payload["products"]]
+
+    def buttons(self) -> List[Dict[str, str]]:
+        return [button for reply in self.replies for button in reply.get("buttons") or []]
+
+
+def catalog_rows(bot: BotProcesses, ids: List[str]) -> Dict[str, sqlite3.Row]:
+    connection = sqlite3.connect(bot.env["SHOPCUE_CATALOG_DB"])
+    connection.row_factory = sqlite3.Row
+    try:
+        marks = ",".join("?" for _ in ids)
+        rows = connection.execute(f"SELECT * FROM products WHERE id IN ({marks})", ids).fetchall()
+        return {row["id"]: row for row in rows}
+    finally:
+        connection.close()
+
+
+def stock_by_size(bot: BotProcesses, product_id: str) -> Dict[str, int]:
+    connection = sqlite3.connect(bot.env["SHOPCUE_CATALOG_DB"])
+    try:
+        rows = connection.execute(
+            "SELECT size, quantity FROM stock_levels WHERE product_id = ? ORDER BY position", (product_id,)
+        ).fetchall()
+        return dict(rows)
+    finally:
+        connection.close()
+
+
+def test_vague_gift_request_is_clarified_then_answered_for_the_recipient(bot: BotProcesses) -> None:
+    shopper = Shopper(bot, "gift")
+    shopper.say("I need a gift for my wife")
+    assert not shopper.cards(), "a vague request should get a question, not a guess"
+    assert "?" in shopper.text
+    payloads = {button["title"]: button["payload"] for button in shopper.buttons()}
+    assert "Jewellery" in payloads, shopper.replies
+    shopper.say(payloads["Jewellery"])
+    cards = shopper.cards()
+    assert cards, shopper.replies
+    rows = catalog_rows(bot, [card["id"] for card in cards])
+    for card in cards:
+        row = rows[card["id"]]
+        assert row["category"] == "jewellery"
+        assert row["gender"] in ("female", "unisex") and row["age_group"] == "adult", dict(row)
+    assert "gift" in shopper.text.lower()
+
+
+def test_refine_by_price_and_colour(bot: BotProcesses) -> None:
+    shopper = Shopper(bot, "refine")
+    shopper.say("show me trainers")
+    assert shopper.cards(), shopper.replies
+    shopper.say("under $60")
+    assert shopper.cards() and all(card["price"] <= 60 for card in shopper.cards()), shopper.replies
+    shopper.say("in blue")
+    cards = shopper.cards()
+    assert cards, shopper.replies
+    rows = catalog_rows(bot, [card["id"] for card in cards])
+    assert all(rows[c["id"]]["colour"] == "blue" and rows[c["id"]]["price"] <= 60 for c in cards), (
+        shopper.text
+    )
+    assert all(rows[c["id"]]["product_type"] == "trainers" for c in cards)
+
+
+def test_compare_two_results(bot: BotProcesses) -> None:
+    shopper = Shopper(bot, "compare")
+    shopper.say("bluetooth speakers")
+    shown = [card["id"] for card in shopper.cards()]
+    assert len(shown) >= 2, shopper.replies
+    shopper.say("compare the first two")
+    comparisons = shopper.custom("comparison")
+    assert comparisons, shopper.replies
+    assert [p["id"] for p in comparisons[0]["products"]] == shown[:2]
+    assert comparisons[0]["verdict"] and comparisons[0]["verdict"] in shopper.text
+    rows = {row["attribute"]: row["values"] for row in comparisons[0]["rows"]}
+    assert "type" not in rows  # both are speakers: equal attributes are left out
+
+
+def test_out_of_stock_size_is_answered_with_in_stock_substitutes(bot: BotProcesses) -> None:
+    shopper = Shopper(bot, "stock")
+    shopper.say("womens boots")
+    cards = shopper.cards()
+    assert cards, shopper.replies
+    ordinals = ["first", "second", "third", "fourth", "fifth"]
+    choice = None
+    for position, card in enumerate(cards):
+        out = [size for size, quantity in stock_by_size(bot, card["id"]).items() if quantity == 0]
+        if out:
+            choice = (position, card["id"], out[0])
+            break
+    assert choice, "the demo catalog should have a size out of stock among the first boots"
+    position, product_id, size = choice
+    shopper.say(f"is the {ordinals[position]} one in size {size}")
+    assert "out of stock" in shopper.text, shopper.replies
+    substitutes = [card for card in shopper.cards() if card["id"] != product_id]
+    assert substitutes, shopper.replies
+    for card in substitutes:
+        assert stock_by_size(bot, card["id"]).get(size, 0) > 0
+        assert card["in_stock"]
+
+
+def test_something_the_shop_does_not_sell_is_answered_honestly(bot: BotProcesses) -> None:
+    shopper = Shopper(bot, "missing")
+    shopper.say("I'm looking for a snowmobile")
+    assert not shopper.cards(), shopper.replies
+    assert any(
+        phrase in shopper.text
+        for phrase in ("don't sell", "couldn't find", "only help with shopping", "couldn't tell")
+    ), shopper.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "'; DROP TABLE products; --",
+        "trainers " + "x" * 10_000,
+        "red trainers under -5 dollars",
+        "<script>alert(1)</script>",
+        "",
+    ],
+)
+def test_bad_input_gets_a_sane_reply(bot: BotProcesses, text: str) -> None:
+    shopper = Shopper(bot, "bad")
+    replies = shopper.say(text)
+    if text:
+        assert shopper.text.strip(), replies
+    assert "Traceback" not in shopper.text and "Error" not in shopper.text
+    follow_up = Shopper(bot, "after-bad")
+    follow_up.say("show me trainers")
+    assert follow_up.cards(), "the catalog must be intact after bad input"
+
+
+def test_negative_price_is_not_used(bot: BotProcesses) -> None:
+    shopper = Shopper(bot, "negative")
+    shopper.say("red trainers under -5 dollars")
+    assert "negative" in shopper.text or shopper.cards(), shopper.replies
+    assert all(card["price"] > 0 for card in shopper.cards())
+
+
+def test_asking_for_a_person_gets_the_handoff(bot: BotProcesses) -> None:
+    shopper = Shopper(bot, "handoff")
+    shopper.say("I want to talk to a real person")
+    assert "team" in shopper.text, shopper.replies
