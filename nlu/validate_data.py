@@ -1,0 +1,354 @@
+"""Project checks on NLU training data that `rasa data validate` does not make.
+
+    python -m nlu.validate_data                       # data/ and tests/data/heldout_nlu.yml
+    python -m nlu.validate_data data/nlu/toys.yml     # some files or folders
+
+Reports, each as `path:line: message` (exit code 1 when there is any):
+- unknown intents, entity types, attribute names or attribute values (names from nlu/schema.py; the
+  attribute set from the JointShoppingNLU step of config.yml when it declares one),
+- entity spans that cut a word, bracketed text with no entity type, empty examples,
+- duplicate examples, and contradictory ones (same text, different intent / entities / attributes),
+  including across training data and the held-out split (a held-out text must not be in training),
+- explicit attribute labels that the cue lexicon's weak labels contradict.
+Malformed YAML is reported with its file and line, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import yaml
+
+from nlu.schema import DEFAULT_ATTRIBUTES, ENTITY_TYPES, INTENTS, METADATA_ATTRIBUTES_KEY
+from nlu.weak_labels import attribute_labels
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PATHS = (ROOT / "data", ROOT / "tests" / "data" / "heldout_nlu.yml")
+DEFAULT_HELDOUT = ROOT / "tests" / "data" / "heldout_nlu.yml"
+DEFAULT_CONFIG = ROOT / "config.yml"
+JOINT_COMPONENT = "nlu.component.JointShoppingNLU"
+
+# Rasa's entity annotation: [text](type), [text](type:value), or [text]{"entity": "type", ...}.
+_ANNOTATION_RE = re.compile(r"\[(?P<text>[^\]]+?)\](?:\((?P<paren>[^)]*)\)|\{(?P<brace>[^}]*)\})")
+_BARE_BRACKET_RE = re.compile(r"\[[^\]]*\](?![({])")
+
+
+class DataError(ValueError):
+    """A file that cannot be read as NLU YAML; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Entity:
+    start: int
+    end: int
+    entity: str
+    value: str
+
+
+@dataclass
+class Example:
+    """One NLU example, with where it was written."""
+
+    path: str
+    line: int
+    intent: str
+    annotated: str
+    text: str
+    entities: List[Entity]
+    attributes: Optional[Mapping[str, object]]
+    problems: List[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+def parse_annotated(annotated: str) -> Tuple[str, List[Entity], List[str]]:
+    """Plain text, entity spans (character offsets into it) and annotation problems of one example."""
+    problems: List[str] = []
+    entities: List[Entity] = []
+    parts: List[str] = []
+    pos = 0
+    length = 0
+    for match in _ANNOTATION_RE.finditer(annotated):
+        before = annotated[pos : match.start()]
+        parts.append(before)
+        length += len(before)
+        span = match.group("text")
+        entity, value = "", span
+        if match.group("paren") is not None:
+            entity, _, synonym = match.group("paren").partition(":")
+            value = synonym or span
+        else:
+            try:
+                spec = json.loads("{" + match.group("brace") + "}")
+                entity = str(spec.get("entity", ""))
+                value = str(spec.get("value", span))
+            except json.JSONDecodeError:
+                problems.append(f"malformed entity annotation '{match.group(0)}'")
+        entities.append(Entity(length, length + len(span), entity.strip(), value))
+        parts.append(span)
+        length += len(span)
+        pos = match.end()
+    parts.append(annotated[pos:])
+    text = "".join(parts)
+    for bare in _BARE_BRACKET_RE.finditer(text):
+        problems.append(f"bracketed text '{bare.group(0)}' has no (entity_type)")
+    return text, entities, problems
+
+
+def _line_of(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _mapping_get(node: yaml.Node, key: str) -> Optional[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                return value_node
+    return None
+
+
+def load_examples(path: Path, display: Optional[str] = None) -> List[Example]:
+    """The intent examples of one Rasa NLU YAML file, each with its line; [] for non-NLU YAML files."""
+    shown = display or str(path)
+    raw = path.read_text(encoding="utf-8")
+    try:
+        root = yaml.compose(raw, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(err, "problem", None) or str(err)
+        raise DataError(f"{shown}:{line}: malformed YAML: {problem}") from None
+    nlu = _mapping_get(root, "nlu") if root is not None else None
+    if nlu is None:
+        return []
+    if not isinstance(nlu, yaml.SequenceNode):
+        raise DataError(f"{shown}:{_line_of(nlu)}: 'nlu' must be a list of blocks")
+    lines = raw.splitlines()
+    examples: List[Example] = []
+    for block in nlu.value:
+        intent_node = _mapping_get(block, "intent")
+        if intent_node is None:
+            continue  # synonym / regex / lookup blocks
+        intent = str(intent_node.value).strip()
+        examples_node = _mapping_get(block, "examples")
+        if examples_node is None:
+            raise DataError(f"{shown}:{_line_of(block)}: intent '{intent}' has no examples")
+        if isinstance(examples_node, yaml.ScalarNode):
+            examples += _block_examples(shown, intent, examples_node, lines)
+        elif isinstance(examples_node, yaml.SequenceNode):
+            examples += _list_examples(shown, intent, examples_node)
+        else:
+            raise DataError(f"{shown}:{_line_of(examples_node)}: examples must be a string or a list")
+    return examples
+
+
+def _block_examples(shown: str, intent: str, node: yaml.ScalarNode, lines: Sequence[str]) -> List[Example]:
+    out: List[Example] = []
+    if node.style in ("|", ">"):
+        first, last = node.start_mark.line + 1, node.end_mark.line
+        numbered = [(i + 1, lines[i]) for i in range(first, min(last + 1, len(lines)))]
+    else:
+        numbered = [(_line_of(node), line) for line in node.value.splitlines()]
+    for number, line in numbered:
+        stripped = line.strip()
+        if not stripped.startswith("-"):
+            continue
+        out.append(_example(shown, number, intent, stripped[1:].strip(), None))
+    return out
+
+
+def _list_examples(shown: str, intent: str, node: yaml.SequenceNode) -> List[Example]:
+    out: List[Example] = []
+    for item in node.value:
+        text_node = _mapping_get(item, "text")
+        if text_node is None or not isinstance(text_node, yaml.ScalarNode):
+            raise DataError(f"{shown}:{_line_of(item)}: a list example needs a 'text'")
+        metadata_node = _mapping_get(item, "metadata")
+        metadata = yaml.safe_load(yaml.serialize(metadata_node)) if metadata_node is not None else None
+        example = _example(shown, _line_of(item), intent, text_node.value.strip(), None)
+        if metadata is not None and not isinstance(metadata, Mapping):
+            example.problems.append("metadata must be a mapping")
+        elif metadata is not None and METADATA_ATTRIBUTES_KEY in metadata:
+            attributes = metadata[METADATA_ATTRIBUTES_KEY]
+            if not isinstance(attributes, Mapping):
+                example.problems.append(f"metadata.{METADATA_ATTRIBUTES_KEY} must be a mapping")
+            else:
+                example.attributes = attributes
+        out.append(example)
+    return out
+
+
+def _example(shown: str, line: int, intent: str, annotated: str, attributes) -> Example:
+    text, entities, problems = parse_annotated(annotated)
+    return Example(shown, line, intent, annotated, text, entities, attributes, problems)
+
+
+def attribute_schema(config_path: Optional[Path]) -> Dict[str, List[str]]:
+    """Attributes the model learns: config.yml's JointShoppingNLU `attributes`, else the defaults."""
+    if config_path is not None and config_path.exists():
+        config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+        for step in config.get("pipeline", []) or []:
+            if isinstance(step, Mapping) and step.get("name") == JOINT_COMPONENT and step.get("attributes"):
+                return {str(k): [str(v).lower() for v in values] for k, values in step["attributes"].items()}
+    return {k: list(v) for k, v in DEFAULT_ATTRIBUTES.items()}
+
+
+def normalise_for_dedup(text: str) -> str:
+    """Texts compared for duplicates: lower-case, single spaces."""
+    return re.sub(r"\s+", " ", text.strip().lower())
+
+
+def check_example(example: Example, schema: Mapping[str, Sequence[str]]) -> Tuple[List[str], Dict[str, str]]:
+    """Problems of one example on its own, and its resolved attribute labels."""
+    problems = list(example.problems)
+    if not example.text.strip():
+        problems.append("empty example")
+    if example.intent not in INTENTS:
+        problems.append(f"unknown intent '{example.intent}'")
+    for ent in example.entities:
+        if ent.entity not in ENTITY_TYPES:
+            problems.append(f"unknown entity type '{ent.entity}' on '{example.text[ent.start : ent.end]}'")
+        span = example.text[ent.start : ent.end]
+        if span != span.strip():
+            problems.append(f"entity span '{span}' ({ent.entity}) starts or ends with white space")
+        cuts_before = ent.start > 0 and example.text[ent.start - 1].isalnum() and span[:1].isalnum()
+        cuts_after = ent.end < len(example.text) and example.text[ent.end].isalnum() and span[-1:].isalnum()
+        if cuts_before or cuts_after:
+            problems.append(f"entity span '{span}' ({ent.entity}) cuts a word in '{example.text}'")
+    explicit: Dict[str, object] = {}
+    for name, value in dict(example.attributes or {}).items():
+        if name not in schema:
+            problems.append(f"unknown attribute '{name}' (known: {', '.join(schema)})")
+        else:
+            explicit[name] = value
+    try:
+        labels = attribute_labels(example.text, explicit, schema)
+    except ValueError as err:
+        problems.append(str(err))
+        labels = attribute_labels(example.text, None, schema)
+    for conflict in labels.conflicts:
+        problems.append(f"weak label contradicts explicit label: {conflict}")
+    return problems, labels.values
+
+
+def validate(
+    paths: Iterable[Path],
+    schema: Mapping[str, Sequence[str]],
+    heldout: Optional[Path] = DEFAULT_HELDOUT,
+    base: Optional[Path] = None,
+) -> Tuple[List[Problem], int]:
+    """All problems in the NLU files under `paths`, and how many examples were checked."""
+    files: List[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*.yml") if p.is_file())
+            files += sorted(p for p in path.rglob("*.yaml") if p.is_file())
+        elif path.exists():
+            files.append(path)
+        else:
+            return [Problem(str(path), 0, "no such file or folder")], 0
+    heldout_resolved = heldout.resolve() if heldout is not None else None
+    problems: List[Problem] = []
+    seen: Dict[str, Tuple[Example, bool, tuple]] = {}
+    count = 0
+    for file in dict.fromkeys(f.resolve() for f in files):
+        shown = _display(file, base)
+        try:
+            examples = load_examples(file, shown)
+        except DataError as err:
+            path_line, _, message = str(err).partition(": ")
+            where, _, line = path_line.rpartition(":")
+            problems.append(Problem(where, int(line) if line.isdigit() else 0, message))
+            continue
+        except UnicodeDecodeError as err:
+            problems.append(Problem(shown, 1, f"not UTF-8 text: {err.reason}"))
+            continue
+        is_heldout = heldout_resolved is not None and file == heldout_resolved
+        for example in examples:
+            count += 1
+            own, labels = check_example(example, schema)
+            problems += [Problem(example.path, example.line, message) for message in own]
+            signature = (
+                example.intent,
+                tuple(sorted((e.start, e.end, e.entity) for e in example.entities)),
+                tuple(sorted(labels.items())),
+            )
+            key = normalise_for_dedup(example.text)
+            if key in seen:
+                problems.append(_duplicate_problem(example, is_heldout, signature, *seen[key]))
+            else:
+                seen[key] = (example, is_heldout, signature)
+    return sorted(problems), count
+
+
+def _duplicate_problem(
+    example: Example,
+    is_heldout: bool,
+    signature: tuple,
+    first: Example,
+    first_heldout: bool,
+    first_signature: tuple,
+) -> Problem:
+    where = f"{first.path}:{first.line}"
+    if is_heldout != first_heldout:
+        message = f"held-out text '{example.text}' is also in training ({where})"
+        return Problem(example.path, example.line, message)
+    if signature == first_signature:
+        return Problem(example.path, example.line, f"duplicate of {where}: '{example.text}'")
+    differences = [
+        name
+        for name, a, b in zip(("intent", "entities", "attributes"), signature, first_signature, strict=True)
+        if a != b
+    ]
+    message = f"contradicts {where}: same text '{example.text}', different {', '.join(differences)}"
+    return Problem(example.path, example.line, message)
+
+
+def _display(path: Path, base: Optional[Path]) -> str:
+    for root in (base, Path.cwd()):
+        if root is not None:
+            try:
+                return str(path.relative_to(root.resolve()))
+            except ValueError:
+                continue
+    return str(path)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="Check Shopcue NLU data beyond `rasa data validate`.")
+    parser.add_argument("paths", nargs="*", type=Path, help="files or folders (default: data/ and held-out)")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="config.yml with the attributes")
+    parser.add_argument("--heldout", type=Path, default=DEFAULT_HELDOUT, help="the held-out split's file")
+    args = parser.parse_args(argv)
+    paths = args.paths or list(DEFAULT_PATHS)
+    try:
+        schema = attribute_schema(args.config)
+    except yaml.YAMLError as err:
+        print(f"{args.config}: malformed YAML: {err}", file=sys.stderr)
+        return 1
+    problems, count = validate(paths, schema, args.heldout)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) in {count} examples", file=sys.stderr)
+        return 1
+    print(f"{count} examples checked: no problems")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
