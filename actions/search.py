@@ -50,6 +50,7 @@ OCCASION_GIFT_WORDS = (
     "present",
 )
 MAX_TERMS = 6
+MAX_CANDIDATES = 600
 
 
 @dataclass(frozen=True)
@@ -508,7 +509,11 @@ def _run_once(
         if not relevance:
             return [], price, False
         conditions.append(Product.id.in_(list(relevance)))
-    stmt = select(Product).where(*conditions).limit(3000)
+    # Broad queries (a gift idea within a budget) can match most of the catalog; rank only the best
+    # candidates by a cheap SQL proxy of the ranking (gift-ready first for gifts, then rating).
+    order = [Product.gift_suitable.desc()] if query.gift else []
+    stmt = select(Product).where(*conditions).order_by(*order, Product.rating.desc(), Product.id)
+    stmt = stmt.limit(MAX_CANDIDATES)
     products = session.execute(stmt).scalars().all()
     ranked = sorted(products, key=lambda p: (-rank_score(p, query, relevance.get(p.id, 0.0)), p.id))
     return ranked[:limit], price, True
