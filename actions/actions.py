@@ -240,6 +240,9 @@ def search_mode(
     return refines and not request.values("recipient")
 
 
+EXTREME = {"cheaper": "cheapest", "pricier": "priciest"}
+
+
 class ActionSearchProducts(Action):
     """A new search or a refinement ("cheaper", "in blue", "for a girl instead", "under 30")."""
 
@@ -272,6 +275,19 @@ class ActionSearchProducts(Action):
                 return [SlotSet("search_state", asked), *attribute_slots(query)]
 
             result = run_search(session, query, vocabulary)
+            if notes.compared_to_shown and (not result.products or "price" in result.dropped):
+                # Nothing cheaper (or pricier) exists: say so and keep the search as it was.
+                dispatcher.utter_message(
+                    text=" ".join(
+                        preface
+                        + [
+                            f"Those are already the {EXTREME[notes.compared_to_shown]} "
+                            f"options for {describe_query(previous or query)}; I have nothing "
+                            f"{notes.compared_to_shown} that matches."
+                        ]
+                    )
+                )
+                return []
             return self.reply(dispatcher, tracker, result, query, preface, refining)
 
     def reply(
@@ -287,9 +303,7 @@ class ActionSearchProducts(Action):
         events: List[Dict] = [SlotSet("search_state", state), *attribute_slots(query)]
         if not result.products:
             what = describe_query(query)
-            if query.price_relative == "cheaper":
-                text = "I couldn't find anything cheaper than what I showed you for that search."
-            elif not result.text_matched and not (query.product_type or query.category):
+            if not result.text_matched and not (query.product_type or query.category):
                 text = (
                     f"Sorry, we don't sell {what} - I found nothing like that in our catalog. "
                     f"We have clothing, shoes, toys, baby things, electronics, beauty, jewellery, "
@@ -300,14 +314,6 @@ class ActionSearchProducts(Action):
             dispatcher.utter_message(text=" ".join(preface + [text]))
             return events + [SlotSet("ranked_ids", []), SlotSet("shown_ids", []), SlotSet("focus_id", None)]
 
-        if result.dropped and "price" in result.dropped and query.price_relative == "cheaper":
-            dispatcher.utter_message(
-                text=" ".join(
-                    preface
-                    + ["Those are already the cheapest options for that search; I have nothing cheaper."]
-                )
-            )
-            return events[:1]
         page = result.products[: settings.PAGE_SIZE]
         what = describe_query(result.query)
         if result.dropped:

@@ -168,6 +168,7 @@ class QueryNotes:
 
     ignored_price: Optional[str] = None  # why a stated price was not used
     unknown_brand: Optional[str] = None
+    compared_to_shown: Optional[str] = None  # "cheaper"/"pricier" than the results on screen
 
 
 def read_attributes(request: ShopperRequest) -> Dict[str, Tuple[str, float]]:
@@ -327,8 +328,9 @@ def build_query(
         notes.ignored_price = price.invalid
     elif not price.is_empty:
         if price.relative in ("cheaper", "pricier") and shown_prices:
+            notes.compared_to_shown = price.relative
             reference = min(shown_prices) if price.relative == "cheaper" else max(shown_prices)
-            price = resolve_relative(price, (), reference=reference)
+            price = replace(resolve_relative(price, (), reference=reference), relative=None)
         elif price.relative == "cheaper":
             price = PriceIntent(relative="cheap")
         elif price.relative == "pricier":
