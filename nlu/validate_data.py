@@ -163,8 +163,12 @@ def _block_examples(shown: str, intent: str, node: yaml.ScalarNode, lines: Seque
         numbered = [(i + 1, lines[i]) for i in range(first, min(last + 1, len(lines)))]
     else:
         numbered = [(_line_of(node), line) for line in node.value.splitlines()]
+    indents = [len(line) - len(line.lstrip()) for _, line in numbered if line.strip()]
+    content_indent = indents[0] if indents else 0
     for number, line in numbered:
         stripped = line.strip()
+        if stripped and len(line) - len(line.lstrip()) < content_indent:
+            break  # the block scalar ended; this line belongs to the next YAML node
         if not stripped.startswith("-"):
             continue
         out.append(_example(shown, number, intent, stripped[1:].strip(), None))

@@ -52,6 +52,7 @@ class Lexicon:
     recipient_markers: frozenset
     giver_markers: frozenset
     self_phrases: Tuple[Phrase, ...]
+    negated_gift: Tuple[Phrase, ...]
     bands: Tuple[Tuple[str, int, int], ...]
     number_words: Dict[str, int]
     ordinal_words: Dict[str, int]
@@ -138,6 +139,7 @@ def parse_lexicon(data: Mapping[str, object], source: str = "<lexicon>") -> Lexi
         recipient_markers=frozenset(str(m).lower() for m in gift.get("recipient_markers", [])),
         giver_markers=frozenset(str(m).lower() for m in data.get("giver_markers", [])),
         self_phrases=_phrases(gift.get("self", []), "gift.self", source),
+        negated_gift=_phrases(gift.get("negated", []), "gift.negated", source),
         bands=tuple(bands),
         number_words={str(k).lower(): int(v) for k, v in dict(numeric.get("number_words", {})).items()},
         ordinal_words={str(k).lower(): int(v) for k, v in dict(numeric.get("ordinal_words", {})).items()},
@@ -340,6 +342,9 @@ def label_attributes(text: str, lexicon: Optional[Lexicon] = None) -> Dict[str, 
 
 def _gift_evidence(tokens, lex, blocked, people, occasion_matches, possessor_of_someone) -> Optional[str]:
     """'true' for gift words or an occasion for someone; 'false' for buying for oneself; else None."""
+    negated = _find(tokens, lex.negated_gift, blocked)
+    if negated:
+        return "false"
     if _find(tokens, lex.gift_words, blocked):
         return "true"
     if occasion_matches:
