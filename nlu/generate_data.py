@@ -25,6 +25,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 import yaml
 
 from nlu.schema import DEFAULT_ATTRIBUTES, INTENTS, neutral_value
+from nlu.validate_data import load_examples, normalise_for_dedup
 from nlu.weak_labels import attribute_labels
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -260,31 +261,14 @@ def _annotate(pieces: Sequence[Piece]) -> str:
 
 
 def existing_texts(paths: Iterable[Path]) -> Set[str]:
-    """Plain texts of the examples already in the hand-written data and the held-out split."""
+    """Texts (normalised) of the examples already in the hand-written data and the held-out split."""
     texts: Set[str] = set()
     for path in paths:
         files = sorted(path.rglob("*.yml")) if path.is_dir() else ([path] if path.exists() else [])
         for file in files:
-            if "generated" in file.parts:
-                continue
-            data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-            for block in data.get("nlu", []) or []:
-                examples = block.get("examples") if isinstance(block, Mapping) else None
-                if isinstance(examples, str):
-                    items = [
-                        line.strip()[2:] for line in examples.splitlines() if line.strip().startswith("- ")
-                    ]
-                elif isinstance(examples, list):
-                    items = [str(e.get("text", "")) for e in examples if isinstance(e, Mapping)]
-                else:
-                    items = []
-                texts.update(normalise_for_dedup(plain_text(t.strip())) for t in items)
+            if "generated" not in file.parts:
+                texts.update(normalise_for_dedup(example.text) for example in load_examples(file))
     return texts
-
-
-def normalise_for_dedup(text: str) -> str:
-    """Texts compared for duplicates: lower-case, single spaces."""
-    return re.sub(r"\s+", " ", text.strip().lower())
 
 
 def generate(

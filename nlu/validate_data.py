@@ -126,7 +126,7 @@ def load_examples(path: Path, display: Optional[str] = None) -> List[Example]:
     shown = display or str(path)
     raw = path.read_text(encoding="utf-8")
     try:
-        root = yaml.compose(raw, Loader=yaml.SafeLoader)
+        root = yaml.compose(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -138,8 +138,9 @@ def load_examples(path: Path, display: Optional[str] = None) -> List[Example]:
     if not isinstance(nlu, yaml.SequenceNode):
         raise DataError(f"{shown}:{_line_of(nlu)}: 'nlu' must be a list of blocks")
     lines = raw.splitlines()
+    values = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))["nlu"]
     examples: List[Example] = []
-    for block in nlu.value:
+    for block, block_value in zip(nlu.value, values, strict=True):
         intent_node = _mapping_get(block, "intent")
         if intent_node is None:
             continue  # synonym / regex / lookup blocks
@@ -150,7 +151,7 @@ def load_examples(path: Path, display: Optional[str] = None) -> List[Example]:
         if isinstance(examples_node, yaml.ScalarNode):
             examples += _block_examples(shown, intent, examples_node, lines)
         elif isinstance(examples_node, yaml.SequenceNode):
-            examples += _list_examples(shown, intent, examples_node)
+            examples += _list_examples(shown, intent, examples_node, block_value["examples"])
         else:
             raise DataError(f"{shown}:{_line_of(examples_node)}: examples must be a string or a list")
     return examples
@@ -175,14 +176,15 @@ def _block_examples(shown: str, intent: str, node: yaml.ScalarNode, lines: Seque
     return out
 
 
-def _list_examples(shown: str, intent: str, node: yaml.SequenceNode) -> List[Example]:
+def _list_examples(
+    shown: str, intent: str, node: yaml.SequenceNode, values: Sequence[object]
+) -> List[Example]:
     out: List[Example] = []
-    for item in node.value:
+    for item, value in zip(node.value, values, strict=True):
         text_node = _mapping_get(item, "text")
         if text_node is None or not isinstance(text_node, yaml.ScalarNode):
             raise DataError(f"{shown}:{_line_of(item)}: a list example needs a 'text'")
-        metadata_node = _mapping_get(item, "metadata")
-        metadata = yaml.safe_load(yaml.serialize(metadata_node)) if metadata_node is not None else None
+        metadata = value.get("metadata") if isinstance(value, Mapping) else None
         example = _example(shown, _line_of(item), intent, text_node.value.strip(), None)
         if metadata is not None and not isinstance(metadata, Mapping):
             example.problems.append("metadata must be a mapping")
