@@ -220,7 +220,7 @@ def _age_patterns(lex: Lexicon) -> Tuple[Tuple[re.Pattern, str], ...]:
     not_unit = r"(?![\d.]|\s*(?:%|ft|feet|foot|in\b|inch|cm|mm|m\b|kg|g\b|lb|pound|oz|dollar|buck|usd|\$|k\b|"
     not_unit += r"pack|pc|piece|month|mo\b|week|day|x\b|gb|tb|ml|l\b|ct|count|percent|off|pm|am))"
     years = [
-        rf"\b{num}\s*-?\s*(?:yo|y/o|y\.o\.?|yrs?[- ]old|years?[- ]old|yr-old|year-old)\b",
+        rf"\b{num}\s*-?\s*(?:yo|y/o|y\.o\.?|yrs?[- ]olds?|years?[- ]olds?|yr-olds?|year-olds?)\b",
         rf"\b(?:turning|turns|turned|aged|ages?)\s+{num}\b{not_unit}",
         rf"\b(?:she|he|who|son|daughter|kid|boy|girl|niece|nephew|grandson|granddaughter|they)"
         rf"(?:'s|s| is| are|'re|'ll be| will be)\s+(?:only\s+|just\s+|almost\s+|nearly\s+)?{num}\b{not_unit}",
