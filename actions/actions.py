@@ -143,11 +143,12 @@ def referenced_products(
     return [], None
 
 
-def which_one_buttons(count: int, verb: str) -> List[Dict[str, str]]:
+def which_one_buttons(count: int, template: str) -> List[Dict[str, str]]:
+    """Quick replies naming each shown result; `template` has a {} for "first", "second", ..."""
     ordinals = ["first", "second", "third", "fourth", "fifth"]
     return [
-        {"title": f"The {ordinals[i]} one", "payload": f"{verb} the {ordinals[i]} one"}
-        for i in range(min(count, len(ordinals)))
+        {"title": f"The {ordinal} one", "payload": template.format(ordinal)}
+        for ordinal in ordinals[: min(count, len(ordinals))]
     ]
 
 
@@ -407,7 +408,7 @@ class ActionProductDetails(Action):
                 count = len(slot_list(tracker, "shown_ids"))
                 dispatcher.utter_message(
                     text="Which one would you like to know more about?",
-                    buttons=which_one_buttons(count, "tell me about"),
+                    buttons=which_one_buttons(count, "tell me about the {} one"),
                 )
                 return []
             events: List[Dict] = []
@@ -497,7 +498,8 @@ class ActionCheckStock(Action):
             if not products:
                 count = len(slot_list(tracker, "shown_ids"))
                 dispatcher.utter_message(
-                    text="Which one should I check?", buttons=which_one_buttons(count, "is it in stock,")
+                    text="Which one should I check?",
+                    buttons=which_one_buttons(count, "is the {} one in stock"),
                 )
                 return []
             position, product = products[0]
@@ -621,7 +623,7 @@ class ActionAddToCart(Action):
                 count = len(slot_list(tracker, "shown_ids"))
                 dispatcher.utter_message(
                     text="Which one should I add to your cart?",
-                    buttons=which_one_buttons(count, "add to cart"),
+                    buttons=which_one_buttons(count, "add the {} one to my cart"),
                 )
                 return []
             return add_to_cart(

@@ -223,6 +223,7 @@ def test_add_it_to_my_cart_asks_which_one_when_several_are_shown(chat: Chat) -> 
     chat.say("search_product", "headphones", [("product_type", "headphones")])
     chat.say("add_to_cart", "add it to my cart")
     assert "Which one" in chat.text and len(chat.buttons()) == 3
+    assert chat.buttons()[0]["payload"] == "add the first one to my cart"
     chat.say("add_to_cart", "add the second one to my cart")
     assert len(chat.slots["cart"]) == 1 and "Added" in chat.text
 
