@@ -460,6 +460,30 @@ def offer_substitutes(
     ]
 
 
+def other_colour(
+    dispatcher: CollectingDispatcher,
+    session,
+    product: Product,
+    colour: str,
+    size: Optional[str],  # type: ignore[no-untyped-def]
+) -> List[Dict]:
+    """Each product has one colour: say so, and show the nearest in-stock items in the colour asked for."""
+    alternatives = find_similar(session, product, size, colour=colour)
+    if not alternatives:
+        dispatcher.utter_message(
+            text=f"{product.title} only comes in {product.colour}, and I have nothing similar in {colour} "
+            f"in stock right now."
+        )
+        return [SlotSet("focus_id", product.id)]
+    dispatcher.utter_message(
+        text=f"{product.title} only comes in {product.colour}. Here are similar {colour} ones in stock:\n"
+        + product_lines(alternatives, 1, size),
+        json_message=payloads.product_cards(alternatives, 1, size),
+    )
+    ids = [p.id for p in alternatives]
+    return [SlotSet("shown_ids", ids), SlotSet("ranked_ids", ids), SlotSet("focus_id", None)]
+
+
 def requested_size(tracker: Tracker, vocabulary: Vocabulary) -> Optional[str]:
     request = shopper_request(tracker)
     value = request.first("size")
@@ -503,6 +527,10 @@ class ActionCheckStock(Action):
                 )
                 return []
             position, product = products[0]
+            colour_value = shopper_request(tracker).first("color")
+            colour = vocabulary.colour(colour_value) if colour_value else None
+            if colour and colour != product.colour:
+                return other_colour(dispatcher, session, product, colour, size)
             if size:
                 ok, answer = size_reply(product, size)
             else:

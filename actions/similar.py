@@ -84,9 +84,12 @@ def find_similar(
     size: Optional[str] = None,
     exclude: Iterable[str] = (),
     limit: int = 3,
+    colour: Optional[str] = None,
 ) -> List[Product]:
-    """Substitutes from the reference's category (its product type first, by the similarity score)."""
-    candidates = (
-        session.execute(select(Product).where(Product.category == reference.category)).scalars().all()
-    )
+    """Substitutes from the reference's category (its product type first, by the similarity score),
+    optionally only in one colour ("is it available in black?")."""
+    stmt = select(Product).where(Product.category == reference.category)
+    if colour:
+        stmt = stmt.where(Product.colour == colour)
+    candidates = session.execute(stmt).scalars().all()
     return rank_similar(reference, candidates, size, list(exclude) + [reference.id], limit)

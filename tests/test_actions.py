@@ -204,6 +204,15 @@ def test_size_check_for_a_size_that_is_out(chat: Chat) -> None:
     assert "T1" not in chat.card_ids()
 
 
+def test_asking_for_another_colour_shows_that_colour_in_stock(chat: Chat) -> None:
+    chat.say("search_product", "red trainers", [("product_type", "trainers"), ("color", "red")])
+    assert chat.card_ids() == ["T1"]
+    chat.say("check_stock", "is it available in blue", [("color", "blue")])
+    assert "only comes in red" in chat.text
+    assert chat.cards() and {c["attributes"]["colour"] for c in chat.cards()} == {"blue"}
+    assert all(card["in_stock"] for card in chat.cards())
+
+
 def test_size_check_in_stock_offers_the_cart_and_yes_adds_it(chat: Chat) -> None:
     chat.say(
         "search_product", "womens running trainers", [("product_type", "trainers"), ("feature", "running")]
