@@ -207,3 +207,14 @@ def test_rasa_data_validate_passes_without_warnings() -> None:
         validate_files(fail_on_warnings=True, max_history=None, importer=importer)
     except SystemExit as exit_:
         pytest.fail(f"rasa data validate failed (exit {exit_.code}); run it to see the warnings")
+
+
+def test_generator_product_cues_agree_with_the_cue_lexicon() -> None:
+    from nlu.weak_labels import label_attributes
+
+    vocab = load_vocab(DEFAULT_VOCAB)
+    for family in vocab["families"].values():
+        for entry in family["product_types"]:
+            if isinstance(entry, dict) and entry.get("attrs"):
+                cues = label_attributes(str(entry["text"]))
+                assert {k: str(v) for k, v in entry["attrs"].items()}.items() <= cues.items(), entry

@@ -112,3 +112,16 @@ def test_bad_lexicon_entry_is_named(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="people.nan"):
         load_lexicon(bad)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "🎁🎁🎁", "подарок для сына", "a\x00b\x07c", "1" * 10000])
+def test_junk_input_gives_no_labels(text: str) -> None:
+    assert label_attributes(text) == {}
+
+
+def test_long_input_is_labelled_in_bounded_time() -> None:
+    import time
+
+    start = time.perf_counter()
+    label_attributes("bday present for my 10yo son " * 400)
+    assert time.perf_counter() - start < 2.0
