@@ -216,7 +216,7 @@ def test_shopper_finds_compares_and_comes_back_after_a_reload(bot: Any, phone: W
     screenshot(driver, "02-product-cards")
 
     # 3. Quick replies: readable, and clicking one sends it and shows its title as the shopper's message.
-    replies = in_answer(answer, ".shopcue-reply")
+    replies = driver.find_elements(By.CSS_SELECTOR, ".shopcue-log .shopcue-replies .shopcue-reply")
     assert replies, (
         f"step 3 (quick reply): the search answer has no quick-reply buttons:\n{conversation_text(driver)}"
     )

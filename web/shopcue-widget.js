@@ -102,6 +102,27 @@
     return value === null || value === undefined ? "" : String(value);
   }
 
+  // What a shopper scans a card for first; the title usually says who it is for already.
+  var ATTRIBUTE_ORDER = ["colour", "color", "size", "sizes", "material", "rating"];
+
+  function attributeRank(key) {
+    var rank = ATTRIBUTE_ORDER.indexOf(String(key).toLowerCase());
+    return rank === -1 ? ATTRIBUTE_ORDER.length : rank; // Array.sort is stable: others keep their order
+  }
+
+  function attributeValue(key, value) {
+    var name = String(key).toLowerCase();
+    if (name === "rating" && typeof value === "number") {
+      return value + "/5";
+    }
+    var text = displayValue(value);
+    var parts = text.split(/\s*,\s*/);
+    if ((name === "sizes" || name === "size") && parts.length > 3) {
+      return parts[0] + "\u2013" + parts[parts.length - 1]; // "4, 5, ..., 12" -> "4-12"
+    }
+    return text;
+  }
+
   function formatPrice(price, currency) {
     if (typeof price !== "number" || !isFinite(price)) {
       return price === null || price === undefined ? "" : String(price);
@@ -249,7 +270,8 @@
     return node;
   }
 
-  function renderButtons(container, buttons) {
+  /* Quick replies go after the whole answer (below the cards), as one group in the log. */
+  function appendQuickReplies(buttons) {
     var group = el("div", "shopcue-replies");
     group.setAttribute("role", "group");
     group.setAttribute("aria-label", "Suggested replies");
@@ -266,7 +288,10 @@
       });
       group.appendChild(node);
     });
-    container.appendChild(group);
+    if (group.childNodes.length) {
+      log.appendChild(group);
+    }
+    return group;
   }
 
   function renderProductCards(container, custom) {
@@ -304,16 +329,20 @@
       body.appendChild(meta);
 
       var attributes = product.attributes && typeof product.attributes === "object" ? product.attributes : {};
-      var keys = Object.keys(attributes).filter(function (key) {
-        var value = displayValue(attributes[key]);
-        return value && value !== "unknown";
-      });
+      var keys = Object.keys(attributes)
+        .filter(function (key) {
+          var value = displayValue(attributes[key]);
+          return value && value !== "unknown";
+        })
+        .sort(function (x, y) {
+          return attributeRank(x) - attributeRank(y);
+        });
       if (keys.length) {
         var list2 = el("dl", "shopcue-card-attributes");
         keys.slice(0, 4).forEach(function (key) {
           var row = el("div", "shopcue-card-attribute");
           row.appendChild(el("dt", "", humanise(key)));
-          row.appendChild(el("dd", "", displayValue(attributes[key])));
+          row.appendChild(el("dd", "", attributeValue(key, attributes[key])));
           list2.appendChild(row);
         });
         body.appendChild(list2);
@@ -381,8 +410,7 @@
     }
     var custom = message.custom && typeof message.custom === "object" ? message.custom : null;
     var hasText = typeof message.text === "string" && message.text.trim() !== "";
-    var hasButtons = Array.isArray(message.buttons) && message.buttons.length > 0;
-    if (!hasText && !hasButtons && !custom && !message.image) {
+    if (!hasText && !custom && !message.image) {
       return null;
     }
     var node = bubble("bot", custom ? "shopcue-msg--rich" : "");
@@ -402,20 +430,73 @@
       img.src = imageUrl(message.image);
       node.appendChild(img);
     }
-    if (hasButtons) {
-      renderButtons(node, message.buttons);
-    }
     return node;
   }
 
   /* Quick replies belong to the latest bot turn; older ones would answer a question no longer asked. */
-  function clearQuickReplies(keep) {
+  function clearQuickReplies() {
     var groups = log.querySelectorAll(".shopcue-replies");
     for (var i = 0; i < groups.length; i++) {
-      if (groups[i] !== keep) {
-        groups[i].parentNode.removeChild(groups[i]);
-      }
+      groups[i].parentNode.removeChild(groups[i]);
     }
+  }
+
+  var LIST_LINE = /^\s*(\d+[.)]\s|[-\u2022*]\s|#\d)/;
+
+  /*
+   * Actions always send plain text (REST and voice read only that) and, for us, a rich payload right
+   * after it. Next to cards or a table, the text's list of products would say everything twice, so
+   * keep only its lead-in and closing lines (not the list lines, not a repeated verdict).
+   */
+  function condensedText(text, custom) {
+    var lines = String(text).split("\n");
+    var listLines = lines.map(function (line) {
+      return LIST_LINE.test(line);
+    });
+    var firstList = listLines.indexOf(true);
+    if (firstList === -1) {
+      return text;
+    }
+    var lastList = listLines.lastIndexOf(true);
+    var kept = lines.slice(0, firstList).concat(lines.slice(lastList + 1));
+    var verdict = typeof custom.verdict === "string" ? custom.verdict.trim() : "";
+    return kept
+      .filter(function (line) {
+        return line.trim() && line.trim() !== verdict;
+      })
+      .join("\n");
+  }
+
+  function isRich(message) {
+    var custom = message && message.custom;
+    return !!custom && (custom.type === "product_cards" || custom.type === "comparison");
+  }
+
+  /* One bot turn (the messages between two user messages); returns its first node. */
+  function renderAnswer(messages, withQuickReplies) {
+    var first = null;
+    var buttons = [];
+    messages.forEach(function (message, index) {
+      if (!message || typeof message !== "object") {
+        return;
+      }
+      var next = messages[index + 1];
+      var shown = message;
+      if (typeof message.text === "string" && !message.custom && isRich(next)) {
+        shown = Object.assign({}, message, { text: condensedText(message.text, next.custom) });
+      }
+      var node = renderBotMessage(shown);
+      if (node && !first) {
+        first = node;
+      }
+      if (Array.isArray(message.buttons)) {
+        buttons = buttons.concat(message.buttons);
+      }
+    });
+    if (withQuickReplies && buttons.length) {
+      appendQuickReplies(buttons);
+    }
+    return first;
   }
 
   function scrollToShow(firstNew) {
@@ -458,22 +539,10 @@
   }
 
   function showReplies(messages) {
-    var first = null;
     if (!Array.isArray(messages)) {
       throw new Error("unexpected reply");
     }
-    messages.forEach(function (message) {
-      var node = renderBotMessage(message);
-      if (node && !first) {
-        first = node;
-      }
-    });
-    if (!first) {
-      first = appendNotice(EMPTY_REPLY_TEXT);
-    }
-    // Groups on screen now all came with this answer (send() cleared the older ones): keep the last.
-    var groups = log.querySelectorAll(".shopcue-replies");
-    clearQuickReplies(groups.length ? groups[groups.length - 1] : null);
+    var first = renderAnswer(messages, true) || appendNotice(EMPTY_REPLY_TEXT);
     scrollToShow(first);
   }
 
@@ -485,7 +554,7 @@
       return;
     }
     hideHint();
-    clearQuickReplies(null);
+    clearQuickReplies();
     appendUser(display || message);
     log.scrollTop = log.scrollHeight;
     input.focus(); // a clicked quick reply is removed; keep the keyboard user in the input
@@ -536,20 +605,17 @@
           appendNotice(WELCOME_TEXT, "shopcue-msg--welcome");
           return;
         }
-        var turnGroups = []; // quick replies of the bot's latest turn (after the last user message)
+        var turn = []; // bot messages since the last user message
         messages.forEach(function (message) {
           if (message.sender === "user") {
+            renderAnswer(turn, false);
+            turn = [];
             appendUser(message.text || "");
-            turnGroups = [];
           } else {
-            var node = renderBotMessage(message);
-            var groups = node ? node.querySelectorAll(".shopcue-replies") : [];
-            for (var i = 0; i < groups.length; i++) {
-              turnGroups.push(groups[i]);
-            }
+            turn.push(message);
           }
         });
-        clearQuickReplies(turnGroups.length ? turnGroups[turnGroups.length - 1] : null);
+        renderAnswer(turn, true); // only the latest turn keeps its quick replies
         log.scrollTop = log.scrollHeight;
       })
       .catch(function () {
