@@ -69,6 +69,11 @@ class ShopperRequest:
         found = self.values(entity_type)
         return found[0] if found else None
 
+    def joined(self, entity_type: str) -> Optional[str]:
+        """All values of one type in message order: a model may split "under $60" into two entities."""
+        found = self.values(entity_type)
+        return " ".join(found) if found else None
+
 
 @dataclass(frozen=True)
 class SearchQuery:
@@ -171,30 +176,58 @@ class QueryNotes:
     compared_to_shown: Optional[str] = None  # "cheaper"/"pricier" than the results on screen
 
 
-def read_attributes(request: ShopperRequest) -> Dict[str, Tuple[str, float]]:
-    """{attribute: (value, confidence)} from the parse's `attributes`; when the parse has none, from the
-    cue lexicon (nlu.weak_labels) at `settings.CUE_CONFIDENCE`. Unknown/neutral values are left out."""
+def model_attributes(attributes: Optional[Mapping[str, Any]]) -> Dict[str, Tuple[str, float]]:
+    """{attribute: (value, confidence)} from the parse's `attributes`; unknown/neutral values left out."""
     found: Dict[str, Tuple[str, float]] = {}
-    if request.attributes is not None:
-        for name, item in request.attributes.items():
-            if isinstance(item, Mapping):
-                value, confidence = item.get("value"), item.get("confidence", 0.0)
-            else:
-                value, confidence = item, 1.0
-            value = str(value).lower() if value is not None else ""
-            try:
-                confidence = float(confidence)
-            except (TypeError, ValueError):
-                confidence = 0.0
-            if value and value not in ("unknown", "false", "none"):
-                found[str(name)] = (value, confidence)
-        return found
+    for name, item in (attributes or {}).items():
+        if isinstance(item, Mapping):
+            value, confidence = item.get("value"), item.get("confidence", 0.0)
+        else:
+            value, confidence = item, 1.0
+        value = str(value).lower() if value is not None else ""
+        try:
+            confidence = float(confidence)
+        except (TypeError, ValueError):
+            confidence = 0.0
+        if value and value not in ("unknown", "false", "none"):
+            found[str(name)] = (value, confidence)
+    return found
+
+
+def cue_attributes(text: str) -> Dict[str, Tuple[str, float]]:
+    """Attributes from the cue lexicon (nlu.weak_labels), at `settings.CUE_CONFIDENCE`."""
     from nlu.weak_labels import label_attributes
 
-    for name, value in label_attributes(request.text).items():
-        if value not in ("unknown", "false"):
-            found[name] = (value, settings.CUE_CONFIDENCE)
-    return found
+    return {
+        name: (value, settings.CUE_CONFIDENCE)
+        for name, value in label_attributes(text).items()
+        if value not in ("unknown", "false")
+    }
+
+
+def combine_attributes(
+    model: Dict[str, Tuple[str, float]], cues: Dict[str, Tuple[str, float]]
+) -> Dict[str, Tuple[str, float]]:
+    """The model's attributes, backed by the near-certain cue words ("wife", "10yo"): a cue fills in
+    what the model left unknown, raises the confidence when they agree, and wins a disagreement only
+    when the model is less sure than a cue."""
+    combined = dict(model)
+    for name, (value, cue_confidence) in cues.items():
+        if name not in model:
+            combined[name] = (value, cue_confidence)
+            continue
+        model_value, model_confidence = model[name]
+        if model_value == value:
+            combined[name] = (value, max(model_confidence, cue_confidence))
+        elif model_confidence < cue_confidence:
+            combined[name] = (value, cue_confidence)
+    return combined
+
+
+def read_attributes(request: ShopperRequest) -> Dict[str, Tuple[str, float]]:
+    """{attribute: (value, confidence)} for the message: the parse's `attributes` (absent when the
+    pipeline has no joint model: treated as unknown) combined with the cue lexicon."""
+    return combine_attributes(model_attributes(request.attributes), cue_attributes(request.text))
 
 
 # Words that say nothing about which product is wanted, kept out of the full-text search.
@@ -279,8 +312,15 @@ def build_query(
     changes: Dict[str, Any] = {}
 
     product_values = request.values("product_type")
+    if len(product_values) > 1:
+        product_values = [request.joined("product_type") or ""] + product_values
     if product_values:
         product_type, category = vocabulary.find_product(product_values[0])
+        if not (product_type or category) and len(product_values) > 1:
+            for value in product_values[1:]:
+                product_type, category = vocabulary.find_product(value)
+                if product_type or category:
+                    break
         changes.update(
             product_type=product_type,
             category=category,
@@ -320,7 +360,7 @@ def build_query(
     if size:
         changes["size"] = size
 
-    price_value = request.first("price")
+    price_value = request.joined("price")
     price = parse_price(price_value, assume_money=True) if price_value else PriceIntent()
     if price.is_empty:
         price = parse_price(text)

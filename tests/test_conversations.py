@@ -156,6 +156,7 @@ def test_something_the_shop_does_not_sell_is_answered_honestly(bot: BotProcesses
         "<script>alert(1)</script>",
         "",
     ],
+    ids=["sql", "10k-chars", "negative-price", "html", "empty"],
 )
 def test_bad_input_gets_a_sane_reply(bot: BotProcesses, text: str) -> None:
     shopper = Shopper(bot, "bad")

@@ -15,7 +15,9 @@ from actions.search import (
     SearchQuery,
     ShopperRequest,
     build_query,
+    combine_attributes,
     distinct_catalog_values,
+    model_attributes,
     needs_clarification,
     read_attributes,
     run_search,
@@ -250,6 +252,21 @@ def test_synonyms_and_plurals_reach_the_catalogs_product_types(small_catalog) ->
     assert vocabulary.size("XL please") == "XL" and vocabulary.size("for a 7-8y") == "7-8Y"
 
 
+def test_entities_split_by_the_model_are_joined(small_catalog) -> None:
+    _, vocabulary = small_catalog
+    query, _ = build_query(
+        ask(
+            "bluetooth speakers under $60",
+            ("product_type", "bluetooth"),
+            ("product_type", "speakers"),
+            ("price", "under"),
+            ("price", "$60"),
+        ),
+        vocabulary,
+    )
+    assert (query.product_type, query.max_price) == ("bluetooth speaker", 60.0)
+
+
 def test_entities_become_filters(small_catalog) -> None:
     _, vocabulary = small_catalog
     query, notes = build_query(
@@ -326,7 +343,25 @@ def test_confident_attributes_filter_and_unsure_ones_only_boost(small_catalog) -
 
 def test_missing_attributes_fall_back_to_the_cue_lexicon() -> None:
     assert read_attributes(ask("a gift for my wife"))["gender"] == ("female", settings.CUE_CONFIDENCE)
-    assert read_attributes(ask("a gift for my wife", attributes={})) == {}
+    assert read_attributes(ask("red trainers")) == {}
+
+
+def test_cue_words_back_up_the_models_attributes() -> None:
+    cue = settings.CUE_CONFIDENCE
+    unsure = {
+        "gender": {"value": "female", "confidence": 0.6},
+        "age_group": {"value": "unknown", "confidence": 0.9},
+        "gift": {"value": True, "confidence": 0.98},
+    }
+    combined = read_attributes(ask("I need a gift for my wife", attributes=unsure))
+    assert combined == {"gender": ("female", cue), "age_group": ("adult", cue), "gift": ("true", 0.98)}
+    # The model wins where it is surer than a cue, and where the text has no cue at all.
+    sure_male = {"gender": {"value": "male", "confidence": 0.97}}
+    assert combine_attributes(model_attributes(sure_male), {"gender": ("female", cue)}) == {
+        "gender": ("male", 0.97)
+    }
+    assert read_attributes(ask("trainers", attributes=sure_male)) == {"gender": ("male", 0.97)}
+    assert model_attributes({"gender": {"value": "unknown", "confidence": 0.99}, "gift": False}) == {}
 
 
 def test_vague_requests_need_a_question_first(small_catalog) -> None:
