@@ -205,7 +205,7 @@ def import_file(
         example = convert(query, mapping)
         key = " ".join(example.text.lower().split())
         if key in seen or key in skip_texts:
-            stats["duplicates_or_heldout"] += 1
+            stats["duplicates_or_known"] += 1
             continue
         seen.add(key)
         out.append(example)
@@ -217,12 +217,13 @@ def import_file(
     return out, stats
 
 
-def _heldout_texts() -> Set[str]:
+def _known_texts() -> Set[str]:
+    """Texts already in the shipped training data or the held-out split: importing them adds nothing."""
     from nlu.validate_data import DEFAULT_HELDOUT, load_examples, normalise_for_dedup
 
-    if not DEFAULT_HELDOUT.exists():
-        return set()
-    return {normalise_for_dedup(ex.text) for ex in load_examples(DEFAULT_HELDOUT)}
+    files = sorted((ROOT / "data" / "nlu").rglob("*.yml"))
+    files += [DEFAULT_HELDOUT] if DEFAULT_HELDOUT.exists() else []
+    return {normalise_for_dedup(ex.text) for f in files for ex in load_examples(f)}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -235,7 +236,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     fmt = args.format or ("jsonl" if args.input.suffix in (".jsonl", ".json") else "conll")
     try:
         mapping = load_mapping(args.mapping)
-        converted, stats = import_file(args.input, mapping, fmt, _heldout_texts())
+        converted, stats = import_file(args.input, mapping, fmt, _known_texts())
     except (BioImportError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -247,9 +248,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"{stats['queries']} queries -> {stats['examples']} examples in {args.out}")
     for key in sorted(k for k in stats if ":" in k):
         print(f"  {key}: {stats[key]}")
-    skipped = stats["duplicates_or_heldout"] + stats["empty"]
+    skipped = stats["duplicates_or_known"] + stats["empty"]
     if skipped:
-        print(f"  skipped (duplicate, held-out or empty): {skipped}")
+        print(f"  skipped (duplicate, already in data/nlu or held-out, or empty): {skipped}")
     return 0
 
 

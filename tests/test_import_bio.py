@@ -87,7 +87,7 @@ def test_duplicates_and_markup_characters(tmp_path: Path) -> None:
         ],
     )
     converted, stats = import_file(source, load_mapping(DEFAULT_MAPPING), "jsonl")
-    assert stats["duplicates_or_heldout"] == 1
+    assert stats["duplicates_or_known"] == 1
     messages = _read(to_yaml(converted, "search_product", "q"))
     assert [(e["entity"], e["value"]) for e in messages[0].get("entities")] == [
         ("product_type", "usb"),
