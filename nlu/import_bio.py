@@ -5,10 +5,10 @@
 
 Input: JSONL lines `{"tokens": [...], "tags": ["B-color", "I-color", "O", ...]}`, or CoNLL: one token per
 line with its tag in the last column, blank lines between queries. A mapping YAML (default:
-data/lexicon/queryner_mapping.yml) names the project entity type of each source type; source types listed
-under `attributes` (QueryNER's `department`: "womens", "boys", "1 year old") become attribute labels read
-with the cue lexicon instead of entities; unmapped types are dropped. Output goes to git-ignored
-data/imported/ by default: imported data is never committed.
+data/lexicon/queryner_mapping.yml; the format nlu/evaluate.py reads too) names the project entity type of
+each source type; types listed under `attribute_evidence` (QueryNER's `department`: "womens", "boys",
+"1 year old") become attribute labels read with the cue lexicon instead of entities; unmapped types are
+dropped. Write the output to git-ignored data/imported/: imported data is never committed.
 """
 
 from __future__ import annotations
@@ -69,14 +69,17 @@ def load_mapping(path: Path) -> TypeMapping:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         raise BioImportError(f"{path}:{mark.line + 1 if mark else 1}: malformed mapping YAML") from None
-    entities = {str(k): str(v) for k, v in dict(data.get("entities", {})).items()}
+    if "attributes" in data:
+        raise BioImportError(f"{path}: the key is 'attribute_evidence', not 'attributes'")
+    entities = {str(k): str(v) for k, v in dict(data.get("entities", {})).items() if v}
     unknown = sorted(v for v in entities.values() if v not in ENTITY_TYPES)
     if unknown:
         raise BioImportError(f"{path}: unknown project entity type(s): {', '.join(unknown)}")
     intent = str(data.get("intent", "search_product"))
     if intent not in INTENTS:
         raise BioImportError(f"{path}: unknown intent '{intent}'")
-    return TypeMapping(intent, entities, tuple(str(a) for a in data.get("attributes", []) or []))
+    evidence = tuple(str(a) for a in data.get("attribute_evidence", []) or [])
+    return TypeMapping(intent, entities, evidence)
 
 
 def read_jsonl(path: Path) -> Iterator[Query]:
