@@ -34,6 +34,7 @@ from actions.search import (
     needs_clarification,
     read_attributes,
     run_search,
+    text_scores,
 )
 from actions.similar import available, find_similar
 from actions.vocabulary import Vocabulary, build_vocabulary, load_synonyms
@@ -742,6 +743,53 @@ class ActionSimilarItems(Action):
             ]
 
 
+class ActionClarifyLowConfidence(Action):
+    """The NLU was unsure (FallbackClassifier's `nlu_fallback`): never guess. Ask to rephrase and offer
+    a person; if the message named a product, say whether we sell it and offer that search as a button."""
+
+    def name(self) -> str:
+        return "action_clarify_low_confidence"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
+        engine, vocabulary = catalog()
+        request = shopper_request(tracker)
+        buttons = [
+            {"title": "Talk to a person", "payload": "/human_handoff"},
+            {"title": "What can you do?", "payload": "/help"},
+        ]
+        words = request.joined("product_type")
+        product_type, category = vocabulary.find_product(words or request.text)
+        if product_type or category:
+            value = product_type or category or ""
+            dispatcher.utter_message(
+                text=f"Sorry, I'm not sure I understood. Did you want to see {value}? If not, could you say "
+                f"it another way, or would you like to talk to a person?",
+                buttons=[
+                    {"title": f"Show {value}", "payload": f'/search_product{{"product_type": "{value}"}}'}
+                ]
+                + buttons,
+            )
+            return []
+        if words:
+            with session_for(engine) as session:
+                known = bool(
+                    text_scores(session, [w for w in words.lower().split() if len(w) > 2][:3], vocabulary)
+                )
+            if not known:
+                dispatcher.utter_message(
+                    text=f"Sorry, we don't sell {words.strip()} - I found nothing like that in our catalog. "
+                    f"Could you put it another way, or would you like to talk to a person?",
+                    buttons=buttons,
+                )
+                return []
+        dispatcher.utter_message(
+            text="Sorry, I didn't quite get that. Could you say it another way, or would you like to talk to "
+            "a person?",
+            buttons=buttons,
+        )
+        return []
+
+
 class ActionAnswerOffer(Action):
     """Yes/no to whatever the bot last offered: gift wrap, or adding the product in focus to the cart."""
 
@@ -781,6 +829,7 @@ class ActionAnswerOffer(Action):
 __all__ = [
     "ActionAddToCart",
     "ActionAnswerOffer",
+    "ActionClarifyLowConfidence",
     "ActionCheckStock",
     "ActionCompareProducts",
     "ActionProductDetails",

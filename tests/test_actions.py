@@ -23,6 +23,7 @@ ACTION_FOR = {
     "add_to_cart": shop.ActionAddToCart,
     "compare_products": shop.ActionCompareProducts,
     "similar_items": shop.ActionSimilarItems,
+    "nlu_fallback": shop.ActionClarifyLowConfidence,
     "affirm": shop.ActionAnswerOffer,
     "deny": shop.ActionAnswerOffer,
 }
@@ -255,6 +256,24 @@ def test_similar_items_to_a_result(chat: Chat) -> None:
     assert chat.card_ids() == ["N1"]
     chat.say("similar_items", "show me similar ones")
     assert chat.card_ids() == ["N2"] and "Similar to" in chat.text
+
+
+def test_low_confidence_asks_to_rephrase_and_offers_a_person(chat: Chat) -> None:
+    chat.say("nlu_fallback", "blorp the flibber")
+    assert "another way" in chat.text and not chat.cards()
+    assert {"title": "Talk to a person", "payload": "/human_handoff"} in chat.buttons()
+
+
+def test_low_confidence_about_a_known_product_offers_that_search(chat: Chat) -> None:
+    chat.say("nlu_fallback", "hmm sneakers maybe??", [("product_type", "sneakers")])
+    assert "Did you want to see trainers?" in chat.text
+    assert chat.buttons()[0]["payload"] == '/search_product{"product_type": "trainers"}'
+    assert not chat.cards(), "unsure: ask, don't search"
+
+
+def test_low_confidence_about_something_we_do_not_sell_says_so(chat: Chat) -> None:
+    chat.say("nlu_fallback", "I'm looking for a snowmobile", [("product_type", "snowmobile")])
+    assert "we don't sell snowmobile" in chat.text and "person" in chat.text
 
 
 @pytest.mark.parametrize(

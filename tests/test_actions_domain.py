@@ -42,7 +42,5 @@ def test_low_confidence_and_handoff_have_a_clear_path() -> None:
     rule_steps = {
         (block["steps"][0].get("intent"), block["steps"][1].get("action")) for block in RULES["rules"]
     }
-    assert ("nlu_fallback", "utter_ask_rephrase") in rule_steps
+    assert ("nlu_fallback", "action_clarify_low_confidence") in rule_steps
     assert ("human_handoff", "utter_handoff") in rule_steps
-    rephrase_buttons = DOMAIN["responses"]["utter_ask_rephrase"][0]["buttons"]
-    assert {"title": "Talk to a person", "payload": "/human_handoff"} in rephrase_buttons
