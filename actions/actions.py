@@ -36,6 +36,7 @@ from actions.search import (
     run_search,
     text_scores,
 )
+from actions.search import requested_size as search_requested_size
 from actions.similar import available, find_similar
 from actions.vocabulary import Vocabulary, build_vocabulary, load_synonyms
 
@@ -486,9 +487,7 @@ def other_colour(
 
 
 def requested_size(tracker: Tracker, vocabulary: Vocabulary) -> Optional[str]:
-    request = shopper_request(tracker)
-    value = request.first("size")
-    return vocabulary.size(value) if value else vocabulary.size(request.text)
+    return search_requested_size(shopper_request(tracker), vocabulary)
 
 
 def size_reply(product: Product, size: str) -> Tuple[bool, str]:

@@ -355,8 +355,7 @@ def build_query(
     material_value = request.first("material")
     if material_value:
         changes["material"] = vocabulary.material(material_value) or normalise(material_value)
-    size_value = request.first("size")
-    size = vocabulary.size(size_value) if size_value else vocabulary.size(text)
+    size = requested_size(request, vocabulary)
     if size:
         changes["size"] = size
 
@@ -395,6 +394,16 @@ def build_query(
     if recipient:
         changes["recipient"] = recipient.strip()
     return replace(query, **changes), notes
+
+
+def requested_size(request: ShopperRequest, vocabulary: Vocabulary) -> Optional[str]:
+    """The size a message asks for: from a `size` entity the vocabulary understands, else from the text
+    ("is the first one in size 4" even when the model tagged no size, or tagged "one")."""
+    for value in request.values("size"):
+        size = vocabulary.size(value) or vocabulary.size(f"size {value}")
+        if size:
+            return size
+    return vocabulary.size(request.text)
 
 
 def needs_clarification(query: SearchQuery) -> bool:

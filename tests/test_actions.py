@@ -214,6 +214,14 @@ def test_asking_for_another_colour_shows_that_colour_in_stock(chat: Chat) -> Non
     assert all(card["in_stock"] for card in chat.cards())
 
 
+def test_size_is_read_from_the_text_when_the_entity_is_unusable(chat: Chat) -> None:
+    chat.say(
+        "search_product", "womens running trainers", [("product_type", "trainers"), ("feature", "running")]
+    )
+    chat.say("check_stock", "is the first one in size 6", [("size", "one")])
+    assert "out of stock" in chat.text and chat.card_ids()[0] == "T5"
+
+
 def test_size_check_in_stock_offers_the_cart_and_yes_adds_it(chat: Chat) -> None:
     chat.say(
         "search_product", "womens running trainers", [("product_type", "trainers"), ("feature", "running")]
