@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -127,8 +127,17 @@ def open_chat(driver: WebDriver, bot_url: str, timeout: float = 30.0) -> None:
     WebDriverWait(driver, timeout).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".shopcue[data-ready]"))
 
 
-def time_to_first_card(driver: WebDriver, query: str, timeout: float) -> float:
-    """Seconds from pressing send (Enter) to the first product card of the answer."""
+# The browser's own timing of the latest webhook request (request sent to last byte received).
+FETCH_JS = """
+const entries = performance.getEntriesByType('resource')
+  .filter((e) => e.name.endsWith('/webhooks/webchat/webhook'));
+performance.clearResourceTimings();
+return entries.length ? entries[entries.length - 1].duration : null;
+"""
+
+
+def time_to_first_card(driver: WebDriver, query: str, timeout: float) -> Tuple[float, float]:
+    """Seconds from pressing send (Enter) to the first product card, and of that the HTTP round trip."""
     box = driver.find_element(By.ID, "shopcue-input")
     box.send_keys(query)
     box.send_keys(Keys.ENTER)
@@ -139,7 +148,9 @@ def time_to_first_card(driver: WebDriver, query: str, timeout: float) -> float:
     WebDriverWait(driver, timeout).until(
         lambda d: d.find_element(By.CSS_SELECTOR, ".shopcue-typing").get_attribute("hidden") is not None
     )
-    return (float(done["end"]) - float(done["start"])) / 1000.0
+    fetch_ms = driver.execute_script(FETCH_JS)
+    total = (float(done["end"]) - float(done["start"])) / 1000.0
+    return total, (float(fetch_ms) / 1000.0 if fetch_ms is not None else float("nan"))
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -154,7 +165,7 @@ def cycle(queries: Sequence[str], count: int) -> Iterator[str]:
         yield queries[index % len(queries)]
 
 
-def run(bot_url: str, messages: int, queries: Sequence[str], timeout: float) -> List[float]:
+def run(bot_url: str, messages: int, queries: Sequence[str], timeout: float) -> List[Tuple[float, float]]:
     problem = browser_missing()
     if problem:
         raise SystemExit(f"bench_webchat: {problem}")
@@ -169,12 +180,15 @@ def run(bot_url: str, messages: int, queries: Sequence[str], timeout: float) -> 
         timings = []
         for index, query in enumerate(cycle(queries, messages), start=1):
             try:
-                seconds = time_to_first_card(driver, query, timeout)
+                seconds, round_trip = time_to_first_card(driver, query, timeout)
             except Exception as error:  # a timeout here means no product card came back
                 message = f"bench_webchat: message {index} ({query!r}) got no product card: {error}"
                 raise SystemExit(message) from error
-            timings.append(seconds)
-            print(f"  {index:2d}. {seconds * 1000:7.0f} ms  {query}", flush=True)
+            timings.append((seconds, round_trip))
+            print(
+                f"  {index:2d}. {seconds * 1000:7.0f} ms (HTTP {round_trip * 1000:5.0f} ms)  {query}",
+                flush=True,
+            )
         return timings
     finally:
         browser.quit()
@@ -189,13 +203,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     queries = args.query or list(DEFAULT_QUERIES)
     started = time.monotonic()
-    timings = run(args.bot_url, args.messages, queries, args.timeout)
+    results = run(args.bot_url, args.messages, queries, args.timeout)
+    totals = [total for total, _ in results]
+    round_trips = [trip for _, trip in results if trip == trip]  # drop NaN (no timing entry)
     print(
-        f"send -> first product card over {len(timings)} messages: "
-        f"median {statistics.median(timings) * 1000:.0f} ms, p90 {percentile(timings, 0.9) * 1000:.0f} ms, "
-        f"min {min(timings) * 1000:.0f} ms, max {max(timings) * 1000:.0f} ms "
+        f"send -> first product card over {len(totals)} messages: "
+        f"median {statistics.median(totals) * 1000:.0f} ms, p90 {percentile(totals, 0.9) * 1000:.0f} ms, "
+        f"min {min(totals) * 1000:.0f} ms, max {max(totals) * 1000:.0f} ms "
         f"(wall {time.monotonic() - started:.0f} s)"
     )
+    if round_trips:
+        print(
+            f"of which the webhook HTTP round trip (bot: NLU + policies + actions): "
+            f"median {statistics.median(round_trips) * 1000:.0f} ms, "
+            f"p90 {percentile(round_trips, 0.9) * 1000:.0f} ms"
+        )
     return 0
 
 
