@@ -211,6 +211,9 @@ def test_shopper_finds_compares_and_comes_back_after_a_reload(bot: Any, phone: W
         image = card.find_element(By.CSS_SELECTOR, "img")
         assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", image)
         assert card.rect["x"] + card.rect["width"] <= PHONE[0], "a product card is wider than the phone"
+    # The plain-text fallback's numbered list is not repeated above the cards.
+    lines = [line for p in in_answer(answer, ".shopcue-text") for line in p.text.splitlines()]
+    assert not [line for line in lines if re.match(r"\s*\d+[.)]\s", line)], lines
     assert active_element_id(driver) == "shopcue-input", "focus did not stay in the input after sending"
     assert_fits_width(driver)
     screenshot(driver, "02-product-cards")
