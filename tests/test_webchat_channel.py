@@ -46,9 +46,10 @@ BUTTONS = [{"title": "Cheaper", "payload": "/refine_search"}]
 class FakeAgent:
     """Answers every message with text + quick replies + product cards, storing events like Rasa does."""
 
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, fail: bool = False, template: str = "Here is what I found for {}") -> None:
         self.tracker_store = InMemoryTrackerStore(Domain.empty())
         self.fail = fail
+        self.template = template
         self.received: List[UserMessage] = []
 
     async def handle_message(self, message: UserMessage) -> None:
@@ -57,13 +58,13 @@ class FakeAgent:
         self.received.append(message)
         tracker = await self.tracker_store.get_or_create_tracker(message.sender_id)
         tracker.update(UserUttered(message.text, metadata=message.metadata or {}))
-        text = f"Here is what I found for {message.text}"
-        bot_data = {"buttons": BUTTONS, "custom": PRODUCT_CARDS}
-        tracker.update(BotUttered(text, data=bot_data))
+        text = self.template.format(message.text)
+        # One answer with quick replies (like a search), then one plain text + cards (no buttons).
+        tracker.update(BotUttered(text, data={"buttons": BUTTONS}))
+        tracker.update(BotUttered(text, data={"custom": PRODUCT_CARDS}))
         await self.tracker_store.save(tracker)
-        await message.output_channel.send_response(
-            message.sender_id, {"text": text, "buttons": BUTTONS, "custom": PRODUCT_CARDS}
-        )
+        await message.output_channel.send_response(message.sender_id, {"text": text, "buttons": BUTTONS})
+        await message.output_channel.send_response(message.sender_id, {"text": text, "custom": PRODUCT_CARDS})
 
 
 @pytest.fixture(autouse=True)
@@ -154,8 +155,9 @@ def test_message_returns_text_buttons_and_product_cards(app: Sanic, agent: FakeA
     messages = response.json()
     assert messages[0]["text"] == "Here is what I found for running shoes"
     assert messages[0]["buttons"] == BUTTONS
-    assert messages[1]["custom"]["type"] == "product_cards"
-    assert messages[1]["custom"]["products"][0]["title"] == "Trail runner"
+    assert messages[1]["text"] == "Here is what I found for running shoes"
+    assert messages[2]["custom"]["type"] == "product_cards"
+    assert messages[2]["custom"]["products"][0]["title"] == "Trail runner"
     assert agent.received[0].input_channel == "webchat"
 
 
@@ -208,13 +210,30 @@ def test_history_replays_the_conversation_in_order(app: Sanic) -> None:
     assert shown == [
         ("user", "running shoes", None),
         ("bot", "Here is what I found for running shoes", None),
+        ("bot", "Here is what I found for running shoes", None),
         ("bot", None, "product_cards"),
         # the quick reply's title, as the shopper saw it, not its payload
         ("user", "Cheaper", None),
         ("bot", "Here is what I found for /refine_search", None),
+        ("bot", "Here is what I found for /refine_search", None),
         ("bot", None, "product_cards"),
     ]
     assert body["messages"][1]["buttons"] == BUTTONS
+
+
+def test_a_reloaded_answer_is_the_same_messages_as_the_live_one() -> None:
+    """Rasa splits a plain text at blank lines into several messages; the history must do the same."""
+    app = make_app(FakeAgent(template="Found these for {}:\n\n1. Trail runner\n\nWant them cheaper?"))
+
+    async def scenario(client: httpx.AsyncClient) -> tuple:
+        live = await client.post("/webhooks/webchat/webhook", json={"sender": "s-2", "message": "shoes"})
+        history = await client.get("/webhooks/webchat/history", params={"sender": "s-2"})
+        return live.json(), history.json()["messages"]
+
+    live, history = run(app, scenario)
+    assert len(live) == 5  # text with buttons (not split), 3 text parts, the cards
+    reloaded = [{k: v for k, v in message.items() if k != "sender"} for message in history[1:]]
+    assert reloaded == live
 
 
 def test_history_of_a_new_shopper_is_empty(app: Sanic) -> None:

@@ -480,10 +480,15 @@
       if (!message || typeof message !== "object") {
         return;
       }
-      var next = messages[index + 1];
+      // The rich payload this text is the fallback of: the next one in the turn (Rasa may have split
+      // the text at blank lines into several messages before it).
+      var rich = null;
+      for (var j = index + 1; j < messages.length && !rich; j++) {
+        rich = isRich(messages[j]) ? messages[j] : null;
+      }
       var shown = message;
-      if (typeof message.text === "string" && !message.custom && isRich(next)) {
-        shown = Object.assign({}, message, { text: condensedText(message.text, next.custom) });
+      if (typeof message.text === "string" && !message.custom && rich) {
+        shown = Object.assign({}, message, { text: condensedText(message.text, rich.custom) });
       }
       var node = renderBotMessage(shown);
       if (node && !first) {

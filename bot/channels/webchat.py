@@ -81,11 +81,12 @@ def bot_event_messages(event: BotUttered, recipient_id: str) -> List[Dict[str, A
     """
     data = event.data or {}
     messages: List[Dict[str, Any]] = []
-    if event.text or data.get("buttons"):
-        message: Dict[str, Any] = {"recipient_id": recipient_id, "text": event.text or ""}
-        if data.get("buttons"):
-            message["buttons"] = data["buttons"]
-        messages.append(message)
+    if data.get("buttons"):
+        messages.append({"recipient_id": recipient_id, "text": event.text or "", "buttons": data["buttons"]})
+    elif event.text:
+        # CollectingOutputChannel.send_text_message sends each blank-line-separated part on its own.
+        for part in event.text.strip().split("\n\n"):
+            messages.append({"recipient_id": recipient_id, "text": part})
     if data.get("custom"):
         messages.append({"recipient_id": recipient_id, "custom": data["custom"]})
     if data.get("image"):
