@@ -83,7 +83,7 @@ def tokenizer():
 
 
 def _train(tokenizer, seed: int) -> JointShoppingModel:
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     torch.manual_seed(seed)
     config = JointShoppingConfig(
         encoder_path=default_encoder_path(),
