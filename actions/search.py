@@ -298,6 +298,27 @@ def _words(text: str) -> Tuple[str, ...]:
     return tuple(words)[:MAX_TERMS]
 
 
+def describing_words(words: str, vocabulary: Vocabulary, request: ShopperRequest) -> Dict[str, Any]:
+    """Colour, material and brand named among a product phrase's other words (unless an entity already
+    gives them); what is left, less price words ("premium"), becomes full-text terms."""
+    found: Dict[str, Any] = {}
+    rest = normalise(words).split()
+    for key, table, entity in (
+        ("colour", vocabulary.colours, "color"),
+        ("material", vocabulary.materials, "material"),
+        ("brand", vocabulary.brands, "brand"),
+    ):
+        hits = table.scan(" ".join(rest))
+        if hits and not request.values(entity):
+            start, end, value = hits[0]
+            found[key] = value
+            rest = rest[:start] + rest[end:]
+    terms = tuple(word for word in _words(" ".join(rest)) if parse_price(word).is_empty and len(word) > 2)
+    if terms:
+        found["terms"] = terms
+    return found
+
+
 def build_query(
     request: ShopperRequest,
     vocabulary: Vocabulary,
@@ -311,28 +332,23 @@ def build_query(
     text = request.text
     changes: Dict[str, Any] = {}
 
-    product_values = request.values("product_type")
-    if len(product_values) > 1:
-        product_values = [request.joined("product_type") or ""] + product_values
-    if product_values:
-        product_type, category = vocabulary.find_product(product_values[0])
-        if not (product_type or category) and len(product_values) > 1:
-            for value in product_values[1:]:
-                product_type, category = vocabulary.find_product(value)
-                if product_type or category:
-                    break
+    product_phrase = request.joined("product_type")
+    other_words: List[str] = []
+    if product_phrase:
+        product_type, category, other_words = vocabulary.split_product(product_phrase)
         changes.update(
             product_type=product_type,
             category=category,
-            product_words=product_values[0].strip(),
-            terms=() if (product_type or category) else _words(product_values[0]),
+            product_words=product_phrase.strip(),
+            terms=() if (product_type or category) else _words(product_phrase),
         )
-        if product_type and not category:
-            changes["category"] = None
     elif previous is None:
-        product_type, category = vocabulary.find_product(text)
+        product_type, category, _ = vocabulary.split_product(text)
         if product_type or category:
             changes.update(product_type=product_type, category=category)
+    if other_words and (changes.get("product_type") or changes.get("category")):
+        # "wireless headphones", "pink slippers", "cashmere jumper": the other words still count.
+        changes.update(describing_words(" ".join(other_words), vocabulary, request))
     extra_terms = tuple(
         word for value in request.values("feature") + request.values("model") for word in _words(value)
     )
@@ -359,10 +375,11 @@ def build_query(
     if size:
         changes["size"] = size
 
+    # The whole text first: it keeps the context words a model may split off ("between 50" / "120").
+    price = parse_price(text)
     price_value = request.joined("price")
-    price = parse_price(price_value, assume_money=True) if price_value else PriceIntent()
-    if price.is_empty:
-        price = parse_price(text)
+    if price.is_empty and price_value:
+        price = parse_price(price_value, assume_money=True)
     if price.invalid:
         notes.ignored_price = price.invalid
     elif not price.is_empty:
@@ -528,14 +545,22 @@ def size_in_stock(product: Product, size: Optional[str]) -> bool:
 def rank_score(product: Product, query: SearchQuery, relevance: float = 0.0) -> float:
     """Higher is better. Attributes below the filter threshold and gift intent act here as boosts."""
     score = 2.0 * relevance
-    if query.gender and not query.gender_filters:
+    if (
+        query.gender
+        and not query.gender_filters
+        and query.gender_confidence >= settings.ATTRIBUTE_BOOST_THRESHOLD
+    ):
         weight = 0.5 + query.gender_confidence
         score += (
             weight
             if product.gender == query.gender
             else (weight / 2 if product.gender == "unisex" else -weight)
         )
-    if query.age_group and not query.age_filters:
+    if (
+        query.age_group
+        and not query.age_filters
+        and query.age_confidence >= settings.ATTRIBUTE_BOOST_THRESHOLD
+    ):
         weight = 0.5 + query.age_confidence
         score += weight if product.age_group == query.age_group else -weight
     if query.gift:

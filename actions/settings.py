@@ -15,6 +15,8 @@ def _float(name: str, default: float) -> float:
 # An implicit attribute (gender, age_group) at or above this confidence filters the catalog;
 # below it (and not "unknown") it only boosts matching products in the ranking.
 ATTRIBUTE_FILTER_THRESHOLD = _float("SHOPCUE_ATTRIBUTE_FILTER_THRESHOLD", 0.75)
+# Below this confidence an attribute is a guess and is ignored altogether (no filter, no boost).
+ATTRIBUTE_BOOST_THRESHOLD = _float("SHOPCUE_ATTRIBUTE_BOOST_THRESHOLD", 0.5)
 # `gift` counts as true at or above this confidence.
 GIFT_THRESHOLD = _float("SHOPCUE_GIFT_THRESHOLD", 0.5)
 # When the parse carries no `attributes` (a pipeline without the joint model), attributes come from

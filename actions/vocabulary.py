@@ -123,6 +123,22 @@ class Vocabulary:
             return None, categories[0][2]
         return None, None
 
+    def split_product(self, phrase: str) -> Tuple[Optional[str], Optional[str], List[str]]:
+        """(product type, category, the phrase's other words): "wireless headphones" ->
+        ("headphones", None, ["wireless"]), so the other words can still narrow the search."""
+        words = normalise(phrase).split()
+        for table, is_type in ((self.product_types, True), (self.categories, False)):
+            exact = table.exact(phrase)
+            if exact:
+                return (exact, None, []) if is_type else (None, exact, [])
+        for table, is_type in ((self.product_types, True), (self.categories, False)):
+            hits = table.scan(phrase)
+            if hits:
+                start, end, value = max(hits, key=lambda hit: hit[1] - hit[0])
+                rest = words[:start] + words[end:]
+                return (value, None, rest) if is_type else (None, value, rest)
+        return None, None, words
+
     def search_words(self, product_type: str) -> List[str]:
         return [product_type] + self.type_synonyms.get(product_type, [])
 

@@ -6,7 +6,11 @@ constraint the query states (type, colour, price, size, brand, material) or impl
 gender and age group, gift-suitability for gifts, "cheap" relative to the category). It prints the
 share of top-5 results that satisfy all of them, per-constraint shares, and search latency p50/p95.
 
-    python benchmarks/bench_search.py [--rounds 5] [--json out.json] [--db path]
+    python benchmarks/bench_search.py [--rounds 5] [--json out.json] [--db path] [--model model.tar.gz]
+
+With `--model`, the entities and attributes come from that trained Rasa model's parse of each query's
+text instead of the hand-written ones (end to end: NLU + search); the constraints checked stay the
+hand-written ones.
 """
 
 from __future__ import annotations
@@ -247,6 +251,24 @@ def checks_for(case: Case, query: Any, cheap_limit: Optional[float]) -> Dict[str
     return checks
 
 
+def parse_with_model(model: Path, texts: Sequence[str]) -> List[ShopperRequest]:
+    """Each text as the trained model parses it (entities and `attributes`)."""
+    import asyncio
+
+    from rasa.core.agent import Agent
+
+    async def parse_all() -> List[ShopperRequest]:
+        agent = Agent.load(str(model))
+        requests = []
+        for text in texts:
+            parsed = await agent.parse_message(text)
+            entities = tuple((e["entity"], str(e["value"])) for e in parsed.get("entities") or [])
+            requests.append(ShopperRequest(text, entities, parsed.get("attributes")))
+        return requests
+
+    return asyncio.run(parse_all())
+
+
 def percentile(values: Sequence[float], share: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
@@ -260,7 +282,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="timed repetitions of every query")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--db", type=Path, help="catalog file (default: a fresh demo catalog in a temp dir)")
+    parser.add_argument("--model", type=Path, help="parse the queries with this trained Rasa model")
     args = parser.parse_args(argv)
+    parses = parse_with_model(args.model, [case.text for case in CASES]) if args.model else None
 
     with tempfile.TemporaryDirectory() as tmp:
         path = args.db or Path(tmp) / "bench_catalog.db"
@@ -278,14 +302,16 @@ def main(argv: Optional[List[str]] = None) -> int:
             relaxed_queries = 0
             latencies: List[float] = []
             lines = []
-            for case in CASES:
-                request = ShopperRequest(case.text, tuple(case.entities), case.attributes)
+            for index, case in enumerate(CASES):
+                gold = ShopperRequest(case.text, tuple(case.entities), case.attributes)
+                request = parses[index] if parses else gold
                 timings = []
                 for _ in range(max(1, args.rounds)):
                     started = time.perf_counter()
                     query, _ = build_query(request, vocabulary)
                     result = run_search(session, query, vocabulary)
                     timings.append((time.perf_counter() - started) * 1000)
+                query, _ = build_query(gold, vocabulary)  # the constraints are always the hand-written ones
                 latencies.extend(timings)
                 top = result.products[:5]
                 cheap_limit = None
@@ -310,7 +336,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     share = satisfied / total if total else 0.0
     p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
-    print(f"queries: {len(CASES)}, timed searches: {len(latencies)} ({args.rounds} rounds)")
+    source = f"parsed by {args.model}" if args.model else "hand-written entities and attributes"
+    print(f"queries: {len(CASES)} ({source}), timed searches: {len(latencies)} ({args.rounds} rounds)")
     print("\n".join(lines))
     print("per constraint (share of top-5 results satisfying it):")
     for name, (good, count) in sorted(per_constraint.items()):
@@ -323,6 +350,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             json.dumps(
                 {
                     "queries": len(CASES),
+                    "model": str(args.model) if args.model else None,
                     "share_all_constraints": share,
                     "satisfied": satisfied,
                     "results": total,

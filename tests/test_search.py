@@ -267,6 +267,45 @@ def test_entities_split_by_the_model_are_joined(small_catalog) -> None:
     assert (query.product_type, query.max_price) == ("bluetooth speaker", 60.0)
 
 
+def test_other_words_of_a_product_phrase_still_narrow_the_search(small_catalog) -> None:
+    _, vocabulary = small_catalog
+    query, _ = build_query(ask("wireless headphones", ("product_type", "wireless headphones")), vocabulary)
+    assert (query.product_type, query.terms) == ("headphones", ("wireless",))
+    query, _ = build_query(
+        ask("pink sony premium headphones", ("product_type", "pink sony premium headphones")), vocabulary
+    )
+    assert (query.product_type, query.colour, query.brand, query.terms) == ("headphones", "pink", "Sony", ())
+    assert query.price_relative == "premium"
+    query, _ = build_query(
+        ask("gold necklace", ("product_type", "gold necklace"), ("color", "silver")), vocabulary
+    )
+    assert (query.colour, query.material) == ("silver", "gold")
+
+
+def test_a_price_split_across_entities_is_read_from_the_whole_text(small_catalog) -> None:
+    _, vocabulary = small_catalog
+    query, _ = build_query(
+        ask(
+            "jackets between 50 and 120",
+            ("product_type", "jackets"),
+            ("price", "between 50"),
+            ("price", "120"),
+        ),
+        vocabulary,
+    )
+    assert (query.min_price, query.max_price) == (50.0, 120.0)
+
+
+def test_guessed_attributes_neither_filter_nor_boost(small_catalog) -> None:
+    session, vocabulary = small_catalog
+    guess = {"gender": {"value": "male", "confidence": settings.ATTRIBUTE_BOOST_THRESHOLD - 0.1}}
+    query, _ = build_query(ask("trainers", ("product_type", "trainers"), attributes=guess), vocabulary)
+    plain, _ = build_query(ask("trainers", ("product_type", "trainers")), vocabulary)
+    assert ids(run_search(session, query, vocabulary).products) == ids(
+        run_search(session, plain, vocabulary).products
+    )
+
+
 def test_entities_become_filters(small_catalog) -> None:
     _, vocabulary = small_catalog
     query, notes = build_query(
