@@ -490,6 +490,11 @@ def requested_size(tracker: Tracker, vocabulary: Vocabulary) -> Optional[str]:
     return search_requested_size(shopper_request(tracker), vocabulary)
 
 
+def size_label(product: Product, size: Optional[str]) -> str:
+    """The catalog's own spelling of a requested size ("m" -> "M"), or "one size"."""
+    return next((s for s in product.sizes if size and s.upper() == size.upper()), ONE_SIZE)
+
+
 def size_reply(product: Product, size: str) -> Tuple[bool, str]:
     """(available, answer) for one product in one size."""
     sizes = [s for s in product.sizes if s != ONE_SIZE]
@@ -543,6 +548,16 @@ class ActionCheckStock(Action):
                 sized = [s for s, q in product.stock_by_size.items() if q > 0 and s != ONE_SIZE]
                 if ok and sized:
                     answer += f" Sizes available: {', '.join(sized)}."
+            wanted = requested_quantity(tracker)
+            if ok and wanted > 1:
+                have = (
+                    product.stock_by_size.get(size_label(product, size), 0) if size else product.total_stock
+                )
+                answer += (
+                    f" There are enough for {wanted}."
+                    if have >= wanted
+                    else f" But only {have} left, not {wanted}."
+                )
             events: List[Dict] = [SlotSet("focus_id", product.id)]
             if ok:
                 dispatcher.utter_message(
@@ -583,23 +598,26 @@ def add_to_cart(
         return [SlotSet("focus_id", product.id)]
     if not available(product, size if sizes else None):
         return [SlotSet("focus_id", product.id), *offer_substitutes(dispatcher, session, product, size)]
-    size_label = next((s for s in sizes if size and s.upper() == size.upper()), ONE_SIZE)
+    label = size_label(product, size)
     cart = [item for item in slot_list(tracker, "cart") if isinstance(item, dict)]
-    available_qty = product.stock_by_size.get(size_label, product.total_stock)
+    available_qty = product.stock_by_size.get(label, product.total_stock)
+    capped = quantity > available_qty
     quantity = max(1, min(quantity, available_qty))
     cart.append(
         {
             "id": product.id,
             "title": product.title,
-            "size": size_label,
+            "size": label,
             "quantity": quantity,
             "price": round(product.price, 2),
         }
     )
     total = sum(item.get("price", 0) * item.get("quantity", 1) for item in cart)
     count = sum(int(item.get("quantity", 1)) for item in cart)
-    size_text = f" (size {size_label})" if size_label != ONE_SIZE else ""
+    size_text = f" (size {label})" if label != ONE_SIZE else ""
     qty_text = f"{quantity} x " if quantity > 1 else ""
+    if capped:
+        qty_text = f"the last {quantity} (that's all we have) of " if quantity > 1 else "the last one of "
     text = (
         f"Added {qty_text}{product.title}{size_text} to your cart. You have {count} "
         f"item{'s' if count != 1 else ''} in your cart, {format_price(total)} in total."

@@ -214,6 +214,18 @@ def test_asking_for_another_colour_shows_that_colour_in_stock(chat: Chat) -> Non
     assert all(card["in_stock"] for card in chat.cards())
 
 
+def test_asking_for_several_says_whether_there_are_enough(chat: Chat) -> None:
+    chat.say(
+        "search_product", "womens running trainers", [("product_type", "trainers"), ("feature", "running")]
+    )
+    chat.say("check_stock", "can i get 3 of them in size 8", [("quantity", "3"), ("size", "8")])
+    assert "enough for 3" in chat.text
+    chat.say("check_stock", "can i get 5 of them in size 8", [("quantity", "5"), ("size", "8")])
+    assert "only 4 left, not 5" in chat.text
+    chat.say("add_to_cart", "add 5 of them in size 8", [("quantity", "5"), ("size", "8")])
+    assert "the last 4" in chat.text and chat.slots["cart"][0]["quantity"] == 4
+
+
 def test_size_is_read_from_the_text_when_the_entity_is_unusable(chat: Chat) -> None:
     chat.say(
         "search_product", "womens running trainers", [("product_type", "trainers"), ("feature", "running")]
