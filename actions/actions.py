@@ -15,6 +15,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from actions import payloads, settings
 from actions.catalog.db import ensure_catalog, products_by_id, session_for
@@ -107,14 +108,14 @@ def was_truncated(tracker: Tracker) -> bool:
     return len(tracker.latest_message.get("text") or "") > settings.MAX_MESSAGE_CHARS
 
 
-def shown_products(tracker: Tracker, session) -> List[Product]:  # type: ignore[no-untyped-def]
+def shown_products(tracker: Tracker, session: Session) -> List[Product]:
     return products_by_id(session, [str(pid) for pid in slot_list(tracker, "shown_ids")])
 
 
 def referenced_products(
     tracker: Tracker,
-    session,
-    allow_focus: bool = True,  # type: ignore[no-untyped-def]
+    session: Session,
+    allow_focus: bool = True,
 ) -> Tuple[List[Tuple[int, Product]], Optional[str]]:
     """The (position, product) pairs a message points at: by position ("the second one"), else the
     product in focus ("it"), else the only product shown. Returns a problem text instead when the
@@ -436,8 +437,8 @@ class ActionProductDetails(Action):
 
 def offer_substitutes(
     dispatcher: CollectingDispatcher,
-    session,
-    product: Product,  # type: ignore[no-untyped-def]
+    session: Session,
+    product: Product,
     size: Optional[str],
 ) -> List[Dict]:
     """Say the item (or size) is out of stock and show the nearest in-stock alternatives."""
@@ -464,10 +465,10 @@ def offer_substitutes(
 
 def other_colour(
     dispatcher: CollectingDispatcher,
-    session,
+    session: Session,
     product: Product,
     colour: str,
-    size: Optional[str],  # type: ignore[no-untyped-def]
+    size: Optional[str],
 ) -> List[Dict]:
     """Each product has one colour: say so, and show the nearest in-stock items in the colour asked for."""
     alternatives = find_similar(session, product, size, colour=colour)
@@ -575,7 +576,7 @@ class ActionCheckStock(Action):
 def add_to_cart(
     dispatcher: CollectingDispatcher,
     tracker: Tracker,
-    session,  # type: ignore[no-untyped-def]
+    session: Session,
     product: Product,
     size: Optional[str],
     quantity: int = 1,
