@@ -983,6 +983,36 @@ FAMILIES: Tuple[Family, ...] = (
 )
 
 
+# Product types that only some of their family's brands make (no LEGO dolls, no Wilson footballs).
+KIND_BRANDS: Dict[str, Tuple[str, ...]] = {
+    "building set": ("LEGO", "Playmobil", "Brightsparks"),
+    "doll": ("Mattel", "Tumbletot", "Brightsparks"),
+    "action figure": ("Hasbro", "Mattel", "Brightsparks"),
+    "board game": ("Hasbro", "Mattel", "Brightsparks"),
+    "puzzle": ("Brightsparks", "Tumbletot", "Hasbro"),
+    "teddy bear": ("Tumbletot", "Brightsparks"),
+    "remote control car": ("Brightsparks", "Hasbro", "Mattel"),
+    "science kit": ("Brightsparks", "Playmobil"),
+    "headphones": ("Sony", "JBL", "Apple", "Anker", "Voltra", "Pixelwave"),
+    "earbuds": ("Sony", "JBL", "Apple", "Samsung", "Anker", "Voltra"),
+    "bluetooth speaker": ("JBL", "Sony", "Anker", "Voltra"),
+    "smartwatch": ("Apple", "Samsung", "Voltra", "Pixelwave"),
+    "tablet": ("Apple", "Samsung", "Pixelwave"),
+    "power bank": ("Anker", "Voltra", "Samsung"),
+    "camera": ("Sony", "Pixelwave", "Voltra"),
+    "aftershave": ("Barber & Birch", "Maison Rose", "Botanica"),
+    "shaving kit": ("Barber & Birch", "Clearwell"),
+    "perfume": ("Maison Rose", "Botanica", "Glow Lab"),
+    "yoga mat": ("Peakform", "Velocity", "Trailhead"),
+    "football": ("Adidas", "Nike", "Peakform"),
+    "tennis racket": ("Wilson", "Velocity", "Peakform"),
+    "dumbbells": ("Peakform", "Velocity"),
+    "bike helmet": ("Trailhead", "Velocity", "Peakform"),
+    "school shoes": ("Stridewell", "Trailhead"),
+    "heels": ("Stridewell", "Converse", "Puma"),
+}
+
+
 def _sizes(kind: Kind, age_group: str) -> Sequence[str]:
     if kind.sizes == "clothing":
         return {"adult": ADULT_CLOTHING, "teen": TEEN_CLOTHING, "kid": KID_CLOTHING, "baby": BABY_CLOTHING}[
@@ -1082,23 +1112,26 @@ def generate_demo_catalog(total: int = 3600, seed: int = 7) -> List[dict]:
     seen_titles: Dict[str, int] = {}
     for (family, kind), count in zip(kinds, counts, strict=True):
         for _ in range(count):
-            gender, age_group = rng.choice(list(kind.audiences))
-            brand = rng.choice(list(family.brands))
-            style = rng.choice(list(kind.styles))
-            material = rng.choice(list(kind.materials))
-            colour = rng.choice(list(kind.colours))
+            for _attempt in range(8):  # re-roll the look until the title is new
+                gender, age_group = rng.choice(list(kind.audiences))
+                brand = rng.choice(list(KIND_BRANDS.get(kind.product_type, family.brands)))
+                style = rng.choice(list(kind.styles))
+                material = rng.choice(list(kind.materials))
+                colour = rng.choice(list(kind.colours))
+                audience = _AUDIENCE_WORDS.get((gender, age_group), "")
+                title = " ".join(part for part in (brand, audience, style, kind.title_noun) if part)
+                if colour:
+                    title += f" - {colour.title()}"
+                if title not in seen_titles:
+                    break
             features = rng.sample(list(kind.features), k=min(len(kind.features), rng.randint(0, 2)))
             gift = rng.random() < kind.gift
-            audience = _AUDIENCE_WORDS.get((gender, age_group), "")
-            title = " ".join(part for part in (brand, audience, style, kind.title_noun) if part)
-            if colour:
-                title += f" - {colour.title()}"
             seen_titles[title] = seen_titles.get(title, 0) + 1
             if seen_titles[title] > 1:
                 title += (
-                    f" ({material.title() or 'Edition'} {seen_titles[title]})"
-                    if material
-                    else f" (No. {seen_titles[title]})"
+                    f" ({material.title()} Edition)"
+                    if material and seen_titles[title] == 2
+                    else f" (Edition {seen_titles[title]})"
                 )
             products.append(
                 {
