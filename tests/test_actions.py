@@ -142,6 +142,14 @@ def test_refine_by_colour_then_price_then_cheaper(chat: Chat) -> None:
     assert "cheapest" in chat.text and not chat.cards()
 
 
+def test_a_search_that_only_names_a_colour_refines_the_current_search(chat: Chat) -> None:
+    chat.say("search_product", "trainers under 70", [("product_type", "trainers"), ("price", "under 70")])
+    chat.say("search_product", "what about blue", [("color", "blue")])  # the NLU may call it a new search
+    assert set(chat.card_ids()) == {"T2", "T3"}
+    chat.say("search_product", "show me necklaces", [("product_type", "necklaces")])
+    assert set(chat.card_ids()) == {"N1", "N2"}, "naming a product starts a new search"
+
+
 def test_refine_for_a_girl_instead_changes_the_audience(chat: Chat) -> None:
     chat.say("search_product", "toys", [("product_type", "toys")])
     assert len(chat.cards()) == 3
