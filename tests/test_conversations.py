@@ -4,12 +4,14 @@ the trained NLU reads the words, the rules pick the actions, the actions answer 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import uuid
+from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
 
-from bot.launcher import BotProcesses
+from bot.launcher import PROJECT_ROOT, BotProcesses, venv_bin
 
 pytestmark = pytest.mark.e2e
 
@@ -180,3 +182,28 @@ def test_asking_for_a_person_gets_the_handoff(bot: BotProcesses) -> None:
     shopper = Shopper(bot, "handoff")
     shopper.say("I want to talk to a real person")
     assert "team" in shopper.text, shopper.replies
+
+
+def test_rasa_conversation_tests_pass(trained_model: Path, tmp_path: Path) -> None:
+    """`rasa test core --stories tests/stories`: every step's intent and next action as written."""
+    out = tmp_path / "results"
+    completed = subprocess.run(
+        [
+            venv_bin("rasa"),
+            "test",
+            "core",
+            "--model",
+            str(trained_model),
+            "--stories",
+            str(PROJECT_ROOT / "tests" / "stories"),
+            "--out",
+            str(out),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    failed = (out / "failed_test_stories.yml").read_text()
+    assert "None of the test stories failed" in failed, failed
