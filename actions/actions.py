@@ -628,7 +628,7 @@ def add_to_cart(
         SlotSet("focus_id", product.id),
         SlotSet("pending_offer", None),
     ]
-    if tracker.get_slot("gift") and not tracker.get_slot("gift_wrap"):
+    if tracker.get_slot("gift") and tracker.get_slot("gift_wrap") is None:
         text += " Would you like it gift-wrapped?"
         events[-1] = SlotSet("pending_offer", "gift_wrap")
         dispatcher.utter_message(
