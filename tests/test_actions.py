@@ -112,6 +112,17 @@ def test_vague_gift_request_gets_one_question_with_buttons_then_fitting_results(
     assert chat.slots["gift_wrap"] is True and "gift-wrapped" in chat.text
 
 
+def test_declined_gift_wrap_is_not_offered_again(chat: Chat) -> None:
+    chat.say("search_product", "a necklace for my wife", [("product_type", "necklace")], attributes=WIFE)
+    assert chat.slots["pending_offer"] == "gift_wrap"
+    chat.say("deny", "no thanks")
+    assert chat.slots["gift_wrap"] is False
+    chat.say("add_to_cart", "add the first one to my cart")
+    assert "Added" in chat.text and "gift-wrapped" not in chat.text
+    chat.say("refine_search", "in silver", [("color", "silver")])
+    assert "gift-wrapped" not in chat.text
+
+
 def test_a_budget_answer_to_the_question_searches_gift_ideas(chat: Chat) -> None:
     chat.say("search_product", "a gift for my wife", [("recipient", "wife")], attributes=WIFE)
     chat.say("search_product", '/search_product{"price": "under $30"}', [("price", "under $30")])
