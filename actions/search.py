@@ -306,7 +306,7 @@ def describing_words(words: str, vocabulary: Vocabulary, request: ShopperRequest
     for key, table, entity in (
         ("colour", vocabulary.colours, "color"),
         ("material", vocabulary.materials, "material"),
-        ("brand", vocabulary.brands, "brand"),
+        ("brand", vocabulary.brand_words, "brand"),
     ):
         hits = table.scan(" ".join(rest))
         if hits and not request.values(entity):
@@ -361,7 +361,7 @@ def build_query(
         changes["brand"] = brand or brand_value.strip()
         if brand is None:
             notes.unknown_brand = brand_value.strip()
-    elif previous is None and vocabulary.brands.scan(text):
+    elif previous is None and vocabulary.brand_words.scan(text):
         changes["brand"] = vocabulary.brand(text)
 
     colour_value = request.first("color")

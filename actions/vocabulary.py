@@ -86,6 +86,7 @@ class Vocabulary:
     sizes: _Table
     materials: _Table
     brands: _Table
+    brand_words: _Table  # brands safe to spot inside free text (not also ordinary words like "vintage")
     type_synonyms: Dict[str, List[str]]  # canonical type -> every word for it (for full-text search)
     type_category: Dict[str, str]  # canonical type -> its category
 
@@ -102,7 +103,7 @@ class Vocabulary:
         return self.materials.exact(text) or _first(self.materials.scan(text))
 
     def brand(self, text: str) -> Optional[str]:
-        return self.brands.exact(text) or _first(self.brands.scan(text))
+        return self.brands.exact(text) or _first(self.brand_words.scan(text))
 
     def size(self, text: str) -> Optional[str]:
         return parse_size(text, self.sizes)
@@ -214,10 +215,22 @@ def build_vocabulary(
         materials.add(canonical, canonical)
         for word in words or []:
             materials.add(str(word), canonical)
+    brand_words = _Table()
+    ambiguous = {str(word).lower() for word in synonyms.get("ambiguous_brands") or []}
     for brand in catalog_brands:
         brands.add(brand, brand)
+        if brand.lower() not in ambiguous:
+            brand_words.add(brand, brand)
     return Vocabulary(
-        product_types, categories, colours, sizes, materials, brands, type_synonyms, type_category
+        product_types,
+        categories,
+        colours,
+        sizes,
+        materials,
+        brands,
+        brand_words,
+        type_synonyms,
+        type_category,
     )
 
 

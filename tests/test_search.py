@@ -306,6 +306,13 @@ def test_guessed_attributes_neither_filter_nor_boost(small_catalog) -> None:
     )
 
 
+def test_brand_names_that_are_ordinary_words_are_not_spotted_in_text() -> None:
+    vocabulary = build_vocabulary(load_synonyms(), [("dress", "clothing")], [], [], ["Vintage", "Stridewell"])
+    assert vocabulary.brand("a vintage dress") is None
+    assert vocabulary.brand("vintage") == "Vintage"  # tagged as a brand by the NLU
+    assert vocabulary.brand("stridewell dress") == "Stridewell"
+
+
 def test_entities_become_filters(small_catalog) -> None:
     _, vocabulary = small_catalog
     query, notes = build_query(
