@@ -863,4 +863,7 @@ __all__ = [
 # The action server (`rasa run actions --actions actions`) opens the catalog, building the demo
 # catalog if there is none, before it starts answering; tests and tools open it on first use.
 if "--actions" in sys.argv:
-    catalog()
+    try:
+        catalog()
+    except Exception:  # an unreachable DATABASE_URL: start anyway, retry on the first action, log why
+        logger.exception("could not open the catalog at start-up")
