@@ -4,6 +4,7 @@ are products to show, a `custom` payload from actions/payloads.py."""
 
 from __future__ import annotations
 
+import abc
 import logging
 import re
 import sys
@@ -15,6 +16,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from actions import payloads, settings
@@ -155,6 +157,33 @@ def which_one_buttons(count: int, template: str) -> List[Dict[str, str]]:
     ]
 
 
+# What a broken or unreachable catalog raises: database errors, a bad path, a missing database driver.
+CATALOG_ERRORS = (SQLAlchemyError, OSError, ImportError)
+
+
+class ShopAction(Action, metaclass=abc.ABCMeta):
+    """An action that answers sanely when the catalog database fails, instead of a server error."""
+
+    @abc.abstractmethod
+    def name(self) -> str: ...
+
+    @abc.abstractmethod
+    def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[Dict]: ...
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
+        try:
+            return self.act(dispatcher, tracker, domain)
+        except CATALOG_ERRORS:
+            logger.exception("catalog error in %s", self.name())
+            dispatcher.utter_message(
+                text="Sorry, I can't reach our product catalog right now. Please try again in a moment, "
+                'or say "talk to a person".'
+            )
+            return []
+
+
 # --- search ----------------------------------------------------------------------------------------
 
 CLARIFY_OPTIONS: Dict[Tuple[str, str], List[Tuple[str, str]]] = {
@@ -247,13 +276,13 @@ def search_mode(
 EXTREME = {"cheaper": "cheapest", "pricier": "priciest"}
 
 
-class ActionSearchProducts(Action):
+class ActionSearchProducts(ShopAction):
     """A new search or a refinement ("cheaper", "in blue", "for a girl instead", "under 30")."""
 
     def name(self) -> str:
         return "action_search_products"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
         engine, vocabulary = catalog()
         request = shopper_request(tracker)
         previous = SearchQuery.from_state(tracker.get_slot("search_state"))
@@ -364,11 +393,11 @@ def attribute_slots(query: SearchQuery) -> List[Dict]:
     ]
 
 
-class ActionShowMore(Action):
+class ActionShowMore(ShopAction):
     def name(self) -> str:
         return "action_show_more"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
         engine, _ = catalog()
         ranked = [str(pid) for pid in slot_list(tracker, "ranked_ids")]
         shown = [str(pid) for pid in slot_list(tracker, "shown_ids")]
@@ -396,11 +425,11 @@ class ActionShowMore(Action):
         return [SlotSet("shown_ids", [p.id for p in page]), SlotSet("focus_id", None)]
 
 
-class ActionProductDetails(Action):
+class ActionProductDetails(ShopAction):
     def name(self) -> str:
         return "action_product_details"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
         engine, _ = catalog()
         with session_for(engine) as session:
             products, problem = referenced_products(tracker, session)
@@ -513,11 +542,11 @@ def size_reply(product: Product, size: str) -> Tuple[bool, str]:
     )
 
 
-class ActionCheckStock(Action):
+class ActionCheckStock(ShopAction):
     def name(self) -> str:
         return "action_check_stock"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
         engine, vocabulary = catalog()
         size = requested_size(tracker, vocabulary)
         with session_for(engine) as session:
@@ -654,11 +683,11 @@ def requested_quantity(tracker: Tracker) -> int:
     return words.get(value.strip().lower(), 1)
 
 
-class ActionAddToCart(Action):
+class ActionAddToCart(ShopAction):
     def name(self) -> str:
         return "action_add_to_cart"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
         engine, vocabulary = catalog()
         size = requested_size(tracker, vocabulary)
         with session_for(engine) as session:
@@ -678,11 +707,11 @@ class ActionAddToCart(Action):
             )
 
 
-class ActionCompareProducts(Action):
+class ActionCompareProducts(ShopAction):
     def name(self) -> str:
         return "action_compare_products"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
         engine, _ = catalog()
         with session_for(engine) as session:
             shown = shown_products(tracker, session)
@@ -724,11 +753,11 @@ class ActionCompareProducts(Action):
             return []
 
 
-class ActionSimilarItems(Action):
+class ActionSimilarItems(ShopAction):
     def name(self) -> str:
         return "action_similar_items"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
         engine, vocabulary = catalog()
         size = requested_size(tracker, vocabulary)
         with session_for(engine) as session:
@@ -761,14 +790,14 @@ class ActionSimilarItems(Action):
             ]
 
 
-class ActionClarifyLowConfidence(Action):
+class ActionClarifyLowConfidence(ShopAction):
     """The NLU was unsure (FallbackClassifier's `nlu_fallback`): never guess. Ask to rephrase and offer
     a person; if the message named a product, say whether we sell it and offer that search as a button."""
 
     def name(self) -> str:
         return "action_clarify_low_confidence"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
         engine, vocabulary = catalog()
         request = shopper_request(tracker)
         buttons = [
@@ -808,13 +837,13 @@ class ActionClarifyLowConfidence(Action):
         return []
 
 
-class ActionAnswerOffer(Action):
+class ActionAnswerOffer(ShopAction):
     """Yes/no to whatever the bot last offered: gift wrap, or adding the product in focus to the cart."""
 
     def name(self) -> str:
         return "action_answer_offer"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
+    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
         offer = tracker.get_slot("pending_offer")
         yes = intent_name(tracker) == "affirm"
         if offer == "gift_wrap":

@@ -353,3 +353,16 @@ def test_negative_price_is_ignored_and_said(chat: Chat) -> None:
 def test_huge_message_is_cut_and_said(chat: Chat) -> None:
     chat.say("search_product", "trainers " + "very " * 3000, [("product_type", "trainers")])
     assert "long message" in chat.text and chat.cards()
+
+
+def test_an_unreachable_catalog_gets_an_apology_not_a_server_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("SHOPCUE_CATALOG_DB", str(blocker / "catalog.db"))
+    shop.reset_catalog_cache()
+    chat = Chat()
+    chat.say("search_product", "trainers", [("product_type", "trainers")])
+    assert "can't reach our product catalog" in chat.text and not chat.cards()
+    shop.reset_catalog_cache()
