@@ -74,6 +74,7 @@ def train_model(
     fixed_model_name: Optional[str] = None,
     log_path: Optional[Path] = None,
     extra_env: Optional[Mapping[str, str]] = None,
+    timeout: Optional[float] = None,
 ) -> Path:
     """Run `rasa train` and return the model archive it wrote.
 
@@ -87,11 +88,17 @@ def train_model(
     if fixed_model_name:
         command += ["--fixed-model-name", fixed_model_name]
     env = {**os.environ, **(extra_env or {})}
-    if log_path is None:
-        result = subprocess.run(command, cwd=PROJECT_ROOT, env=env)
-    else:
-        with log_path.open("w") as log:
-            result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        if log_path is None:
+            result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, timeout=timeout)
+        else:
+            with log_path.open("w") as log:
+                result = subprocess.run(
+                    command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout
+                )
+    except subprocess.TimeoutExpired as error:
+        detail = tail(log_path) if log_path else ""
+        raise LaunchError(f"rasa train did not finish within {timeout:.0f}s:\n{detail}") from error
     if result.returncode != 0:
         detail = tail(log_path) if log_path else "see the output above"
         raise LaunchError(f"rasa train failed (exit {result.returncode}):\n{detail}")

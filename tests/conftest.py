@@ -24,6 +24,10 @@ TEST_EPOCHS = {
 }
 
 
+# A hung or pathologically slow training fails the session with the log's tail instead of running on.
+TRAIN_TIMEOUT_S = float(os.environ.get("SHOPCUE_TEST_TRAIN_TIMEOUT", "2400"))
+
+
 def _test_epochs() -> dict:
     epochs = dict(TEST_EPOCHS)
     for item in filter(None, os.environ.get("SHOPCUE_TEST_EPOCHS", "").split(",")):
@@ -46,7 +50,9 @@ def trained_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     test_config = work / "config.test.yml"
     test_config.write_text(yaml.safe_dump(shrink_epochs(config, _test_epochs()), sort_keys=False))
     log = work / "train.log"
-    archive = train_model(work / "out", config=test_config, fixed_model_name="model", log_path=log)
+    archive = train_model(
+        work / "out", config=test_config, fixed_model_name="model", log_path=log, timeout=TRAIN_TIMEOUT_S
+    )
     return archive.parent
 
 
