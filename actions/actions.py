@@ -244,9 +244,10 @@ def clarify_buttons(query: SearchQuery) -> List[Dict[str, str]]:
 
 def clarify_question(query: SearchQuery) -> str:
     pronoun = {"female": "she", "male": "he"}.get(query.gender or "", "they")
+    verb = "do" if pronoun == "they" else "does"
     if query.recipient:
         return (
-            f"Happy to help you find something for your {query.recipient}! What does {pronoun} like? "
+            f"Happy to help you find something for your {query.recipient}! What {verb} {pronoun} like? "
             f"Pick one below, or tell me a budget."
         )
     if query.gift:
@@ -356,7 +357,10 @@ class ActionSearchProducts(ShopAction):
                 f"{dropped}. Here are the closest matches:"
             )
         else:
-            intro = f"Here's what I found for {what}:"
+            recipient = (
+                f" for your {query.recipient}" if query.recipient and len(query.recipient) < 40 else ""
+            )
+            intro = f"Here's what I found for {what}{recipient}:"
         lines = [*preface, intro, product_lines(page, 1, result.query.size)]
         events += [
             SlotSet("ranked_ids", [p.id for p in result.products]),

@@ -123,6 +123,16 @@ def test_declined_gift_wrap_is_not_offered_again(chat: Chat) -> None:
     assert "gift-wrapped" not in chat.text
 
 
+def test_the_question_for_someone_of_unknown_gender_says_they(chat: Chat) -> None:
+    chat.say(
+        "search_product",
+        "a gift for my coworker",
+        [("recipient", "coworker")],
+        attributes={"gift": {"value": True, "confidence": 0.9}},
+    )
+    assert "What do they like?" in chat.text and chat.buttons()
+
+
 def test_a_budget_answer_to_the_question_searches_gift_ideas(chat: Chat) -> None:
     chat.say("search_product", "a gift for my wife", [("recipient", "wife")], attributes=WIFE)
     chat.say("search_product", '/search_product{"price": "under $30"}', [("price", "under $30")])
@@ -134,7 +144,7 @@ def test_without_attributes_the_recipient_words_still_count(chat: Chat) -> None:
     chat.say(
         "search_product", "a necklace for my wife", [("product_type", "necklace"), ("recipient", "wife")]
     )
-    assert set(chat.card_ids()) == {"N1", "N2"}
+    assert set(chat.card_ids()) == {"N1", "N2"} and "for your wife" in chat.text
     assert chat.slots["recipient_gender"] == "female" and chat.slots["gift"] is False
 
 
