@@ -50,6 +50,8 @@ OCCASION_GIFT_WORDS = (
     "present",
 )
 MAX_TERMS = 6
+# Recipient words that name nobody new ("she's 6", "for me"): not repeated back as "your she".
+PRONOUNS = frozenset({"she", "he", "her", "him", "they", "them", "me", "myself", "i", "us", "you", "it"})
 MAX_CANDIDATES = 600
 
 
@@ -407,9 +409,9 @@ def build_query(
         occasion and any(word in occasion.lower() for word in OCCASION_GIFT_WORDS)
     ):
         changes["gift"] = True
-    recipient = request.first("recipient")
+    recipient = next((r.strip() for r in request.values("recipient") if normalise(r) not in PRONOUNS), None)
     if recipient:
-        changes["recipient"] = recipient.strip()
+        changes["recipient"] = recipient
     return replace(query, **changes), notes
 
 

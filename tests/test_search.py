@@ -410,6 +410,14 @@ def test_cue_words_back_up_the_models_attributes() -> None:
     assert model_attributes({"gender": {"value": "unknown", "confidence": 0.99}, "gift": False}) == {}
 
 
+def test_pronouns_are_not_recipients(small_catalog) -> None:
+    _, vocabulary = small_catalog
+    query, _ = build_query(
+        ask("a toy for my niece, she's 6", ("recipient", "she"), ("recipient", "niece")), vocabulary
+    )
+    assert query.recipient == "niece"
+
+
 def test_vague_requests_need_a_question_first(small_catalog) -> None:
     _, vocabulary = small_catalog
     vague, _ = build_query(ask("a gift for my wife", ("recipient", "wife")), vocabulary)
