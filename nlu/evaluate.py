@@ -2,7 +2,9 @@
 
     python -m nlu.evaluate --model-config config.yml --baseline-config config.diet.yml \\
         --train data --test tests/data/heldout_nlu.yml \\
-        --bio ../shared/datasets/queryner/validation.jsonl --mapping <mapping.yml> --out reports/eval
+        --bio ../shared/datasets/queryner/validation.jsonl --out reports/eval
+
+`--mapping` defaults to data/lexicon/queryner_mapping.yml, the importer's mapping (one file for both).
 
 Both configs are trained on the same data (or loaded with --model / --baseline-model) and every message
 is parsed through a loaded Rasa `Agent`, the way the server parses it, so latency includes Rasa's own
@@ -24,6 +26,15 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, 
 
 import yaml
 
+from nlu.import_bio import (
+    ATTRIBUTES_FROM_SPANS,
+    DEFAULT_MAPPING,
+    TypeMapping,
+    character_spans,
+    convert,
+    load_mapping,
+    read_jsonl,
+)
 from nlu.schema import DEFAULT_ATTRIBUTES, PARSE_ATTRIBUTES_KEY, normalise_attribute_value
 
 logger = logging.getLogger(__name__)
@@ -145,84 +156,28 @@ class EvalSet:
     attributes: Sequence[str] = ()
 
 
-def bio_to_spans(
-    tokens: Sequence[str], tags: Sequence[str], mapping: Mapping[str, Optional[str]]
-) -> Tuple[str, List[Span], List[Span]]:
-    """Join tokens with single spaces and decode BIO tags to character spans.
-
-    Returns the text, the spans of mapped types (renamed to project entities) and the spans of
-    types mapped to null (kept apart, e.g. QueryNER's `department` is attribute evidence).
-    """
-    text, offsets, position = "", [], 0
-    for i, token in enumerate(tokens):
-        if i:
-            text += " "
-            position += 1
-        offsets.append((position, position + len(token)))
-        text += token
-        position += len(token)
-    raw: List[Span] = []
-    current: Optional[List[Any]] = None
-    for (start, end), tag in zip(offsets, tags, strict=True):
-        prefix, _, source_type = tag.partition("-")
-        if prefix == "I" and current is not None and current[2] == source_type:
-            current[1] = end
-            continue
-        if current is not None:
-            raw.append(tuple(current))  # type: ignore[arg-type]
-            current = None
-        if prefix in ("B", "I"):
-            current = [start, end, source_type]
-    if current is not None:
-        raw.append(tuple(current))  # type: ignore[arg-type]
-    mapped = [(s, e, mapping[t]) for s, e, t in raw if mapping.get(t)]
-    unmapped = [(s, e, t) for s, e, t in raw if not mapping.get(t)]
-    return text, mapped, unmapped
-
-
-def load_mapping(path: Path) -> Dict[str, Any]:
-    """A YAML/JSON mapping file: {entities: {source_type: project_entity or null},
-    attribute_evidence: [source types whose text is weak-labelled for attributes]}."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if "entities" not in data:
-        data = {"entities": data}
-    data.setdefault("attribute_evidence", [])
-    return data
-
-
-def load_bio_set(path: Path, mapping: Mapping[str, Any], attributes: Sequence[str]) -> EvalSet:
-    """A BIO JSONL file ({"tokens", "tags"} per line) as an evaluation set.
+def load_bio_set(path: Path, mapping: TypeMapping, attributes: Sequence[str]) -> EvalSet:
+    """A BIO JSONL file ({"tokens", "tags"} per line) as an evaluation set, read by the importer's code.
 
     Only mapped entity types are judged. Attribute gold labels exist only where the file marks
-    attribute evidence (e.g. QueryNER `department`: "womens", "baby boy"): the evidence text is
-    weak-labelled with the cue lexicon, and only attributes with a non-neutral label are judged.
+    attribute evidence (e.g. QueryNER `department`: "womens", "baby boy"), weak-labelled by the
+    importer; only gender and age_group with a non-neutral label are judged.
     """
-    from nlu.weak_labels import label_attributes
-
-    entity_mapping = mapping["entities"]
-    evidence_types = set(mapping.get("attribute_evidence") or [])
     examples = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        text, spans, other = bio_to_spans(row["tokens"], row["tags"], entity_mapping)
-        gold_attributes: Dict[str, str] = {}
-        evidence = " ".join(text[s:e] for s, e, t in other if t in evidence_types)
-        if evidence:
-            labels = label_attributes(evidence)
-            gold_attributes = {
-                name: value
-                for name, value in labels.items()
-                if name in attributes and value not in ("unknown",) and name != "gift"
-            }
-        examples.append(GoldExample(text, None, spans, gold_attributes))
+    for query in read_jsonl(path):
+        converted = convert(query, mapping)
+        gold_attributes = {
+            name: value
+            for name, value in converted.attributes.items()
+            if name in attributes and value != "unknown"
+        }
+        examples.append(GoldExample(converted.text, None, character_spans(converted), gold_attributes))
     return EvalSet(
         name=path.stem,
         examples=examples,
-        entity_types={t for t in entity_mapping.values() if t},
+        entity_types=set(mapping.entities.values()),
         has_intents=False,
-        attributes=[a for a in attributes if a != "gift"],
+        attributes=[a for a in attributes if a in ATTRIBUTES_FROM_SPANS],
     )
 
 
@@ -458,14 +413,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     parser.add_argument("--domain", type=Path, default=Path("bot/domain.yml"))
     parser.add_argument("--test", type=Path, help="held-out Rasa NLU YAML")
     parser.add_argument("--bio", type=Path, action="append", default=[], help="BIO JSONL file (repeatable)")
-    parser.add_argument("--mapping", type=Path, help="type mapping for --bio files (YAML)")
+    parser.add_argument(
+        "--mapping", type=Path, default=DEFAULT_MAPPING, help="type mapping for --bio files (YAML)"
+    )
     parser.add_argument("--model", help="trained archive of --model-config (skips training)")
     parser.add_argument("--baseline-model", help="trained archive of --baseline-config (skips training)")
     parser.add_argument("--no-baseline", action="store_true", help="evaluate only the joint model")
     parser.add_argument("--out", type=Path, default=Path("reports/eval"))
     args = parser.parse_args(argv)
-    if args.bio and not args.mapping:
-        parser.error("--bio needs --mapping")
     if not args.test and not args.bio:
         parser.error("give --test and/or --bio")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s - %(message)s")

@@ -176,6 +176,15 @@ def convert(query: Query, mapping: TypeMapping) -> Converted:
     return Converted(" ".join(tokens), " ".join(parts), entities, attributes)
 
 
+def character_spans(converted: Converted) -> List[Tuple[int, int, str]]:
+    """The entities as character offsets into `converted.text` (its tokens joined by single spaces)."""
+    offsets, position = [], 0
+    for token in converted.text.split(" "):
+        offsets.append((position, position + len(token)))
+        position += len(token) + 1
+    return [(offsets[start][0], offsets[end - 1][1], kind) for start, end, kind in converted.entities]
+
+
 def to_yaml(converted: Sequence[Converted], intent: str, source: str) -> str:
     lines = [
         f"# Imported by `python -m nlu.import_bio` from {source}. Not hand-written; do not commit.",

@@ -12,7 +12,6 @@ from nlu.evaluate import (
     GoldExample,
     ParsedExample,
     accuracy,
-    bio_to_spans,
     confusion_matrix,
     expected_calibration_error,
     load_bio_set,
@@ -22,8 +21,9 @@ from nlu.evaluate import (
     score,
     span_prf,
 )
+from nlu.import_bio import TypeMapping
 
-MAPPING = {"core_product_type": "product_type", "creator": "brand", "color": "color", "department": None}
+MAPPING_ENTITIES = {"core_product_type": "product_type", "creator": "brand", "color": "color"}
 
 
 def test_span_prf_is_strict_about_boundaries_and_type() -> None:
@@ -63,17 +63,6 @@ def test_percentile_interpolates_like_numpy() -> None:
     assert percentile(list(range(1, 101)), 95) == pytest.approx(95.05)
 
 
-def test_bio_to_spans_maps_types_and_keeps_unmapped_evidence_apart() -> None:
-    text, spans, other = bio_to_spans(
-        ["nike", "running", "shoes", "womens", "red"],
-        ["B-creator", "B-core_product_type", "I-core_product_type", "B-department", "B-shape"],
-        MAPPING,
-    )
-    assert text == "nike running shoes womens red"
-    assert spans == [(0, 4, "brand"), (5, 18, "product_type")]
-    assert (19, 25, "department") in other and (26, 29, "shape") in other
-
-
 def test_load_bio_set_derives_attributes_from_department_only(tmp_path: Path) -> None:
     path = tmp_path / "q.jsonl"
     rows = [
@@ -81,11 +70,12 @@ def test_load_bio_set_derives_attributes_from_department_only(tmp_path: Path) ->
         {"tokens": ["red", "mug"], "tags": ["B-color", "B-core_product_type"]},
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows))
-    eval_set = load_bio_set(
-        path, {"entities": MAPPING, "attribute_evidence": ["department"]}, ["gender", "age_group", "gift"]
-    )
+    mapping = TypeMapping("search_product", MAPPING_ENTITIES, ("department",))
+    eval_set = load_bio_set(path, mapping, ["gender", "age_group", "gift"])
     assert eval_set.examples[0].attributes == {"gender": "male", "age_group": "adult"}  # "men": adult male
     assert eval_set.examples[1].attributes == {}
+    assert eval_set.examples[1].text == "red mug"
+    assert eval_set.examples[1].entities == [(0, 3, "color"), (4, 7, "product_type")]
     assert eval_set.entity_types == {"product_type", "brand", "color"}
     assert not eval_set.has_intents
 
