@@ -148,6 +148,20 @@ def referenced_products(
     return [], None
 
 
+def products_or_ask(
+    dispatcher: CollectingDispatcher, tracker: Tracker, session: Session, question: str, button_template: str
+) -> List[Tuple[int, Product]]:
+    """The products a message points at; when it points at none, say why or ask which one (with buttons)."""
+    products, problem = referenced_products(tracker, session)
+    if problem:
+        dispatcher.utter_message(text=problem)
+        return []
+    if not products:
+        count = len(slot_list(tracker, "shown_ids"))
+        dispatcher.utter_message(text=question, buttons=which_one_buttons(count, button_template))
+    return products
+
+
 def which_one_buttons(count: int, template: str) -> List[Dict[str, str]]:
     """Quick replies naming each shown result; `template` has a {} for "first", "second", ..."""
     ordinals = ["first", "second", "third", "fourth", "fifth"]
@@ -436,16 +450,12 @@ class ActionProductDetails(ShopAction):
     def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict]:
         engine, _ = catalog()
         with session_for(engine) as session:
-            products, problem = referenced_products(tracker, session)
-            if problem:
-                dispatcher.utter_message(text=problem)
-                return []
+            products = products_or_ask(
+                dispatcher, tracker, session,
+                "Which one would you like to know more about?",
+                "tell me about the {} one",
+            )
             if not products:
-                count = len(slot_list(tracker, "shown_ids"))
-                dispatcher.utter_message(
-                    text="Which one would you like to know more about?",
-                    buttons=which_one_buttons(count, "tell me about the {} one"),
-                )
                 return []
             events: List[Dict] = []
             for position, product in products[:3]:
@@ -554,16 +564,12 @@ class ActionCheckStock(ShopAction):
         engine, vocabulary = catalog()
         size = requested_size(tracker, vocabulary)
         with session_for(engine) as session:
-            products, problem = referenced_products(tracker, session)
-            if problem:
-                dispatcher.utter_message(text=problem)
-                return []
+            products = products_or_ask(
+                dispatcher, tracker, session,
+                "Which one should I check?",
+                "is the {} one in stock",
+            )
             if not products:
-                count = len(slot_list(tracker, "shown_ids"))
-                dispatcher.utter_message(
-                    text="Which one should I check?",
-                    buttons=which_one_buttons(count, "is the {} one in stock"),
-                )
                 return []
             position, product = products[0]
             colour_value = shopper_request(tracker).first("color")
@@ -695,16 +701,12 @@ class ActionAddToCart(ShopAction):
         engine, vocabulary = catalog()
         size = requested_size(tracker, vocabulary)
         with session_for(engine) as session:
-            products, problem = referenced_products(tracker, session)
-            if problem:
-                dispatcher.utter_message(text=problem)
-                return []
+            products = products_or_ask(
+                dispatcher, tracker, session,
+                "Which one should I add to your cart?",
+                "add the {} one to my cart",
+            )
             if not products:
-                count = len(slot_list(tracker, "shown_ids"))
-                dispatcher.utter_message(
-                    text="Which one should I add to your cart?",
-                    buttons=which_one_buttons(count, "add the {} one to my cart"),
-                )
                 return []
             return add_to_cart(
                 dispatcher, tracker, session, products[0][1], size, requested_quantity(tracker)
