@@ -199,6 +199,16 @@ def _find(tokens: Sequence[Token], phrases: Sequence[Phrase], blocked: set) -> L
     return chosen
 
 
+def _first_tier_agreement(attribute: str, tiers: Sequence[Sequence[Mapping[str, str]]]) -> Optional[str]:
+    """The value the strongest tier with any evidence agrees on; a tier that disagrees with itself
+    decides 'no label' rather than letting a weaker tier speak."""
+    for tier in tiers:
+        values = [cue[attribute] for cue in tier if attribute in cue]
+        if values:
+            return _agree(values)
+    return None
+
+
 def _agree(values: Sequence[str]) -> Optional[str]:
     """The one value all cues agree on; None for no cues or a disagreement."""
     distinct = set(values)
@@ -316,23 +326,13 @@ def label_attributes(text: str, lexicon: Optional[Lexicon] = None) -> Dict[str, 
     product_cues = [lex.product_types[p] for _, _, p in _find(tokens, list(lex.product_types), blocked)]
 
     labels: Dict[str, str] = {}
-    gender_tiers = (person_cues, pronoun_cues, product_cues)
-    for tier in gender_tiers:
-        values = [c["gender"] for c in tier if "gender" in c]
-        if values:
-            agreed = _agree(values)
-            if agreed:
-                labels["gender"] = agreed
-            break
-
-    age_tiers = ([{"age_group": g} for g in numeric_age_groups(text, lex)], person_cues, product_cues)
-    for tier in age_tiers:
-        values = [c["age_group"] for c in tier if "age_group" in c]
-        if values:
-            agreed = _agree(values)
-            if agreed:
-                labels["age_group"] = agreed
-            break
+    gender = _first_tier_agreement("gender", (person_cues, pronoun_cues, product_cues))
+    if gender:
+        labels["gender"] = gender
+    numeric_cues = [{"age_group": g} for g in numeric_age_groups(text, lex)]
+    age_group = _first_tier_agreement("age_group", (numeric_cues, person_cues, product_cues))
+    if age_group:
+        labels["age_group"] = age_group
 
     gift = _gift_evidence(tokens, lex, blocked, people, occasion_matches, possessor_of_someone)
     if gift is not None:
