@@ -3,6 +3,10 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 RASA := $(VENV)/bin/rasa
+# Quiet library noise (see bot/launcher.py QUIET_ENV); set them yourself to see it.
+export PYTHONWARNINGS ?= ignore
+export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
+export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: help install run test test-fast lint validate train evaluate bench lock clean
 

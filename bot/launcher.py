@@ -29,6 +29,19 @@ DEFAULT_CREDENTIALS = PROJECT_ROOT / "bot" / "credentials.yml"
 DEFAULT_DATA = PROJECT_ROOT / "data"
 
 
+# Library noise that says nothing to a Shopcue user (TensorFlow's C++ log, SQLAlchemy 2.0 and Python
+# deprecation warnings from Rasa's pinned dependencies); an explicit setting in the environment wins.
+QUIET_ENV = {"PYTHONWARNINGS": "ignore", "SQLALCHEMY_SILENCE_UBER_WARNING": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def child_env(*overrides: Optional[Mapping[str, str]]) -> Dict[str, str]:
+    """The environment for rasa subprocesses: quiet defaults, then ours, then the caller's overrides."""
+    env = {**QUIET_ENV, **os.environ}
+    for extra in overrides:
+        env.update(extra or {})
+    return env
+
+
 class LaunchError(RuntimeError):
     """A server did not come up; the message holds the tail of its log."""
 
@@ -87,7 +100,7 @@ def train_model(
     ]
     if fixed_model_name:
         command += ["--fixed-model-name", fixed_model_name]
-    env = {**os.environ, **(extra_env or {})}
+    env = child_env(extra_env)
     try:
         if log_path is None:
             result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, timeout=timeout)
@@ -169,7 +182,7 @@ class BotProcesses:
 
     def _spawn(self, command: List[str], log_path: Path) -> None:
         log = log_path.open("w")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        env = child_env({"PYTHONUNBUFFERED": "1"}, self.env)
         process = subprocess.Popen(
             command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
