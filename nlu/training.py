@@ -11,7 +11,7 @@ import math
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from tqdm import tqdm
@@ -137,6 +137,47 @@ def tag_labels_for(entity_types: Iterable[str]) -> List[str]:
     return ["O"] + [f"{prefix}-{entity}" for entity in sorted(set(entity_types)) for prefix in ("B", "I")]
 
 
+def allowed_transitions(tag_labels: Sequence[str]) -> torch.Tensor:
+    """[from, to] mask of BIO moves: I-X may only follow B-X or I-X; everything else is free."""
+    size = len(tag_labels)
+    allowed_tt = torch.ones(size, size, dtype=torch.bool)
+    for to, label in enumerate(tag_labels):
+        if label.startswith("I-"):
+            entity_type = label[2:]
+            for frm, previous in enumerate(tag_labels):
+                allowed_tt[frm, to] = previous in (f"B-{entity_type}", f"I-{entity_type}")
+    return allowed_tt
+
+
+def constrained_word_tags(
+    log_probs_wt: torch.Tensor, tag_labels: Sequence[str], allowed_tt: Optional[torch.Tensor] = None
+) -> List[int]:
+    """Most probable tag sequence that is valid BIO (Viterbi over the per-word tag log-probabilities).
+
+    Greedy per-word argmax can produce "B-recipient I-occasion" for "mother's day"; the best valid path
+    instead decides the whole span at once, which removes split and orphan spans. Sequences start in
+    "O", so a span cannot begin with I-.
+    """
+    num_words, _ = log_probs_wt.shape
+    if num_words == 0:
+        return []
+    if allowed_tt is None:
+        allowed_tt = allowed_transitions(tag_labels)
+    forbidden_tt = torch.zeros(allowed_tt.shape, dtype=log_probs_wt.dtype).masked_fill(~allowed_tt, -1e4)
+    start_t = forbidden_tt[tag_labels.index("O")]
+    score_t = start_t + log_probs_wt[0]
+    backpointers: List[torch.Tensor] = []
+    for word in range(1, num_words):
+        candidates_tt = score_t.unsqueeze(1) + forbidden_tt  # [from, to]
+        score_t, best_from_t = candidates_tt.max(dim=0)
+        score_t = score_t + log_probs_wt[word]
+        backpointers.append(best_from_t)
+    path = [int(score_t.argmax())]
+    for best_from_t in reversed(backpointers):
+        path.append(int(best_from_t[path[-1]]))
+    return path[::-1]
+
+
 class Encoder:
     """Turns texts into padded tensors plus, per text, the token index of each word's first subword."""
 
@@ -208,8 +249,13 @@ def train_model(
     head_learning_rate: Optional[float] = None,
     warmup_fraction: float = 0.1,
     show_progress: bool = True,
+    on_epoch_end: Optional[Callable[[int, float], None]] = None,
 ) -> List[float]:
-    """Joint fine-tuning with AdamW and linear warm-up/decay; returns the mean loss per epoch."""
+    """Joint fine-tuning with AdamW and linear warm-up/decay; returns the mean loss per epoch.
+
+    `on_epoch_end(epoch, loss)` runs after each epoch (the model is in eval mode meanwhile), so a
+    benchmark can score every epoch of one run.
+    """
     config = model.config
     intent_index = {label: i for i, label in enumerate(config.intent_labels)}
     tag_index = {label: i for i, label in enumerate(config.tag_labels)}
@@ -298,6 +344,10 @@ def train_model(
         epoch_losses.append(epoch_loss)
         progress.set_postfix(loss=f"{epoch_loss:.4f}")
         logger.info(f"JointShoppingNLU epoch {epoch + 1}/{epochs}: loss {epoch_loss:.4f}")
+        if on_epoch_end is not None:
+            model.eval()
+            on_epoch_end(epoch + 1, epoch_loss)
+            model.train()
     model.eval()
     return epoch_losses
 
@@ -307,11 +357,16 @@ def predict(
     encoder: Encoder,
     texts: Sequence[str],
     ranking_length: int = 10,
+    constrained: bool = True,
 ) -> List[Prediction]:
-    """Batched inference; messages without Latin letters or digits get no entities and neutral attributes."""
+    """Batched inference; messages without Latin letters or digits get no entities and neutral attributes.
+
+    `constrained` decodes entity tags as the best valid BIO path; False takes each word's argmax.
+    """
     if not texts:
         return []
     config = model.config
+    allowed_tt = allowed_transitions(config.tag_labels)
     tensors, word_lists, first_tokens = encoder.encode(texts)
     with torch.inference_mode():
         output = model(**tensors)
@@ -332,16 +387,9 @@ def predict(
 
         entities: List[Dict[str, Any]] = []
         if trusted:
-            tags: List[Optional[str]] = []
-            confidences: List[float] = []
-            for position in first_tokens[row]:
-                if position < 0:
-                    tags.append(None)
-                    confidences.append(0.0)
-                    continue
-                probability, tag_id = tag_probs_bst[row, position].max(dim=-1)
-                tags.append(config.tag_labels[int(tag_id)])
-                confidences.append(float(probability))
+            tags, confidences = decode_word_tags(
+                tag_probs_bst[row], first_tokens[row], config.tag_labels, allowed_tt, constrained
+            )
             entities = [
                 span
                 for span in word_tags_to_spans(text, word_lists[row], tags, confidences)
@@ -355,6 +403,37 @@ def predict(
             attributes[name] = (values[index], float(probs_v[index]))
         predictions.append(Prediction(ranking, entities, attributes))
     return predictions
+
+
+def decode_word_tags(
+    tag_probs_st: torch.Tensor,
+    first_token: Sequence[int],
+    tag_labels: Sequence[str],
+    allowed_tt: torch.Tensor,
+    constrained: bool,
+) -> Tuple[List[Optional[str]], List[float]]:
+    """Tag and its probability per word; a word with no usable token gets None (it ends any span).
+
+    Runs of words with tokens are decoded independently, so a None word is a hard span boundary.
+    """
+    tags: List[Optional[str]] = [None] * len(first_token)
+    confidences = [0.0] * len(first_token)
+    run: List[int] = []
+    for index in [*range(len(first_token)), -1]:
+        if index >= 0 and first_token[index] >= 0:
+            run.append(index)
+            continue
+        if run:
+            probs_wt = tag_probs_st[[first_token[i] for i in run]]
+            if constrained:
+                tag_ids = constrained_word_tags(probs_wt.clamp(min=1e-9).log(), tag_labels, allowed_tt)
+            else:
+                tag_ids = [int(t) for t in probs_wt.argmax(dim=-1)]
+            for offset, (word_index, tag_id) in enumerate(zip(run, tag_ids, strict=True)):
+                tags[word_index] = tag_labels[tag_id]
+                confidences[word_index] = float(probs_wt[offset, tag_id])
+            run = []
+    return tags, confidences
 
 
 def examples_from_mapping(rows: Iterable[Mapping[str, Any]]) -> List[Example]:

@@ -19,7 +19,10 @@ from nlu.schema import DEFAULT_ATTRIBUTES
 from nlu.training import (
     Encoder,
     Example,
+    allowed_transitions,
     class_weights,
+    constrained_word_tags,
+    decode_word_tags,
     pre_tokenize,
     predict,
     spans_to_word_tags,
@@ -137,6 +140,48 @@ def test_decoding_breaks_on_type_change_and_untokenised_words() -> None:
     spans = word_tags_to_spans(text, words, ["B-color", "I-brand", None], [0.9, 0.5, 0.0])
     assert [(s["value"], s["entity"]) for s in spans] == [("blue", "color"), ("nike", "brand")]
     assert spans[0]["confidence_entity"] == pytest.approx(0.9)
+
+
+TAGS = tag_labels_for(["occasion", "recipient"])
+
+
+def _probs(rows: List[Dict[str, float]]) -> torch.Tensor:
+    """Per-word tag probabilities from {tag: p}; the rest of each row's mass is spread evenly."""
+    probs_wt = torch.zeros(len(rows), len(TAGS))
+    for word, row in enumerate(rows):
+        rest = (1.0 - sum(row.values())) / (len(TAGS) - len(row))
+        probs_wt[word] = torch.tensor([row.get(tag, rest) for tag in TAGS])
+    return probs_wt
+
+
+def test_constrained_decoding_keeps_a_span_whole_where_argmax_splits_it() -> None:
+    # "mother ' s day": argmax per word reads B-recipient I-occasion I-occasion I-occasion, which the
+    # greedy decoder turns into "mother" (recipient) + "'s day" (occasion). The best valid BIO path is
+    # one occasion span.
+    probs_wt = _probs(
+        [
+            {"B-recipient": 0.5, "B-occasion": 0.45},
+            {"I-occasion": 0.9},
+            {"I-occasion": 0.9},
+            {"I-occasion": 0.9},
+        ]
+    )
+    greedy, _ = decode_word_tags(probs_wt, [0, 1, 2, 3], TAGS, allowed_transitions(TAGS), False)
+    best, _ = decode_word_tags(probs_wt, [0, 1, 2, 3], TAGS, allowed_transitions(TAGS), True)
+    assert greedy == ["B-recipient", "I-occasion", "I-occasion", "I-occasion"]
+    assert best == ["B-occasion", "I-occasion", "I-occasion", "I-occasion"]
+
+
+def test_constrained_decoding_never_starts_a_span_with_inside_tag() -> None:
+    path = constrained_word_tags(_probs([{"I-recipient": 0.6, "B-recipient": 0.3}]).log(), TAGS)
+    assert TAGS[path[0]] == "B-recipient"
+
+
+def test_untokenised_word_is_a_hard_boundary_for_constrained_decoding() -> None:
+    probs_wt = _probs([{"B-occasion": 0.9}, {"I-occasion": 0.6, "B-occasion": 0.3}])
+    tags, confidences = decode_word_tags(probs_wt, [0, -1, 1], TAGS, allowed_transitions(TAGS), True)
+    assert tags == ["B-occasion", None, "B-occasion"]
+    assert confidences[1] == 0.0
 
 
 def test_subword_alignment_labels_only_first_subword(tokenizer) -> None:
