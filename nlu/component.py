@@ -40,7 +40,16 @@ from nlu.schema import (
     attribute_output_value,
     normalise_attribute_value,
 )
-from nlu.training import Encoder, Example, Prediction, predict, set_seed, tag_labels_for, train_model
+from nlu.training import (
+    Encoder,
+    Example,
+    Prediction,
+    entity_types_per_intent,
+    predict,
+    set_seed,
+    tag_labels_for,
+    train_model,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +183,7 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
             encoder_path=encoder_path,
             intent_labels=sorted({ex.intent for ex in examples if ex.intent}),
             tag_labels=tag_labels_for(entity for ex in examples for _, _, entity in ex.entities),
+            intent_entity_types=entity_types_per_intent(examples),
             attributes=schema,
             dropout=float(cfg["dropout"]),
             intent_loss_weight=float(cfg["intent_loss_weight"]),

@@ -34,6 +34,8 @@ class JointShoppingConfig:
     encoder_config: Optional[Dict[str, Any]] = None
     intent_labels: List[str] = field(default_factory=list)
     tag_labels: List[str] = field(default_factory=lambda: ["O"])
+    # Entity types each intent was annotated with in training; decoding drops the others (empty: keep all).
+    intent_entity_types: Dict[str, List[str]] = field(default_factory=dict)
     attributes: Dict[str, List[str]] = field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_ATTRIBUTES.items()}
     )

@@ -137,6 +137,29 @@ def tag_labels_for(entity_types: Iterable[str]) -> List[str]:
     return ["O"] + [f"{prefix}-{entity}" for entity in sorted(set(entity_types)) for prefix in ("B", "I")]
 
 
+def entity_types_per_intent(examples: Iterable[Example]) -> Dict[str, List[str]]:
+    """Which entity types trainers annotated with each intent ("thanks" and "out_of_scope": none)."""
+    seen: Dict[str, set] = {}
+    for example in examples:
+        if example.intent:
+            seen.setdefault(example.intent, set()).update(entity for _, _, entity in example.entities)
+    return {intent: sorted(types) for intent, types in sorted(seen.items())}
+
+
+def keep_entities_for_intent(
+    entities: List[Dict[str, Any]], intent: str, intent_entity_types: Mapping[str, Sequence[str]]
+) -> List[Dict[str, Any]]:
+    """Drops entity types the predicted intent never carried in training.
+
+    The joint model decides intent and tags in one pass; a message it reads as small talk or out of
+    scope ("what's the wifi password") should not leave a stray product type in the slots.
+    """
+    if intent not in intent_entity_types:
+        return entities
+    allowed = set(intent_entity_types[intent])
+    return [span for span in entities if span["entity"] in allowed]
+
+
 def allowed_transitions(tag_labels: Sequence[str]) -> torch.Tensor:
     """[from, to] mask of BIO moves: I-X may only follow B-X or I-X; everything else is free."""
     size = len(tag_labels)
@@ -395,6 +418,7 @@ def predict(
                 for span in word_tags_to_spans(text, word_lists[row], tags, confidences)
                 if has_latin_evidence(span["value"])
             ]
+            entities = keep_entities_for_intent(entities, ranking[0][0], config.intent_entity_types)
 
         attributes: Dict[str, Tuple[str, float]] = {}
         for name, values in config.attributes.items():

@@ -23,6 +23,8 @@ from nlu.training import (
     class_weights,
     constrained_word_tags,
     decode_word_tags,
+    entity_types_per_intent,
+    keep_entities_for_intent,
     pre_tokenize,
     predict,
     spans_to_word_tags,
@@ -182,6 +184,26 @@ def test_untokenised_word_is_a_hard_boundary_for_constrained_decoding() -> None:
     tags, confidences = decode_word_tags(probs_wt, [0, -1, 1], TAGS, allowed_transitions(TAGS), True)
     assert tags == ["B-occasion", None, "B-occasion"]
     assert confidences[1] == 0.0
+
+
+def test_intent_without_entities_in_training_yields_none() -> None:
+    examples = [
+        Example("red shoes", "search_product", [(0, 3, "color"), (4, 9, "product_type")]),
+        Example("in blue", "refine_search", [(3, 7, "color")]),
+        Example("what's the wifi password", "out_of_scope", []),
+    ]
+    per_intent = entity_types_per_intent(examples)
+    assert per_intent == {
+        "out_of_scope": [],
+        "refine_search": ["color"],
+        "search_product": ["color", "product_type"],
+    }
+    wifi = [{"entity": "product_type", "start": 11, "end": 15, "value": "wifi"}]
+    assert keep_entities_for_intent(wifi, "out_of_scope", per_intent) == []
+    assert keep_entities_for_intent(wifi, "search_product", per_intent) == wifi
+    assert keep_entities_for_intent(wifi, "refine_search", per_intent) == []
+    assert keep_entities_for_intent(wifi, "intent_unknown_to_training", per_intent) == wifi
+    assert keep_entities_for_intent(wifi, "out_of_scope", {}) == wifi  # archives from before this rule
 
 
 def test_subword_alignment_labels_only_first_subword(tokenizer) -> None:
