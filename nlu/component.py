@@ -101,14 +101,18 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
             "head_learning_rate": 1e-3,
             "max_length": 48,
             "dropout": 0.1,
+            # "crf": tag sequences scored as a whole with learned transitions; "softmax": tag per word.
+            "entity_decoder": "crf",
             "random_seed": 42,
             "intent_loss_weight": 1.0,
             "entity_loss_weight": 1.0,
             "attribute_loss_weight": 1.0,
-            # One torch thread: on the shared 2-core box two OpenMP threads spin-wait on each other when
-            # the cores are oversubscribed (measured: a training step 4.5 s with 2 threads vs 1.2 s with 1;
-            # parse p50 744 ms vs 86 ms under load ~7).
+            # One torch thread to serve: on the shared 2-core box two OpenMP threads spin-wait on each
+            # other when the cores are oversubscribed (parse p50 744 ms vs 86 ms under load ~7).
             "num_threads": 1,
+            # Threads while training (None: one per core). On this 2-core box at low load an epoch takes
+            # 61 s with 2 threads vs 98 s with 1; under heavy load 1 is faster (a step 1.2 s vs 4.5 s).
+            "training_threads": None,
             "ranking_length": 10,
             "show_progress": True,
         }
@@ -177,6 +181,17 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
             raise ValueError(f"Attribute labels not declared in the component config: {sorted(unknown)}")
 
         cfg = self.component_config
+        serving_threads = torch.get_num_threads()
+        torch.set_num_threads(int(cfg.get("training_threads") or os.cpu_count() or 1))
+        try:
+            self._train_examples(examples, schema)
+        finally:
+            torch.set_num_threads(serving_threads)
+        self.persist()
+        return self._resource
+
+    def _train_examples(self, examples: List[Example], schema: Dict[str, List[str]]) -> None:
+        cfg = self.component_config
         set_seed(int(cfg["random_seed"]))
         encoder_path = cfg.get("model_path") or default_encoder_path()
         joint_config = JointShoppingConfig(
@@ -186,6 +201,7 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
             intent_entity_types=entity_types_per_intent(examples),
             attributes=schema,
             dropout=float(cfg["dropout"]),
+            entity_decoder=str(cfg["entity_decoder"]),
             intent_loss_weight=float(cfg["intent_loss_weight"]),
             entity_loss_weight=float(cfg["entity_loss_weight"]),
             attribute_loss_weight=float(cfg["attribute_loss_weight"]),
@@ -210,8 +226,6 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
             seed=int(cfg["random_seed"]),
             show_progress=bool(cfg.get("show_progress", True)),
         )
-        self.persist()
-        return self._resource
 
     def persist(self) -> None:
         """Weights, tokenizer files and config (with the encoder's architecture) into the model archive."""

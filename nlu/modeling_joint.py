@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -40,6 +40,9 @@ class JointShoppingConfig:
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_ATTRIBUTES.items()}
     )
     dropout: float = 0.1
+    # "crf": tags decoded as the best whole sequence under learned transitions; "softmax": per word
+    # (then constrained to valid BIO at decoding).
+    entity_decoder: str = "softmax"
     intent_loss_weight: float = 1.0
     entity_loss_weight: float = 1.0
     attribute_loss_weight: float = 1.0
@@ -59,6 +62,114 @@ class JointShoppingConfig:
     @classmethod
     def load(cls, directory: Union[str, Path]) -> JointShoppingConfig:
         return cls.from_dict(json.loads(Path(directory, CONFIG_FILE_NAME).read_text(encoding="utf-8")))
+
+
+def bio_transition_mask(tag_labels: List[str]) -> torch.Tensor:
+    """[from, to] True where BIO allows the move: I-X only after B-X or I-X."""
+    size = len(tag_labels)
+    allowed_tt = torch.ones(size, size, dtype=torch.bool)
+    for to, label in enumerate(tag_labels):
+        if label.startswith("I-"):
+            entity_type = label[2:]
+            for frm, previous in enumerate(tag_labels):
+                allowed_tt[frm, to] = previous in (f"B-{entity_type}", f"I-{entity_type}")
+    return allowed_tt
+
+
+class BIOTagCRF(nn.Module):
+    """Linear-chain CRF over the word tags, with BIO's impossible moves fixed at -inf (well, -1e4).
+
+    A per-word softmax decides each word alone, so "queen size" comes out as two size spans and
+    "mother's day" as recipient + occasion. Learned transition scores let the model price a whole tag
+    sequence (how often one span type follows another, that a span rarely follows one of its own type).
+    Inputs are per-word emission scores, left-aligned, with a mask of the real words.
+    """
+
+    def __init__(self, tag_labels: List[str]) -> None:
+        super().__init__()
+        num_tags = len(tag_labels)
+        self.transitions_tt = nn.Parameter(torch.zeros(num_tags, num_tags))
+        self.start_t = nn.Parameter(torch.zeros(num_tags))
+        self.end_t = nn.Parameter(torch.zeros(num_tags))
+        impossible = -1e4
+        self.register_buffer(
+            "forbidden_tt",
+            torch.zeros(num_tags, num_tags).masked_fill(~bio_transition_mask(tag_labels), impossible),
+        )
+        self.register_buffer(
+            "forbidden_start_t",
+            torch.tensor([impossible if label.startswith("I-") else 0.0 for label in tag_labels]),
+        )
+
+    def _transitions(self) -> torch.Tensor:
+        return self.transitions_tt + self.forbidden_tt
+
+    def _start(self) -> torch.Tensor:
+        return self.start_t + self.forbidden_start_t
+
+    def negative_log_likelihood(
+        self, emissions_bwt: torch.Tensor, tags_bw: torch.Tensor, mask_bw: torch.Tensor
+    ) -> torch.Tensor:
+        """Sum over the batch of -log p(gold tag sequence); rows with no words contribute 0."""
+        transitions_tt = self._transitions()
+        mask_f = mask_bw.to(emissions_bwt.dtype)
+        tags_bw = tags_bw.masked_fill(~mask_bw, 0)
+        # Score of the gold path.
+        emitted_bw = emissions_bwt.gather(-1, tags_bw.unsqueeze(-1)).squeeze(-1)
+        gold_b = (emitted_bw * mask_f).sum(dim=1) + self._start()[tags_bw[:, 0]] * mask_f[:, 0]
+        step_bw = transitions_tt[tags_bw[:, :-1], tags_bw[:, 1:]] * mask_f[:, 1:]
+        gold_b = gold_b + step_bw.sum(dim=1)
+        lengths_b = mask_bw.sum(dim=1)
+        last_tag_b = tags_bw.gather(1, (lengths_b - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
+        gold_b = gold_b + self.end_t[last_tag_b] * (lengths_b > 0).to(emissions_bwt.dtype)
+        return ((self._log_partition(emissions_bwt, mask_bw) - gold_b) * (lengths_b > 0)).sum()
+
+    def _log_partition(self, emissions_bwt: torch.Tensor, mask_bw: torch.Tensor) -> torch.Tensor:
+        transitions_tt = self._transitions()
+        alpha_bt = self._start() + emissions_bwt[:, 0]
+        for word in range(1, emissions_bwt.shape[1]):
+            next_bt = torch.logsumexp(alpha_bt.unsqueeze(2) + transitions_tt, dim=1) + emissions_bwt[:, word]
+            alpha_bt = torch.where(mask_bw[:, word].unsqueeze(1), next_bt, alpha_bt)
+        return torch.logsumexp(alpha_bt + self.end_t, dim=1)
+
+    @torch.no_grad()
+    def decode(self, emissions_wt: torch.Tensor) -> Tuple[List[int], List[float]]:
+        """Best tag path for one sequence (Viterbi) and each word's marginal probability of its tag."""
+        num_words = emissions_wt.shape[0]
+        if num_words == 0:
+            return [], []
+        transitions_tt = self._transitions()
+        score_t = self._start() + emissions_wt[0]
+        backpointers = []
+        for word in range(1, num_words):
+            score_t, best_from_t = (score_t.unsqueeze(1) + transitions_tt).max(dim=0)
+            score_t = score_t + emissions_wt[word]
+            backpointers.append(best_from_t)
+        path = [int((score_t + self.end_t).argmax())]
+        for best_from_t in reversed(backpointers):
+            path.append(int(best_from_t[path[-1]]))
+        path.reverse()
+        marginals_wt = self.marginals(emissions_wt)
+        return path, [float(marginals_wt[word, tag]) for word, tag in enumerate(path)]
+
+    @torch.no_grad()
+    def marginals(self, emissions_wt: torch.Tensor) -> torch.Tensor:
+        """p(word w has tag t | sentence) by forward-backward: the span confidences come from these."""
+        transitions_tt = self._transitions()
+        num_words = emissions_wt.shape[0]
+        alphas = [self._start() + emissions_wt[0]]
+        for word in range(1, num_words):
+            alphas.append(
+                torch.logsumexp(alphas[-1].unsqueeze(1) + transitions_tt, dim=0) + emissions_wt[word]
+            )
+        betas = [self.end_t.clone()]
+        for word in range(num_words - 1, 0, -1):
+            betas.append(
+                torch.logsumexp(transitions_tt + (emissions_wt[word] + betas[-1]).unsqueeze(0), dim=1)
+            )
+        betas.reverse()
+        log_z = torch.logsumexp(alphas[-1] + self.end_t, dim=0)
+        return (torch.stack(alphas) + torch.stack(betas) - log_z).exp()
 
 
 @dataclass
@@ -95,6 +206,9 @@ class JointShoppingModel(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.intent_head = nn.Linear(hidden_size, len(config.intent_labels))
         self.tag_head = nn.Linear(hidden_size, len(config.tag_labels))
+        if config.entity_decoder not in ("crf", "softmax"):
+            raise ValueError(f"entity_decoder must be 'crf' or 'softmax', not {config.entity_decoder!r}")
+        self.crf = BIOTagCRF(config.tag_labels) if config.entity_decoder == "crf" else None
         self.attribute_heads = nn.ModuleDict(
             {name: nn.Linear(hidden_size, len(values)) for name, values in config.attributes.items()}
         )
@@ -117,6 +231,28 @@ class JointShoppingModel(nn.Module):
         self.tag_class_weights.copy_(tags)
         for name, weights in attributes.items():
             getattr(self, f"attribute_class_weights_{name}").copy_(weights)
+
+    def _entity_loss(self, tag_logits_bst: torch.Tensor, tag_labels_bs: torch.Tensor) -> torch.Tensor:
+        """Per-word loss; labelled positions (not -100) are each word's first subword token."""
+        if self.crf is None:
+            return nn.functional.cross_entropy(
+                tag_logits_bst.reshape(-1, tag_logits_bst.shape[-1]),
+                tag_labels_bs.reshape(-1),
+                weight=self.tag_class_weights,
+                ignore_index=-100,
+            )
+        is_word_bs = tag_labels_bs != -100
+        words_b = is_word_bs.sum(dim=1)
+        # Word positions moved to the left, in order: a stable sort puts the labelled tokens first.
+        positions_bw = torch.argsort((~is_word_bs).to(torch.int8), dim=1, stable=True)[
+            :, : int(words_b.max())
+        ]
+        mask_bw = torch.arange(positions_bw.shape[1]).unsqueeze(0) < words_b.unsqueeze(1)
+        emissions_bwt = tag_logits_bst.gather(
+            1, positions_bw.unsqueeze(-1).expand(-1, -1, tag_logits_bst.shape[-1])
+        )
+        tags_bw = tag_labels_bs.gather(1, positions_bw)
+        return self.crf.negative_log_likelihood(emissions_bwt, tags_bw, mask_bw) / words_b.sum()
 
     def forward(
         self,
@@ -147,12 +283,7 @@ class JointShoppingModel(nn.Module):
             )
             total = total + self.config.intent_loss_weight * losses["intent"]
         if tag_labels is not None and bool((tag_labels != -100).any()):
-            losses["entity"] = nn.functional.cross_entropy(
-                tag_logits_bst.reshape(-1, tag_logits_bst.shape[-1]),
-                tag_labels.reshape(-1),
-                weight=self.tag_class_weights,
-                ignore_index=-100,
-            )
+            losses["entity"] = self._entity_loss(tag_logits_bst, tag_labels)
             total = total + self.config.entity_loss_weight * losses["entity"]
         if attribute_labels:
             attribute_losses = [

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import torch
 from tqdm import tqdm
 
-from nlu.modeling_joint import JointShoppingModel
+from nlu.modeling_joint import JointShoppingModel, bio_transition_mask
 from nlu.schema import neutral_value
 
 logger = logging.getLogger(__name__)
@@ -160,18 +160,6 @@ def keep_entities_for_intent(
     return [span for span in entities if span["entity"] in allowed]
 
 
-def allowed_transitions(tag_labels: Sequence[str]) -> torch.Tensor:
-    """[from, to] mask of BIO moves: I-X may only follow B-X or I-X; everything else is free."""
-    size = len(tag_labels)
-    allowed_tt = torch.ones(size, size, dtype=torch.bool)
-    for to, label in enumerate(tag_labels):
-        if label.startswith("I-"):
-            entity_type = label[2:]
-            for frm, previous in enumerate(tag_labels):
-                allowed_tt[frm, to] = previous in (f"B-{entity_type}", f"I-{entity_type}")
-    return allowed_tt
-
-
 def constrained_word_tags(
     log_probs_wt: torch.Tensor, tag_labels: Sequence[str], allowed_tt: Optional[torch.Tensor] = None
 ) -> List[int]:
@@ -185,7 +173,7 @@ def constrained_word_tags(
     if num_words == 0:
         return []
     if allowed_tt is None:
-        allowed_tt = allowed_transitions(tag_labels)
+        allowed_tt = bio_transition_mask(list(tag_labels))
     forbidden_tt = torch.zeros(allowed_tt.shape, dtype=log_probs_wt.dtype).masked_fill(~allowed_tt, -1e4)
     start_t = forbidden_tt[tag_labels.index("O")]
     score_t = start_t + log_probs_wt[0]
@@ -389,12 +377,23 @@ def predict(
     if not texts:
         return []
     config = model.config
-    allowed_tt = allowed_transitions(config.tag_labels)
+    allowed_tt = bio_transition_mask(config.tag_labels)
+
+    def run_decoder(logits_wt: torch.Tensor) -> Tuple[List[int], List[float]]:
+        if model.crf is not None:
+            return model.crf.decode(logits_wt)
+        probs_wt = logits_wt.softmax(dim=-1)
+        if constrained:
+            tag_ids = constrained_word_tags(probs_wt.clamp(min=1e-9).log(), config.tag_labels, allowed_tt)
+        else:
+            tag_ids = [int(t) for t in probs_wt.argmax(dim=-1)]
+        return tag_ids, [float(probs_wt[word, tag]) for word, tag in enumerate(tag_ids)]
+
     tensors, word_lists, first_tokens = encoder.encode(texts)
     with torch.inference_mode():
         output = model(**tensors)
         intent_probs_bi = output.intent_logits.softmax(dim=-1)
-        tag_probs_bst = output.tag_logits.softmax(dim=-1)
+        tag_logits_bst = output.tag_logits
         attribute_probs_bv = {
             name: logits.softmax(dim=-1) for name, logits in output.attribute_logits.items()
         }
@@ -411,7 +410,7 @@ def predict(
         entities: List[Dict[str, Any]] = []
         if trusted:
             tags, confidences = decode_word_tags(
-                tag_probs_bst[row], first_tokens[row], config.tag_labels, allowed_tt, constrained
+                tag_logits_bst[row], first_tokens[row], config.tag_labels, run_decoder
             )
             entities = [
                 span
@@ -430,15 +429,15 @@ def predict(
 
 
 def decode_word_tags(
-    tag_probs_st: torch.Tensor,
+    tag_logits_st: torch.Tensor,
     first_token: Sequence[int],
     tag_labels: Sequence[str],
-    allowed_tt: torch.Tensor,
-    constrained: bool,
+    decode_run: Callable[[torch.Tensor], Tuple[List[int], List[float]]],
 ) -> Tuple[List[Optional[str]], List[float]]:
-    """Tag and its probability per word; a word with no usable token gets None (it ends any span).
+    """Tag and its confidence per word; a word with no usable token gets None (it ends any span).
 
-    Runs of words with tokens are decoded independently, so a None word is a hard span boundary.
+    Each run of words that have tokens is decoded on its own by `decode_run` (word logits -> tag ids
+    and confidences), so a None word is a hard span boundary.
     """
     tags: List[Optional[str]] = [None] * len(first_token)
     confidences = [0.0] * len(first_token)
@@ -448,14 +447,10 @@ def decode_word_tags(
             run.append(index)
             continue
         if run:
-            probs_wt = tag_probs_st[[first_token[i] for i in run]]
-            if constrained:
-                tag_ids = constrained_word_tags(probs_wt.clamp(min=1e-9).log(), tag_labels, allowed_tt)
-            else:
-                tag_ids = [int(t) for t in probs_wt.argmax(dim=-1)]
-            for offset, (word_index, tag_id) in enumerate(zip(run, tag_ids, strict=True)):
+            tag_ids, run_confidences = decode_run(tag_logits_st[[first_token[i] for i in run]])
+            for word_index, tag_id, confidence in zip(run, tag_ids, run_confidences, strict=True):
                 tags[word_index] = tag_labels[tag_id]
-                confidences[word_index] = float(probs_wt[offset, tag_id])
+                confidences[word_index] = confidence
             run = []
     return tags, confidences
 

@@ -14,12 +14,11 @@ import torch
 from transformers import AutoTokenizer
 
 from nlu.component import default_encoder_path
-from nlu.modeling_joint import JointShoppingConfig, JointShoppingModel
+from nlu.modeling_joint import BIOTagCRF, JointShoppingConfig, JointShoppingModel, bio_transition_mask
 from nlu.schema import DEFAULT_ATTRIBUTES
 from nlu.training import (
     Encoder,
     Example,
-    allowed_transitions,
     class_weights,
     constrained_word_tags,
     decode_word_tags,
@@ -156,20 +155,32 @@ def _probs(rows: List[Dict[str, float]]) -> torch.Tensor:
     return probs_wt
 
 
+def _softmax_decoder(constrained: bool):
+    def decode(logits_wt: torch.Tensor):
+        probs_wt = logits_wt.softmax(dim=-1)
+        if constrained:
+            ids = constrained_word_tags(probs_wt.log(), TAGS, bio_transition_mask(TAGS))
+        else:
+            ids = [int(t) for t in probs_wt.argmax(dim=-1)]
+        return ids, [float(probs_wt[w, t]) for w, t in enumerate(ids)]
+
+    return decode
+
+
 def test_constrained_decoding_keeps_a_span_whole_where_argmax_splits_it() -> None:
     # "mother ' s day": argmax per word reads B-recipient I-occasion I-occasion I-occasion, which the
     # greedy decoder turns into "mother" (recipient) + "'s day" (occasion). The best valid BIO path is
     # one occasion span.
-    probs_wt = _probs(
+    logits_wt = _probs(
         [
             {"B-recipient": 0.5, "B-occasion": 0.45},
             {"I-occasion": 0.9},
             {"I-occasion": 0.9},
             {"I-occasion": 0.9},
         ]
-    )
-    greedy, _ = decode_word_tags(probs_wt, [0, 1, 2, 3], TAGS, allowed_transitions(TAGS), False)
-    best, _ = decode_word_tags(probs_wt, [0, 1, 2, 3], TAGS, allowed_transitions(TAGS), True)
+    ).log()
+    greedy, _ = decode_word_tags(logits_wt, [0, 1, 2, 3], TAGS, _softmax_decoder(False))
+    best, _ = decode_word_tags(logits_wt, [0, 1, 2, 3], TAGS, _softmax_decoder(True))
     assert greedy == ["B-recipient", "I-occasion", "I-occasion", "I-occasion"]
     assert best == ["B-occasion", "I-occasion", "I-occasion", "I-occasion"]
 
@@ -179,11 +190,70 @@ def test_constrained_decoding_never_starts_a_span_with_inside_tag() -> None:
     assert TAGS[path[0]] == "B-recipient"
 
 
-def test_untokenised_word_is_a_hard_boundary_for_constrained_decoding() -> None:
-    probs_wt = _probs([{"B-occasion": 0.9}, {"I-occasion": 0.6, "B-occasion": 0.3}])
-    tags, confidences = decode_word_tags(probs_wt, [0, -1, 1], TAGS, allowed_transitions(TAGS), True)
+def test_untokenised_word_is_a_hard_boundary_for_decoding() -> None:
+    logits_wt = _probs([{"B-occasion": 0.9}, {"I-occasion": 0.6, "B-occasion": 0.3}]).log()
+    tags, confidences = decode_word_tags(logits_wt, [0, -1, 1], TAGS, _softmax_decoder(True))
     assert tags == ["B-occasion", None, "B-occasion"]
     assert confidences[1] == 0.0
+
+
+def _random_crf(seed: int) -> BIOTagCRF:
+    torch.manual_seed(seed)
+    crf = BIOTagCRF(TAGS)
+    with torch.no_grad():
+        for parameter in crf.parameters():
+            parameter.normal_()
+    return crf
+
+
+def _is_valid_bio(tags: List[str]) -> bool:
+    previous = "O"
+    for tag in tags:
+        if tag.startswith("I-") and previous[2:] != tag[2:]:
+            return False
+        previous = tag
+    return True
+
+
+def test_crf_likelihood_matches_brute_force_over_all_tag_sequences() -> None:
+    import itertools
+
+    crf = _random_crf(0).requires_grad_(False)
+    emissions_wt = torch.randn(3, len(TAGS))
+    gold = [TAGS.index("B-occasion"), TAGS.index("I-occasion"), TAGS.index("O")]
+
+    def path_score(path) -> torch.Tensor:
+        score = crf._start()[path[0]] + emissions_wt[0, path[0]] + crf.end_t[path[-1]]
+        for w in range(1, len(path)):
+            score = score + crf._transitions()[path[w - 1], path[w]] + emissions_wt[w, path[w]]
+        return score
+
+    all_paths = list(itertools.product(range(len(TAGS)), repeat=3))
+    log_z = torch.logsumexp(torch.stack([path_score(p) for p in all_paths]), dim=0)
+    nll = crf.negative_log_likelihood(
+        emissions_wt.unsqueeze(0), torch.tensor([gold]), torch.ones(1, 3, dtype=torch.bool)
+    )
+    assert float(nll) == pytest.approx(float(log_z - path_score(gold)), abs=1e-4)
+    # Viterbi finds the highest-scoring path, which is always valid BIO.
+    best, confidences = crf.decode(emissions_wt)
+    assert best == list(max(all_paths, key=lambda p: float(path_score(p))))
+    assert _is_valid_bio([TAGS[t] for t in best])
+    assert all(0.0 < c <= 1.0 for c in confidences)
+    assert crf.marginals(emissions_wt).sum(dim=1) == pytest.approx(torch.ones(3), abs=1e-4)
+
+
+def test_crf_padding_does_not_change_a_sequence_likelihood() -> None:
+    crf = _random_crf(1).requires_grad_(False)
+    emissions_wt = torch.randn(2, len(TAGS))
+    tags = [TAGS.index("B-recipient"), TAGS.index("O")]
+    alone = crf.negative_log_likelihood(
+        emissions_wt.unsqueeze(0), torch.tensor([tags]), torch.ones(1, 2, dtype=torch.bool)
+    )
+    padded = torch.cat([emissions_wt, torch.randn(3, len(TAGS))]).unsqueeze(0)
+    with_padding = crf.negative_log_likelihood(
+        padded, torch.tensor([tags + [0, 0, 0]]), torch.tensor([[True, True, False, False, False]])
+    )
+    assert float(with_padding) == pytest.approx(float(alone), abs=1e-4)
 
 
 def test_intent_without_entities_in_training_yields_none() -> None:
