@@ -95,7 +95,7 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
         return {
             "model_path": None,  # None: the MiniLM-L6 package
             "attributes": {name: list(values) for name, values in DEFAULT_ATTRIBUTES.items()},
-            "epochs": 6,
+            "epochs": 8,
             "batch_size": 32,
             "learning_rate": 5e-5,
             "head_learning_rate": 1e-3,
