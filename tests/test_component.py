@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
+import torch
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
@@ -180,12 +181,15 @@ def test_edge_case_messages_parse_without_entities(loaded, text: str) -> None:
         assert parsed[PARSE_ATTRIBUTES_KEY]["gift"]["value"] is False
 
 
-def test_persisted_model_is_self_contained(storage_and_resource, monkeypatch) -> None:
+def test_persisted_model_is_self_contained(storage_and_resource, loaded, monkeypatch) -> None:
     storage, resource = storage_and_resource
     with storage.read_from(resource) as directory:
         saved = json.loads((Path(directory) / CONFIG_FILE_NAME).read_text())
     assert saved["encoder_path"] is None and saved["encoder_config"]["model_type"] == "bert"
     assert saved["attributes"]["budget_tier"] == ["low", "mid", "high"]
+    assert saved["entity_decoder"] == "crf"
+    assert saved["intent_entity_types"]["greet"] == []  # greetings never carry entities
+    assert "product_type" in saved["intent_entity_types"]["search_product"]
 
     def no_package() -> str:
         raise AssertionError("loading a trained model must not touch the encoder package")
@@ -194,6 +198,15 @@ def test_persisted_model_is_self_contained(storage_and_resource, monkeypatch) ->
     reloaded = JointShoppingNLU.load(_config(), storage, resource, ExecutionContext(GraphSchema({}), "test"))
     (parsed,) = _parse(reloaded, "luxury leather handbag for my wife")
     assert parsed[PARSE_ATTRIBUTES_KEY]["budget_tier"]["value"] in BUDGET["budget_tier"]
+    # The CRF's learned transitions travel in the archive: a reload decodes exactly as before.
+    assert _parse(reloaded, "red nike running shoes for my son") == _parse(
+        loaded, "red nike running shoes for my son"
+    )
+
+
+def test_training_gives_the_serving_thread_count_back(loaded) -> None:
+    # Training may use every core; a server must go back to the configured single thread.
+    assert torch.get_num_threads() == _config()["num_threads"] == 1
 
 
 def test_untrained_component_leaves_messages_alone(tmp_path: Path) -> None:
