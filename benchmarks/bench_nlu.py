@@ -223,6 +223,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, Optional[f
     print()
     print(format_table(results, baseline="diet"))
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))
     return results
 
