@@ -77,6 +77,42 @@ def example_attribute_labels(message: Message, schema: Mapping[str, Sequence[str
     return {name: normalise_attribute_value(value) for name, value in labels.values.items() if name in schema}
 
 
+def training_examples(messages: Sequence[Message], schema: Mapping[str, Sequence[str]]) -> List[Example]:
+    """Rasa training messages as the joint model's examples (entities and attribute labels)."""
+    return [
+        Example(
+            text=m.get(TEXT),
+            intent=m.get(INTENT),
+            entities=[
+                (e[ENTITY_ATTRIBUTE_START], e[ENTITY_ATTRIBUTE_END], e[ENTITY_ATTRIBUTE_TYPE])
+                for e in m.get(ENTITIES) or []
+            ],
+            attributes=example_attribute_labels(m, schema),
+        )
+        for m in messages
+    ]
+
+
+def joint_config_for(
+    examples: Sequence[Example], schema: Mapping[str, Sequence[str]], component_config: Mapping[str, Any]
+) -> JointShoppingConfig:
+    """The model config for these examples: labels seen in them plus the component's settings."""
+    cfg = component_config
+    return JointShoppingConfig(
+        encoder_path=cfg.get("model_path") or default_encoder_path(),
+        intent_labels=sorted({ex.intent for ex in examples if ex.intent}),
+        tag_labels=tag_labels_for(entity for ex in examples for _, _, entity in ex.entities),
+        intent_entity_types=entity_types_per_intent(examples),
+        attributes={name: list(values) for name, values in schema.items()},
+        dropout=float(cfg["dropout"]),
+        entity_decoder=str(cfg["entity_decoder"]),
+        intent_loss_weight=float(cfg["intent_loss_weight"]),
+        entity_loss_weight=float(cfg["entity_loss_weight"]),
+        attribute_loss_weight=float(cfg["attribute_loss_weight"]),
+        max_length=int(cfg["max_length"]),
+    )
+
+
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR],
     is_trainable=True,
@@ -159,18 +195,7 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
             logger.warning("JointShoppingNLU: no intent examples; nothing trained.")
             return self._resource
         schema = self._attribute_schema()
-        examples = [
-            Example(
-                text=m.get(TEXT),
-                intent=m.get(INTENT),
-                entities=[
-                    (e[ENTITY_ATTRIBUTE_START], e[ENTITY_ATTRIBUTE_END], e[ENTITY_ATTRIBUTE_TYPE])
-                    for e in m.get(ENTITIES) or []
-                ],
-                attributes=example_attribute_labels(m, schema),
-            )
-            for m in messages
-        ]
+        examples = training_examples(messages, schema)
         unknown = {
             (name, value)
             for ex in examples
@@ -193,22 +218,9 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
     def _train_examples(self, examples: List[Example], schema: Dict[str, List[str]]) -> None:
         cfg = self.component_config
         set_seed(int(cfg["random_seed"]))
-        encoder_path = cfg.get("model_path") or default_encoder_path()
-        joint_config = JointShoppingConfig(
-            encoder_path=encoder_path,
-            intent_labels=sorted({ex.intent for ex in examples if ex.intent}),
-            tag_labels=tag_labels_for(entity for ex in examples for _, _, entity in ex.entities),
-            intent_entity_types=entity_types_per_intent(examples),
-            attributes=schema,
-            dropout=float(cfg["dropout"]),
-            entity_decoder=str(cfg["entity_decoder"]),
-            intent_loss_weight=float(cfg["intent_loss_weight"]),
-            entity_loss_weight=float(cfg["entity_loss_weight"]),
-            attribute_loss_weight=float(cfg["attribute_loss_weight"]),
-            max_length=int(cfg["max_length"]),
-        )
+        joint_config = joint_config_for(examples, schema, cfg)
         self.model = JointShoppingModel(joint_config)
-        self.tokenizer = AutoTokenizer.from_pretrained(encoder_path, local_files_only=True)
+        self.tokenizer = AutoTokenizer.from_pretrained(joint_config.encoder_path, local_files_only=True)
         self.encoder = Encoder(self.tokenizer, joint_config.max_length)
         logger.info(
             f"JointShoppingNLU: training on {len(examples)} examples, "

@@ -76,6 +76,28 @@ def bio_transition_mask(tag_labels: List[str]) -> torch.Tensor:
     return allowed_tt
 
 
+def best_tag_path(
+    emissions_wt: torch.Tensor,
+    transitions_tt: torch.Tensor,
+    start_t: torch.Tensor,
+    end_t: Optional[torch.Tensor] = None,
+) -> List[int]:
+    """Viterbi: the tag sequence with the highest emission + transition score ([from, to] moves)."""
+    num_words = emissions_wt.shape[0]
+    if num_words == 0:
+        return []
+    score_t = start_t + emissions_wt[0]
+    backpointers = []
+    for word in range(1, num_words):
+        score_t, best_from_t = (score_t.unsqueeze(1) + transitions_tt).max(dim=0)
+        score_t = score_t + emissions_wt[word]
+        backpointers.append(best_from_t)
+    path = [int((score_t if end_t is None else score_t + end_t).argmax())]
+    for best_from_t in reversed(backpointers):
+        path.append(int(best_from_t[path[-1]]))
+    return path[::-1]
+
+
 class BIOTagCRF(nn.Module):
     """Linear-chain CRF over the word tags, with BIO's impossible moves fixed at -inf (well, -1e4).
 
@@ -135,20 +157,9 @@ class BIOTagCRF(nn.Module):
     @torch.no_grad()
     def decode(self, emissions_wt: torch.Tensor) -> Tuple[List[int], List[float]]:
         """Best tag path for one sequence (Viterbi) and each word's marginal probability of its tag."""
-        num_words = emissions_wt.shape[0]
-        if num_words == 0:
+        if emissions_wt.shape[0] == 0:
             return [], []
-        transitions_tt = self._transitions()
-        score_t = self._start() + emissions_wt[0]
-        backpointers = []
-        for word in range(1, num_words):
-            score_t, best_from_t = (score_t.unsqueeze(1) + transitions_tt).max(dim=0)
-            score_t = score_t + emissions_wt[word]
-            backpointers.append(best_from_t)
-        path = [int((score_t + self.end_t).argmax())]
-        for best_from_t in reversed(backpointers):
-            path.append(int(best_from_t[path[-1]]))
-        path.reverse()
+        path = best_tag_path(emissions_wt, self._transitions(), self._start(), self.end_t)
         marginals_wt = self.marginals(emissions_wt)
         return path, [float(marginals_wt[word, tag]) for word, tag in enumerate(path)]
 

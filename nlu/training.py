@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import torch
 from tqdm import tqdm
 
-from nlu.modeling_joint import JointShoppingModel, bio_transition_mask
+from nlu.modeling_joint import JointShoppingModel, best_tag_path, bio_transition_mask
 from nlu.schema import neutral_value
 
 logger = logging.getLogger(__name__)
@@ -169,24 +169,10 @@ def constrained_word_tags(
     instead decides the whole span at once, which removes split and orphan spans. Sequences start in
     "O", so a span cannot begin with I-.
     """
-    num_words, _ = log_probs_wt.shape
-    if num_words == 0:
-        return []
     if allowed_tt is None:
         allowed_tt = bio_transition_mask(list(tag_labels))
     forbidden_tt = torch.zeros(allowed_tt.shape, dtype=log_probs_wt.dtype).masked_fill(~allowed_tt, -1e4)
-    start_t = forbidden_tt[tag_labels.index("O")]
-    score_t = start_t + log_probs_wt[0]
-    backpointers: List[torch.Tensor] = []
-    for word in range(1, num_words):
-        candidates_tt = score_t.unsqueeze(1) + forbidden_tt  # [from, to]
-        score_t, best_from_t = candidates_tt.max(dim=0)
-        score_t = score_t + log_probs_wt[word]
-        backpointers.append(best_from_t)
-    path = [int(score_t.argmax())]
-    for best_from_t in reversed(backpointers):
-        path.append(int(best_from_t[path[-1]]))
-    return path[::-1]
+    return best_tag_path(log_probs_wt, forbidden_tt, start_t=forbidden_tt[tag_labels.index("O")])
 
 
 class Encoder:
@@ -377,7 +363,8 @@ def predict(
     if not texts:
         return []
     config = model.config
-    allowed_tt = bio_transition_mask(config.tag_labels)
+    # BIO's allowed moves, for the softmax decoder only (the CRF holds its own).
+    allowed_tt = bio_transition_mask(config.tag_labels) if model.crf is None and constrained else None
 
     def run_decoder(logits_wt: torch.Tensor) -> Tuple[List[int], List[float]]:
         if model.crf is not None:

@@ -199,9 +199,8 @@ def test_persisted_model_is_self_contained(storage_and_resource, loaded, monkeyp
     (parsed,) = _parse(reloaded, "luxury leather handbag for my wife")
     assert parsed[PARSE_ATTRIBUTES_KEY]["budget_tier"]["value"] in BUDGET["budget_tier"]
     # The CRF's learned transitions travel in the archive: a reload decodes exactly as before.
-    assert _parse(reloaded, "red nike running shoes for my son") == _parse(
-        loaded, "red nike running shoes for my son"
-    )
+    text = "red nike running shoes for my son"
+    assert _parse(reloaded, text) == _parse(loaded, text)
 
 
 def test_training_gives_the_serving_thread_count_back(loaded) -> None:
