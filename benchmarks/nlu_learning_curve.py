@@ -1,6 +1,7 @@
 """Entity, intent and attribute scores of the joint model after every epoch of one training run.
 
     python benchmarks/nlu_learning_curve.py --epochs 8 [--eval tests/data/heldout_nlu.yml] [--data data/nlu]
+        [--learning-rate 5e-5] [--seed 42] [--entity-decoder crf]
 
 Trains `nlu.training.train_model` directly (no Rasa graph; the component's defaults from
 `JointShoppingNLU.get_default_config()`) and scores the evaluation file after each epoch. Use a dev split
@@ -61,6 +62,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[float]:
     parser.add_argument("--eval", type=Path, default=PROJECT_ROOT / "tests" / "data" / "heldout_nlu.yml")
     parser.add_argument("--epochs", type=int, default=defaults["epochs"])
     parser.add_argument("--entity-decoder", choices=["crf", "softmax"], default=defaults["entity_decoder"])
+    parser.add_argument("--learning-rate", type=float, default=defaults["learning_rate"])
+    parser.add_argument("--seed", type=int, default=defaults["random_seed"])
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -75,7 +78,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[float]:
     eval_set = load_rasa_set(args.eval, schema)
     print(f"{len(examples)} examples from {args.data}; scoring {len(eval_set.examples)} of {args.eval}")
 
-    set_seed(defaults["random_seed"])
+    set_seed(args.seed)
     config = joint_config_for(examples, schema, {**defaults, "entity_decoder": args.entity_decoder})
     model = JointShoppingModel(config)
     tokenizer = AutoTokenizer.from_pretrained(config.encoder_path, local_files_only=True)
@@ -93,9 +96,9 @@ def main(argv: Optional[Sequence[str]] = None) -> List[float]:
         examples,
         epochs=args.epochs,
         batch_size=defaults["batch_size"],
-        learning_rate=defaults["learning_rate"],
+        learning_rate=args.learning_rate,
         head_learning_rate=defaults["head_learning_rate"],
-        seed=defaults["random_seed"],
+        seed=args.seed,
         show_progress=False,
         on_epoch_end=report,
     )

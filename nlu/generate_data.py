@@ -181,7 +181,14 @@ def _slot(slot: str, family: Mapping[str, object], filler: Filler) -> Optional[L
     if slot == "price":
         return [filler.price()]
     if slot == "qty":
-        return [Piece(str(filler.choice(vocab["quantity_forms"])), "quantity")]
+        form = str(filler.choice(vocab["quantity_forms"]))
+        # "a pair of socks": the trailing "of" is filler, outside the span (annotation guide).
+        if form.endswith(" of"):
+            return [Piece(form[: -len(" of")], "quantity"), Piece(" of")]
+        return [Piece(form, "quantity")]
+    if slot == "count":  # a quantity with no product after it: "ill take 2", never "ill take a pair of"
+        forms = [str(f) for f in vocab["quantity_forms"] if not str(f).endswith(" of")]
+        return [Piece(str(filler.choice(forms)), "quantity")]
     if slot == "occ":
         return [Piece(str(filler.choice(vocab["occasions"])), "occasion")]
     if slot == "gift":

@@ -218,3 +218,16 @@ def test_generator_product_cues_agree_with_the_cue_lexicon() -> None:
             if isinstance(entry, dict) and entry.get("attrs"):
                 cues = label_attributes(str(entry["text"]))
                 assert {k: str(v) for k, v in entry["attrs"].items()}.items() <= cues.items(), entry
+
+
+def test_generator_keeps_filler_of_outside_quantity_spans() -> None:
+    vocab = load_vocab(DEFAULT_VOCAB)
+    small = {
+        **vocab,
+        "quantity_forms": ["a pair of", "2"],
+        "counts": {"search_product": 400, "add_to_cart": 200},
+    }
+    examples = generate(small, seed=3)
+    annotated = [example.annotated for example in examples]
+    assert any("[a pair](quantity) of " in text for text in annotated)
+    assert not any(" of](quantity)" in text or text.rstrip().endswith(" of") for text in annotated)
