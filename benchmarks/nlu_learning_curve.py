@@ -1,7 +1,7 @@
 """Entity, intent and attribute scores of the joint model after every epoch of one training run.
 
     python benchmarks/nlu_learning_curve.py --epochs 8 [--eval tests/data/heldout_nlu.yml] [--data data/nlu]
-        [--learning-rate 5e-5] [--seed 42] [--entity-decoder crf]
+        [--learning-rate 1e-4] [--seed 42] [--entity-decoder crf]
 
 Trains `nlu.training.train_model` directly (no Rasa graph; the component's defaults from
 `JointShoppingNLU.get_default_config()`) and scores the evaluation file after each epoch. Use a dev split
