@@ -180,15 +180,15 @@ def _slot(slot: str, family: Mapping[str, object], filler: Filler) -> Optional[L
         return [Piece(str(filler.choice(options)), entity_of[slot])]
     if slot == "price":
         return [filler.price()]
-    if slot == "qty":
-        form = str(filler.choice(vocab["quantity_forms"]))
+    if slot in ("qty", "count"):
+        forms = [str(form) for form in vocab["quantity_forms"]]
+        if slot == "count":  # nothing follows: "ill take 2", never "ill take a pair of"
+            forms = [form for form in forms if not form.endswith(" of")]
+        form = str(filler.choice(forms))
         # "a pair of socks": the trailing "of" is filler, outside the span (annotation guide).
         if form.endswith(" of"):
             return [Piece(form[: -len(" of")], "quantity"), Piece(" of")]
         return [Piece(form, "quantity")]
-    if slot == "count":  # a quantity with no product after it: "ill take 2", never "ill take a pair of"
-        forms = [str(f) for f in vocab["quantity_forms"] if not str(f).endswith(" of")]
-        return [Piece(str(filler.choice(forms)), "quantity")]
     if slot == "occ":
         return [Piece(str(filler.choice(vocab["occasions"])), "occasion")]
     if slot == "gift":
