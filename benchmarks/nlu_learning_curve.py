@@ -25,7 +25,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from nlu.component import JointShoppingNLU, joint_config_for, training_examples  # noqa: E402
 from nlu.evaluate import EvalSet, load_rasa_set, macro_f1, span_prf  # noqa: E402
 from nlu.modeling_joint import JointShoppingModel  # noqa: E402
-from nlu.schema import DEFAULT_ATTRIBUTES  # noqa: E402
+from common.schema import DEFAULT_ATTRIBUTES  # noqa: E402
 from nlu.training import Encoder, predict, set_seed, train_model  # noqa: E402
 
 

@@ -33,7 +33,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer
 
 from nlu.modeling_joint import JointShoppingConfig, JointShoppingModel
-from nlu.schema import (
+from common.schema import (
     DEFAULT_ATTRIBUTES,
     METADATA_ATTRIBUTES_KEY,
     PARSE_ATTRIBUTES_KEY,

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from nlu.schema import DEFAULT_ATTRIBUTES, ENTITY_TYPES, INTENTS
+from common.schema import DEFAULT_ATTRIBUTES, ENTITY_TYPES, INTENTS
 from nlu.validate_data import DEFAULT_HELDOUT, Example, load_examples
 from nlu.weak_labels import attribute_labels, label_attributes
 

@@ -35,7 +35,7 @@ from nlu.import_bio import (
     load_mapping,
     read_jsonl,
 )
-from nlu.schema import DEFAULT_ATTRIBUTES, PARSE_ATTRIBUTES_KEY, normalise_attribute_value
+from common.schema import DEFAULT_ATTRIBUTES, PARSE_ATTRIBUTES_KEY, normalise_attribute_value
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import yaml
 
-from nlu.schema import DEFAULT_ATTRIBUTES, INTENTS, neutral_value
+from common.schema import DEFAULT_ATTRIBUTES, INTENTS, neutral_value
 from nlu.validate_data import load_examples, normalise_for_dedup
 from nlu.weak_labels import attribute_labels
 

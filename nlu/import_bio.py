@@ -23,7 +23,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import yaml
 
-from nlu.schema import ENTITY_TYPES, INTENTS
+from common.schema import ENTITY_TYPES, INTENTS
 from nlu.weak_labels import label_attributes
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel
 
-from nlu.schema import DEFAULT_ATTRIBUTES
+from common.schema import DEFAULT_ATTRIBUTES
 
 CONFIG_FILE_NAME = "joint_config.json"
 

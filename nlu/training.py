@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from nlu.modeling_joint import JointShoppingModel, best_tag_path, bio_transition_mask
-from nlu.schema import neutral_value
+from common.schema import neutral_value
 
 logger = logging.getLogger(__name__)
 

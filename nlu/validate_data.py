@@ -4,7 +4,7 @@
     python -m nlu.validate_data data/nlu/toys.yml     # some files or folders
 
 Reports, each as `path:line: message` (exit code 1 when there is any):
-- unknown intents, entity types, attribute names or attribute values (names from nlu/schema.py; the
+- unknown intents, entity types, attribute names or attribute values (names from common/schema.py; the
   attribute set from the JointShoppingNLU step of config.yml when it declares one),
 - entity spans that cut a word, bracketed text with no entity type, empty examples,
 - duplicate examples, and contradictory ones (same text, different intent / entities / attributes),
@@ -25,7 +25,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
-from nlu.schema import DEFAULT_ATTRIBUTES, ENTITY_TYPES, INTENTS, METADATA_ATTRIBUTES_KEY
+from common.schema import DEFAULT_ATTRIBUTES, ENTITY_TYPES, INTENTS, METADATA_ATTRIBUTES_KEY
 from nlu.weak_labels import attribute_labels
 
 ROOT = Path(__file__).resolve().parent.parent

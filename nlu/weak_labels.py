@@ -17,7 +17,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
-from nlu.schema import DEFAULT_ATTRIBUTES, neutral_value, normalise_attribute_value
+from common.schema import DEFAULT_ATTRIBUTES, neutral_value, normalise_attribute_value
 
 DEFAULT_LEXICON_PATH = Path(__file__).resolve().parent.parent / "data" / "lexicon" / "attribute_cues.yml"
 LEXICON_ENV_VAR = "SHOPCUE_CUE_LEXICON"

@@ -9,7 +9,7 @@ import yaml
 from rasa_sdk import Action
 
 import actions.actions as shop
-from nlu.schema import ENTITY_TYPES, INTENTS
+from common.schema import ENTITY_TYPES, INTENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text())

@@ -22,7 +22,7 @@ from rasa.shared.nlu.training_data.message import Message
 import nlu.component as component_module
 from nlu.component import JointShoppingNLU, example_attribute_labels
 from nlu.modeling_joint import CONFIG_FILE_NAME
-from nlu.schema import DEFAULT_ATTRIBUTES, PARSE_ATTRIBUTES_KEY
+from common.schema import DEFAULT_ATTRIBUTES, PARSE_ATTRIBUTES_KEY
 
 NLU_YAML = """
 version: "3.1"

@@ -19,7 +19,7 @@ from nlu.generate_data import (
     load_vocab,
     to_yaml,
 )
-from nlu.schema import DEFAULT_ATTRIBUTES, ENTITY_TYPES, INTENTS
+from common.schema import DEFAULT_ATTRIBUTES, ENTITY_TYPES, INTENTS
 from nlu.validate_data import DEFAULT_HELDOUT, load_examples, validate
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ from transformers import AutoTokenizer
 
 from nlu.component import default_encoder_path
 from nlu.modeling_joint import BIOTagCRF, JointShoppingConfig, JointShoppingModel, bio_transition_mask
-from nlu.schema import DEFAULT_ATTRIBUTES
+from common.schema import DEFAULT_ATTRIBUTES
 from nlu.training import (
     Encoder,
     Example,

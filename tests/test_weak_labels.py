@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nlu.schema import DEFAULT_ATTRIBUTES
+from common.schema import DEFAULT_ATTRIBUTES
 from nlu.weak_labels import attribute_labels, label_attributes, load_lexicon
 
 

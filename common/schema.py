@@ -8,20 +8,33 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
-# Product entity types, as used in the `[text](entity)` annotations of `data/nlu/*.yml`.
+# Product entity types, as used in the `[text](entity)` annotations of `data/nlu/*.yml`. Code names a
+# type by its constant; the tuple is the ordered list the model and the data tools iterate over.
+PRODUCT_TYPE = "product_type"
+BRAND = "brand"
+MODEL = "model"
+COLOR = "color"
+SIZE = "size"
+MATERIAL = "material"
+PRICE = "price"
+QUANTITY = "quantity"
+OCCASION = "occasion"
+RECIPIENT = "recipient"
+AGE = "age"
+FEATURE = "feature"
 ENTITY_TYPES: Tuple[str, ...] = (
-    "product_type",
-    "brand",
-    "model",
-    "color",
-    "size",
-    "material",
-    "price",
-    "quantity",
-    "occasion",
-    "recipient",
-    "age",
-    "feature",
+    PRODUCT_TYPE,
+    BRAND,
+    MODEL,
+    COLOR,
+    SIZE,
+    MATERIAL,
+    PRICE,
+    QUANTITY,
+    OCCASION,
+    RECIPIENT,
+    AGE,
+    FEATURE,
 )
 
 # The intents of the shopping conversation. The domain (bot/domain.yml) lists the same names.
@@ -46,14 +59,22 @@ INTENTS: Tuple[str, ...] = (
 
 # Implicit attributes the shopper never states. Values are strings in the model and in data;
 # `gift` is turned into a JSON boolean at the output boundary (see `attribute_output_value`).
+GENDER = "gender"
+AGE_GROUP = "age_group"
+GIFT = "gift"
+# The "no evidence" values. An attribute with one of these says nothing about the shopper.
+UNKNOWN = "unknown"
+FALSE = "false"
+TRUE = "true"
+NEUTRAL_VALUES = frozenset({UNKNOWN, FALSE, "none"})
 DEFAULT_ATTRIBUTES: Dict[str, List[str]] = {
-    "gender": ["female", "male", "unknown"],
-    "age_group": ["baby", "kid", "teen", "adult", "unknown"],
-    "gift": ["false", "true"],
+    GENDER: ["female", "male", UNKNOWN],
+    AGE_GROUP: ["baby", "kid", "teen", "adult", UNKNOWN],
+    GIFT: [FALSE, TRUE],
 }
 
 # The value an attribute takes when the text shows no evidence for it.
-DEFAULT_ATTRIBUTE_VALUE: Dict[str, str] = {"gender": "unknown", "age_group": "unknown", "gift": "false"}
+DEFAULT_ATTRIBUTE_VALUE: Dict[str, str] = {GENDER: UNKNOWN, AGE_GROUP: UNKNOWN, GIFT: FALSE}
 
 # Where an example's attribute labels live in Rasa NLU YAML: the example-level metadata, e.g.
 #   - text: bday present for my 10yo [son](recipient)
@@ -70,7 +91,7 @@ def neutral_value(attribute: str, values: List[str]) -> str:
     """The 'no evidence' value of an attribute: its declared default, else 'unknown'/'false'/first."""
     if attribute in DEFAULT_ATTRIBUTE_VALUE and DEFAULT_ATTRIBUTE_VALUE[attribute] in values:
         return DEFAULT_ATTRIBUTE_VALUE[attribute]
-    for candidate in ("unknown", "false", "none"):
+    for candidate in (UNKNOWN, FALSE, "none"):
         if candidate in values:
             return candidate
     return values[0]
@@ -79,12 +100,12 @@ def neutral_value(attribute: str, values: List[str]) -> str:
 def normalise_attribute_value(value: object) -> str:
     """YAML gives `true`/`True`/`yes` as booleans or strings; labels are compared as lower-case strings."""
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return TRUE if value else FALSE
     return str(value).strip().lower()
 
 
 def attribute_output_value(value: str) -> object:
     """The JSON value of an attribute in the parse output: booleans for true/false, else the string."""
-    if value in ("true", "false"):
-        return value == "true"
+    if value in (TRUE, FALSE):
+        return value == TRUE
     return value
