@@ -30,7 +30,8 @@ from typing import Any, Dict, List, Optional, Sequence
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from nlu.evaluate import percentile, train  # noqa: E402
+from common.stats import percentile  # noqa: E402
+from nlu.evaluate import train  # noqa: E402
 
 QUERIES = [
     "bday present for my 10yo son",

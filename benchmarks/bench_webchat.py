@@ -13,7 +13,6 @@ the answer's first product card is added to the page. Selenium's polling is not 
 from __future__ import annotations
 
 import argparse
-import math
 import shutil
 import statistics
 import sys
@@ -28,6 +27,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+from common.stats import percentile  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -153,13 +158,6 @@ def time_to_first_card(driver: WebDriver, query: str, timeout: float) -> Tuple[f
     return total, (float(fetch_ms) / 1000.0 if fetch_ms is not None else float("nan"))
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile (p90 of 20 values is the 18th smallest)."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(fraction * len(ordered) - 1e-9)))
-    return ordered[rank - 1]
-
-
 def cycle(queries: Sequence[str], count: int) -> Iterator[str]:
     for index in range(count):
         yield queries[index % len(queries)]
@@ -208,7 +206,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     round_trips = [trip for _, trip in results if trip == trip]  # drop NaN (no timing entry)
     print(
         f"send -> first product card over {len(totals)} messages: "
-        f"median {statistics.median(totals) * 1000:.0f} ms, p90 {percentile(totals, 0.9) * 1000:.0f} ms, "
+        f"median {statistics.median(totals) * 1000:.0f} ms, p90 {percentile(totals, 90) * 1000:.0f} ms, "
         f"min {min(totals) * 1000:.0f} ms, max {max(totals) * 1000:.0f} ms "
         f"(wall {time.monotonic() - started:.0f} s)"
     )
@@ -216,7 +214,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(
             f"of which the webhook HTTP round trip (bot: NLU + policies + actions): "
             f"median {statistics.median(round_trips) * 1000:.0f} ms, "
-            f"p90 {percentile(round_trips, 0.9) * 1000:.0f} ms"
+            f"p90 {percentile(round_trips, 90) * 1000:.0f} ms"
         )
     return 0
 

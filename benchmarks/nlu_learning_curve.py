@@ -15,7 +15,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence
 
 import torch
 
@@ -25,11 +25,13 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from nlu.component import JointShoppingNLU, joint_config_for, training_examples  # noqa: E402
 from nlu.evaluate import EvalSet, load_rasa_set, macro_f1, span_prf  # noqa: E402
 from nlu.modeling_joint import JointShoppingModel  # noqa: E402
-from common.schema import DEFAULT_ATTRIBUTES  # noqa: E402
+from nlu.pipeline_config import attribute_schema_of  # noqa: E402
 from nlu.training import Encoder, predict, set_seed, train_model  # noqa: E402
 
 
-def scores(model: JointShoppingModel, encoder: Encoder, eval_set: EvalSet) -> str:
+def scores(
+    model: JointShoppingModel, encoder: Encoder, eval_set: EvalSet, schema: Mapping[str, Sequence[str]]
+) -> str:
     texts = [example.text for example in eval_set.examples]
     predictions = [
         p for start in range(0, len(texts), 64) for p in predict(model, encoder, texts[start : start + 64])
@@ -47,7 +49,7 @@ def scores(model: JointShoppingModel, encoder: Encoder, eval_set: EvalSet) -> st
             [p.attributes[name][0] for p in predictions],
             list(values),
         )
-        for name, values in DEFAULT_ATTRIBUTES.items()
+        for name, values in schema.items()
     ]
     return (
         f"entity P {entities['precision']:.3f} R {entities['recall']:.3f} F1 {entities['f1']:.4f}  "
@@ -59,6 +61,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[float]:
     defaults = JointShoppingNLU.get_default_config()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=PROJECT_ROOT / "data" / "nlu")
+    parser.add_argument("--config", type=Path, default=PROJECT_ROOT / "config.yml", help="for its attributes")
     parser.add_argument("--eval", type=Path, default=PROJECT_ROOT / "tests" / "data" / "heldout_nlu.yml")
     parser.add_argument("--epochs", type=int, default=defaults["epochs"])
     parser.add_argument("--entity-decoder", choices=["crf", "softmax"], default=defaults["entity_decoder"])
@@ -72,7 +75,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[float]:
     from rasa.shared.nlu.training_data.loading import load_data
     from transformers import AutoTokenizer
 
-    schema = {name: list(values) for name, values in DEFAULT_ATTRIBUTES.items()}
+    schema = attribute_schema_of(args.config)
     messages = [m for m in load_data(str(args.data)).intent_examples if m.get("text")]
     examples = training_examples(messages, schema)
     eval_set = load_rasa_set(args.eval, schema)
@@ -87,8 +90,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[float]:
 
     def report(epoch: int, loss: float) -> None:
         elapsed = time.perf_counter() - started
-        line = f"epoch {epoch:2d}  loss {loss:.4f}  {elapsed:6.0f} s  {scores(model, encoder, eval_set)}"
-        print(line, flush=True)
+        figures = scores(model, encoder, eval_set, schema)
+        print(f"epoch {epoch:2d}  loss {loss:.4f}  {elapsed:6.0f} s  {figures}", flush=True)
 
     return train_model(
         model,

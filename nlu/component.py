@@ -32,7 +32,6 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer
 
-from nlu.modeling_joint import JointShoppingConfig, JointShoppingModel
 from common.schema import (
     DEFAULT_ATTRIBUTES,
     METADATA_ATTRIBUTES_KEY,
@@ -40,6 +39,8 @@ from common.schema import (
     attribute_output_value,
     normalise_attribute_value,
 )
+from nlu.modeling_joint import JointShoppingConfig, JointShoppingModel
+from nlu.pipeline_config import attribute_schema
 from nlu.training import (
     Encoder,
     Example,
@@ -186,17 +187,13 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
         """Creates a new untrained component (see parent class for full docstring)."""
         return cls(config, model_storage, resource, execution_context)
 
-    def _attribute_schema(self) -> Dict[str, List[str]]:
-        schema = self.component_config.get("attributes") or DEFAULT_ATTRIBUTES
-        return {name: [normalise_attribute_value(v) for v in values] for name, values in schema.items()}
-
     def train(self, training_data: TrainingData) -> Resource:
         """Fine-tunes encoder and heads jointly on the intent examples, then persists."""
         messages = [m for m in training_data.intent_examples if m.get(TEXT)]
         if not messages:
             logger.warning("JointShoppingNLU: no intent examples; nothing trained.")
             return self._resource
-        schema = self._attribute_schema()
+        schema = attribute_schema(self.component_config)
         examples = training_examples(messages, schema)
         unknown = {
             (name, value)

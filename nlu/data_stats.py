@@ -13,9 +13,10 @@ import argparse
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
-from common.schema import DEFAULT_ATTRIBUTES, ENTITY_TYPES, INTENTS
+from common.schema import ENTITY_TYPES, INTENTS
+from nlu.pipeline_config import attribute_schema_of
 from nlu.validate_data import DEFAULT_HELDOUT, Example, load_examples
 from nlu.weak_labels import attribute_labels, label_attributes
 
@@ -33,14 +34,14 @@ def split_examples() -> Dict[str, List[Example]]:
     }
 
 
-def count(examples: Sequence[Example]) -> Dict[str, Counter]:
+def count(examples: Sequence[Example], schema: Mapping[str, Sequence[str]]) -> Dict[str, Counter]:
     """Counters of intents, entity types, attribute values and label sources."""
     out: Dict[str, Counter] = {kind: Counter() for kind in ("intent", "entity", "attribute", "source")}
     for ex in examples:
         out["intent"][ex.intent] += 1
         out["entity"].update(e.entity for e in ex.entities)
         explicit = dict(ex.attributes or {})
-        labels = attribute_labels(ex.text, explicit, DEFAULT_ATTRIBUTES).values
+        labels = attribute_labels(ex.text, explicit, schema).values
         weak = label_attributes(ex.text)
         for name, value in labels.items():
             out["attribute"][f"{name}={value}"] += 1
@@ -50,7 +51,8 @@ def count(examples: Sequence[Example]) -> Dict[str, Counter]:
 
 
 def render(splits: Dict[str, List[Example]], markdown: bool) -> str:
-    counts = {name: count(exs) for name, exs in splits.items()}
+    schema = attribute_schema_of()  # the attributes config.yml's joint model learns
+    counts = {name: count(exs, schema) for name, exs in splits.items()}
     names = list(splits)
     rows: List[str] = []
 
@@ -72,9 +74,9 @@ def render(splits: Dict[str, List[Example]], markdown: bool) -> str:
     rows.append("")
     table("intent", list(INTENTS), "intent")
     table("entity type (spans)", list(ENTITY_TYPES), "entity")
-    attribute_keys = [f"{a}={v}" for a, values in DEFAULT_ATTRIBUTES.items() for v in values]
+    attribute_keys = [f"{a}={v}" for a, values in schema.items() for v in values]
     table("attribute value", attribute_keys, "attribute")
-    source_keys = [f"{a}:{s}" for a in DEFAULT_ATTRIBUTES for s in ("explicit", "weak", "neutral")]
+    source_keys = [f"{a}:{s}" for a in schema for s in ("explicit", "weak", "neutral")]
     table("label source", source_keys, "source")
     return "\n".join(rows)
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
-import yaml
-
+from common.schema import PARSE_ATTRIBUTES_KEY, normalise_attribute_value
+from common.stats import percentile
 from nlu.import_bio import (
     ATTRIBUTES_FROM_SPANS,
     DEFAULT_MAPPING,
@@ -35,7 +35,7 @@ from nlu.import_bio import (
     load_mapping,
     read_jsonl,
 )
-from common.schema import DEFAULT_ATTRIBUTES, PARSE_ATTRIBUTES_KEY, normalise_attribute_value
+from nlu.pipeline_config import attribute_schema_of
 
 logger = logging.getLogger(__name__)
 
@@ -121,16 +121,6 @@ def expected_calibration_error(
         bin_confidence = sum(confidences[i] for i in members) / len(members)
         error += abs(bin_accuracy - bin_confidence) * len(members) / total
     return error
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (q in 0..100), as numpy's default."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100.0
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -392,17 +382,6 @@ def markdown_report(report: Mapping[str, Any]) -> str:
 
 # ----------------------------------------------------------------------------------------------------
 # CLI
-
-
-def attribute_schema_of(config_path: Path) -> Dict[str, List[str]]:
-    """The attributes the joint component in a config declares (defaults if it declares none)."""
-    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    for component in config.get("pipeline") or []:
-        if str(component.get("name", "")).endswith("JointShoppingNLU") and component.get("attributes"):
-            return {
-                k: [normalise_attribute_value(v) for v in vs] for k, vs in component["attributes"].items()
-            }
-    return {k: list(v) for k, v in DEFAULT_ATTRIBUTES.items()}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:

@@ -16,8 +16,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import torch
 from tqdm import tqdm
 
-from nlu.modeling_joint import JointShoppingModel, best_tag_path, bio_transition_mask
 from common.schema import neutral_value
+from nlu.modeling_joint import JointShoppingModel, best_tag_path, bio_transition_mask
 
 logger = logging.getLogger(__name__)
 
@@ -441,15 +441,3 @@ def decode_word_tags(
             run = []
     return tags, confidences
 
-
-def examples_from_mapping(rows: Iterable[Mapping[str, Any]]) -> List[Example]:
-    """Examples from plain dicts {text, intent, entities: [{start, end, entity}], attributes}."""
-    return [
-        Example(
-            text=row["text"],
-            intent=row.get("intent"),
-            entities=[(e["start"], e["end"], e["entity"]) for e in row.get("entities", [])],
-            attributes=dict(row.get("attributes", {})),
-        )
-        for row in rows
-    ]

@@ -25,14 +25,13 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
-from common.schema import DEFAULT_ATTRIBUTES, ENTITY_TYPES, INTENTS, METADATA_ATTRIBUTES_KEY
+from common.schema import ENTITY_TYPES, INTENTS, METADATA_ATTRIBUTES_KEY
+from nlu.pipeline_config import DEFAULT_CONFIG_PATH, attribute_schema_of
 from nlu.weak_labels import attribute_labels
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATHS = (ROOT / "data", ROOT / "tests" / "data" / "heldout_nlu.yml")
 DEFAULT_HELDOUT = ROOT / "tests" / "data" / "heldout_nlu.yml"
-DEFAULT_CONFIG = ROOT / "config.yml"
-JOINT_COMPONENT = "nlu.component.JointShoppingNLU"
 
 # Rasa's entity annotation: [text](type), [text](type:value), or [text]{"entity": "type", ...}.
 _ANNOTATION_RE = re.compile(r"\[(?P<text>[^\]]+?)\](?:\((?P<paren>[^)]*)\)|\{(?P<brace>[^}]*)\})")
@@ -203,16 +202,6 @@ def _example(shown: str, line: int, intent: str, annotated: str, attributes) -> 
     return Example(shown, line, intent, annotated, text, entities, attributes, problems)
 
 
-def attribute_schema(config_path: Optional[Path]) -> Dict[str, List[str]]:
-    """Attributes the model learns: config.yml's JointShoppingNLU `attributes`, else the defaults."""
-    if config_path is not None and config_path.exists():
-        config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-        for step in config.get("pipeline", []) or []:
-            if isinstance(step, Mapping) and step.get("name") == JOINT_COMPONENT and step.get("attributes"):
-                return {str(k): [str(v).lower() for v in values] for k, values in step["attributes"].items()}
-    return {k: list(v) for k, v in DEFAULT_ATTRIBUTES.items()}
-
-
 def normalise_for_dedup(text: str) -> str:
     """Texts compared for duplicates: lower-case, single spaces."""
     return re.sub(r"\s+", " ", text.strip().lower())
@@ -337,12 +326,14 @@ def _display(path: Path, base: Optional[Path]) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="Check Shopcue NLU data beyond `rasa data validate`.")
     parser.add_argument("paths", nargs="*", type=Path, help="files or folders (default: data/ and held-out)")
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="config.yml with the attributes")
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_CONFIG_PATH, help="config.yml with the attributes"
+    )
     parser.add_argument("--heldout", type=Path, default=DEFAULT_HELDOUT, help="the held-out split's file")
     args = parser.parse_args(argv)
     paths = args.paths or list(DEFAULT_PATHS)
     try:
-        schema = attribute_schema(args.config)
+        schema = attribute_schema_of(args.config)
     except yaml.YAMLError as err:
         print(f"{args.config}: malformed YAML: {err}", file=sys.stderr)
         return 1

@@ -57,7 +57,6 @@ class Lexicon:
     number_words: Dict[str, int]
     ordinal_words: Dict[str, int]
     age_phrases: Dict[Phrase, int]
-    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,7 +143,6 @@ def parse_lexicon(data: Mapping[str, object], source: str = "<lexicon>") -> Lexi
         number_words={str(k).lower(): int(v) for k, v in dict(numeric.get("number_words", {})).items()},
         ordinal_words={str(k).lower(): int(v) for k, v in dict(numeric.get("ordinal_words", {})).items()},
         age_phrases={_phrase(str(k)): int(v) for k, v in dict(numeric.get("age_phrases", {})).items()},
-        source=source,
     )
 
 

@@ -20,9 +20,9 @@ from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
 from rasa.shared.nlu.training_data.message import Message
 
 import nlu.component as component_module
+from common.schema import DEFAULT_ATTRIBUTES, PARSE_ATTRIBUTES_KEY
 from nlu.component import JointShoppingNLU, example_attribute_labels
 from nlu.modeling_joint import CONFIG_FILE_NAME
-from common.schema import DEFAULT_ATTRIBUTES, PARSE_ATTRIBUTES_KEY
 
 NLU_YAML = """
 version: "3.1"

@@ -9,6 +9,7 @@ from typing import List
 
 import pytest
 
+from common.schema import DEFAULT_ATTRIBUTES, ENTITY_TYPES, INTENTS
 from nlu.generate_data import (
     DEFAULT_EXCLUDE,
     DEFAULT_OUT,
@@ -19,7 +20,7 @@ from nlu.generate_data import (
     load_vocab,
     to_yaml,
 )
-from common.schema import DEFAULT_ATTRIBUTES, ENTITY_TYPES, INTENTS
+from nlu.pipeline_config import attribute_schema_of
 from nlu.validate_data import DEFAULT_HELDOUT, load_examples, validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +55,23 @@ def test_shipped_data_covers_every_intent_and_entity_type() -> None:
     heldout = load_examples(DEFAULT_HELDOUT)
     assert {ex.intent for ex in heldout} == set(INTENTS)
     assert len(heldout) >= 350
+
+
+def test_the_attribute_schema_is_read_from_the_joint_step_of_a_config(tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "pipeline:\n"
+        "  - name: WhitespaceTokenizer\n"
+        "    attributes: {colour_family: [warm, cool]}\n"  # another step's settings are not ours
+        "  - name: nlu.component.JointShoppingNLU\n"
+        "    attributes: {gift: [false, true], budget_tier: [Low, high]}\n",
+        encoding="utf-8",
+    )
+    assert attribute_schema_of(config) == {"gift": ["false", "true"], "budget_tier": ["low", "high"]}
+    config.write_text("pipeline:\n  - name: nlu.component.JointShoppingNLU\n", encoding="utf-8")
+    assert attribute_schema_of(config) == DEFAULT_ATTRIBUTES
+    assert attribute_schema_of(tmp_path / "missing.yml") == DEFAULT_ATTRIBUTES
+    assert attribute_schema_of(ROOT / "config.yml") == DEFAULT_ATTRIBUTES  # what the project ships
 
 
 def test_clean_fixture_has_no_problems(tmp_path: Path) -> None:

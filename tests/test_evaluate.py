@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from common.stats import percentile
 from nlu.evaluate import (
     EvalSet,
     GoldExample,
@@ -17,7 +18,6 @@ from nlu.evaluate import (
     load_bio_set,
     macro_f1,
     markdown_report,
-    percentile,
     score,
     span_prf,
 )
@@ -58,7 +58,8 @@ def test_ece_is_zero_when_calibrated_and_gap_otherwise() -> None:
     assert expected_calibration_error([0.85, 0.25], [True, False]) == pytest.approx(0.2)
 
 
-def test_percentile_interpolates_like_numpy() -> None:
+def test_latency_percentile_interpolates_like_numpy() -> None:
+    # The evaluation's p50/p95 come from the shared common.stats.percentile (q in 0..100).
     assert percentile([1, 2, 3, 4], 50) == pytest.approx(2.5)
     assert percentile(list(range(1, 101)), 95) == pytest.approx(95.05)
 

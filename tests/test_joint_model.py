@@ -13,9 +13,9 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
+from common.schema import DEFAULT_ATTRIBUTES
 from nlu.component import default_encoder_path
 from nlu.modeling_joint import BIOTagCRF, JointShoppingConfig, JointShoppingModel, bio_transition_mask
-from common.schema import DEFAULT_ATTRIBUTES
 from nlu.training import (
     Encoder,
     Example,
