@@ -24,6 +24,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import yaml
 
+from common.numbers import UNITS
 from common.schema import DEFAULT_ATTRIBUTES, INTENTS, neutral_value
 from nlu.validate_data import load_examples, normalise_for_dedup
 from nlu.weak_labels import attribute_labels
@@ -34,6 +35,8 @@ DEFAULT_OUT = ROOT / "data" / "nlu" / "generated" / "search_generated.yml"
 DEFAULT_EXCLUDE = (ROOT / "data" / "nlu", ROOT / "tests" / "data" / "heldout_nlu.yml")
 DEFAULT_SEED = 20240601
 
+# 1 -> "one" ... 19 -> "nineteen", for numbers the generator writes as words.
+NUMBER_NAMES: Dict[int, str] = {value: word for word, value in UNITS.items()}
 _SLOT_RE = re.compile(r"\{(\w+)\}")
 _ANNOTATION_RE = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
 
@@ -95,9 +98,8 @@ class Filler:
         return seq[self.rng.randrange(len(seq))]
 
     def number(self, n: int, allow_words: bool) -> str:
-        words = {int(k): v for k, v in dict(self.vocab.get("number_words", {})).items()}
-        if allow_words and n in words and self.rng.random() < 0.25:
-            return words[n]
+        if allow_words and 0 < n <= int(self.vocab.get("number_words_up_to", 0)) and self.rng.random() < 0.25:
+            return NUMBER_NAMES[n]
         return str(n)
 
     def age(self) -> Piece:

@@ -17,6 +17,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
+from common.numbers import NUMBER_WORDS, TENS, UNITS, number_value
 from common.schema import DEFAULT_ATTRIBUTES, neutral_value, normalise_attribute_value
 
 DEFAULT_LEXICON_PATH = Path(__file__).resolve().parent.parent / "data" / "lexicon" / "attribute_cues.yml"
@@ -54,7 +55,6 @@ class Lexicon:
     self_phrases: Tuple[Phrase, ...]
     negated_gift: Tuple[Phrase, ...]
     bands: Tuple[Tuple[str, int, int], ...]
-    number_words: Dict[str, int]
     ordinal_words: Dict[str, int]
     age_phrases: Dict[Phrase, int]
 
@@ -121,6 +121,8 @@ def parse_lexicon(data: Mapping[str, object], source: str = "<lexicon>") -> Lexi
     numeric = data["numeric_age"]
     if not isinstance(gift, Mapping) or not isinstance(numeric, Mapping):
         raise ValueError(f"{source}: 'gift' and 'numeric_age' must be mappings")
+    if "number_words" in numeric:
+        raise ValueError(f"{source}: numeric_age.number_words is not read (number words: common/numbers.py)")
     bands = []
     for group, bounds in dict(numeric.get("bands", {})).items():
         well_formed = isinstance(bounds, list) and len(bounds) == 2
@@ -140,7 +142,6 @@ def parse_lexicon(data: Mapping[str, object], source: str = "<lexicon>") -> Lexi
         self_phrases=_phrases(gift.get("self", []), "gift.self", source),
         negated_gift=_phrases(gift.get("negated", []), "gift.negated", source),
         bands=tuple(bands),
-        number_words={str(k).lower(): int(v) for k, v in dict(numeric.get("number_words", {})).items()},
         ordinal_words={str(k).lower(): int(v) for k, v in dict(numeric.get("ordinal_words", {})).items()},
         age_phrases={_phrase(str(k)): int(v) for k, v in dict(numeric.get("age_phrases", {})).items()},
     )
@@ -213,18 +214,17 @@ def _agree(values: Sequence[str]) -> Optional[str]:
     return next(iter(distinct)) if len(distinct) == 1 else None
 
 
-def _number_pattern(lex: Lexicon) -> str:
-    units = [w for w, n in lex.number_words.items() if 0 < n < 10]
-    tens = [w for w, n in lex.number_words.items() if n >= 20]
-    words = sorted(lex.number_words, key=len, reverse=True)
-    compound = f"(?:{'|'.join(tens)})[- ](?:{'|'.join(units)})" if tens and units else None
-    alternatives = ([compound] if compound else []) + words + [r"\d{1,3}"]
-    return "(" + "|".join(alternatives) + ")"
+def _number_pattern() -> str:
+    """A number in digits or words ("7", "seven", "twenty-one"), as one regex group."""
+    units = [w for w, n in UNITS.items() if 0 < n < 10]
+    words = sorted(NUMBER_WORDS, key=len, reverse=True)
+    compound = f"(?:{'|'.join(TENS)})[- ](?:{'|'.join(units)})"
+    return "(" + "|".join([compound, *words, r"\d{1,3}"]) + ")"
 
 
 @lru_cache(maxsize=8)
 def _age_patterns(lex: Lexicon) -> Tuple[Tuple[re.Pattern, str], ...]:
-    num = _number_pattern(lex)
+    num = _number_pattern()
     not_unit = r"(?![\d.]|\s*(?:%|ft|feet|foot|in\b|inch|cm|mm|m\b|kg|g\b|lb|pound|oz|dollar|buck|usd|\$|k\b|"
     not_unit += r"pack|pc|piece|month|mo\b|week|day|x\b|gb|tb|ml|l\b|ct|count|percent|off|pm|am))"
     years = [
@@ -249,15 +249,6 @@ def _age_patterns(lex: Lexicon) -> Tuple[Tuple[re.Pattern, str], ...]:
     return tuple(patterns)
 
 
-def _to_number(token: str, lex: Lexicon) -> Optional[int]:
-    if token.isdigit():
-        return int(token)
-    parts = re.split(r"[- ]", token)
-    if all(p in lex.number_words for p in parts):
-        return sum(lex.number_words[p] for p in parts)
-    return None
-
-
 def _band(years: float, lex: Lexicon) -> Optional[str]:
     for group, low, high in lex.bands:
         if low <= years < high + 1:
@@ -273,7 +264,7 @@ def numeric_age_groups(text: str, lex: Optional[Lexicon] = None) -> List[str]:
     for pattern, unit in _age_patterns(lex):
         for match in pattern.finditer(norm):
             if unit == "months":
-                value = _to_number(match.group(1), lex) if match.groups() and match.group(1) else 0
+                value = number_value(match.group(1)) if match.groups() and match.group(1) else 0
                 is_months = "month" in match.group(0) or re.search(r"\d\s*(?:mos?|mths?|m)\b", match.group(0))
                 years = (value or 0) / 12 if is_months else 0
                 group = _band(years, lex)
@@ -282,7 +273,7 @@ def numeric_age_groups(text: str, lex: Optional[Lexicon] = None) -> List[str]:
             elif unit == "decade":
                 group = _band(int(match.group(1)) * 10, lex)
             else:
-                value = _to_number(match.group(1), lex)
+                value = number_value(match.group(1))
                 group = _band(value, lex) if value is not None and value <= 120 else None
             if group:
                 groups.append(group)

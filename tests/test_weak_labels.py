@@ -114,6 +114,29 @@ def test_bad_lexicon_entry_is_named(tmp_path: Path) -> None:
         load_lexicon(bad)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a scooter, she's twelve", {"gender": "female", "age_group": "kid"}),
+        ("hoodie for a twenty-one year old", {"age_group": "adult"}),
+        ("she is turning thirteen", {"gender": "female", "age_group": "teen"}),
+        ("nineteen year old nephew", {"gender": "male", "age_group": "adult"}),
+    ],
+)
+def test_ages_in_words_use_the_shared_number_words(text: str, expected: dict) -> None:
+    assert label_attributes(text) == expected
+
+
+def test_a_lexicon_with_its_own_number_words_is_refused(tmp_path: Path) -> None:
+    stale = tmp_path / "stale.yml"
+    stale.write_text(
+        "people: {}\npronouns: {}\nproduct_types: {}\ngift: {}\nnumeric_age: {number_words: {ten: 10}}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="number_words"):
+        load_lexicon(stale)
+
+
 @pytest.mark.parametrize("text", ["", "   ", "🎁🎁🎁", "подарок для сына", "a\x00b\x07c", "1" * 10000])
 def test_junk_input_gives_no_labels(text: str) -> None:
     assert label_attributes(text) == {}
