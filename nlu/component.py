@@ -33,7 +33,6 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer
 
 from common.schema import (
-    DEFAULT_ATTRIBUTES,
     METADATA_ATTRIBUTES_KEY,
     PARSE_ATTRIBUTES_KEY,
     attribute_output_value,
@@ -105,12 +104,11 @@ def joint_config_for(
         tag_labels=tag_labels_for(entity for ex in examples for _, _, entity in ex.entities),
         intent_entity_types=entity_types_per_intent(examples),
         attributes={name: list(values) for name, values in schema.items()},
-        dropout=float(cfg["dropout"]),
-        entity_decoder=str(cfg["entity_decoder"]),
-        intent_loss_weight=float(cfg["intent_loss_weight"]),
-        entity_loss_weight=float(cfg["entity_loss_weight"]),
-        attribute_loss_weight=float(cfg["attribute_loss_weight"]),
-        max_length=int(cfg["max_length"]),
+        **{
+            name: type(default)(cfg.get(name, default))  # YAML may give 1 for 1.0
+            for name, default in JointShoppingConfig.configurable_defaults().items()
+            if name != "attributes"
+        },
     )
 
 
@@ -131,21 +129,16 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
         """The component's default config (see parent class for full docstring)."""
         return {
             "model_path": None,  # None: the MiniLM-L6 package
-            "attributes": {name: list(values) for name, values in DEFAULT_ATTRIBUTES.items()},
+            # The model's own settings and their defaults (attributes, entity_decoder, max_length,
+            # dropout, loss weights): see JointShoppingConfig, their one home.
+            **JointShoppingConfig.configurable_defaults(),
             "epochs": 8,
             "batch_size": 32,
             # Encoder learning rate; dev-split entity F1 after 8 epochs: 5e-5 0.846, 1e-4 0.863, 2e-4 0.868
             # (2e-4 swings more from epoch to epoch). See docs/nlu-results.md.
             "learning_rate": 1e-4,
             "head_learning_rate": 1e-3,
-            "max_length": 48,
-            "dropout": 0.1,
-            # "crf": tag sequences scored as a whole with learned transitions; "softmax": tag per word.
-            "entity_decoder": "crf",
             "random_seed": 42,
-            "intent_loss_weight": 1.0,
-            "entity_loss_weight": 1.0,
-            "attribute_loss_weight": 1.0,
             # One torch thread to serve: on the shared 2-core box two OpenMP threads spin-wait on each
             # other when the cores are oversubscribed (parse p50 744 ms vs 86 ms under load ~7).
             "num_threads": 1,

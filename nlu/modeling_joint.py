@@ -3,12 +3,20 @@
 One forward pass over a short shopping request gives everything the bot needs: the intent, a tag per
 token (decoded to character spans in `nlu.training`) and one softmax per implicit attribute. The
 attribute heads are built from the config, so a new attribute is a config + data change only.
+
+`JointShoppingConfig` is the one home of the model's defaults (decoder, length, dropout, loss weights,
+attributes): the Rasa component's `get_default_config` takes them from its fields.
+
+Tensor names end in their shape, one letter per dimension (here and in the other nlu/ modules):
+`b` batch, `s` subword-token positions, `w` words (a word's first subword token), `t` BIO tags,
+`h` encoder hidden size, `i` intents, `v` values of one attribute, `1` a broadcast dimension of size 1.
+So `tag_logits_bst` is [batch, tokens, tags] and `transitions_tt` is [from tag, to tag].
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -19,6 +27,19 @@ from transformers import AutoConfig, AutoModel
 from common.schema import DEFAULT_ATTRIBUTES
 
 CONFIG_FILE_NAME = "joint_config.json"
+# Label of a token position the losses skip (padding, special tokens, a word's later subword tokens).
+IGNORE_INDEX = -100
+# The model settings a pipeline config may set (JointShoppingNLU keys of the same name); their defaults are
+# the dataclass's below.
+CONFIGURABLE_FIELDS = (
+    "attributes",
+    "dropout",
+    "entity_decoder",
+    "intent_loss_weight",
+    "entity_loss_weight",
+    "attribute_loss_weight",
+    "max_length",
+)
 
 
 @dataclass
@@ -42,11 +63,21 @@ class JointShoppingConfig:
     dropout: float = 0.1
     # "crf": tags decoded as the best whole sequence under learned transitions; "softmax": per word
     # (then constrained to valid BIO at decoding).
-    entity_decoder: str = "softmax"
+    entity_decoder: str = "crf"
     intent_loss_weight: float = 1.0
     entity_loss_weight: float = 1.0
     attribute_loss_weight: float = 1.0
-    max_length: int = 64
+    # Subword tokens per message (longer messages are cut); shopping requests are short.
+    max_length: int = 48
+
+    @classmethod
+    def configurable_defaults(cls) -> Dict[str, Any]:
+        """{setting: default} for the settings a pipeline config may set (`CONFIGURABLE_FIELDS`)."""
+        defaults: Dict[str, Any] = {}
+        for spec in fields(cls):
+            if spec.name in CONFIGURABLE_FIELDS:
+                defaults[spec.name] = spec.default_factory() if spec.default is MISSING else spec.default
+        return defaults
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -65,7 +96,7 @@ class JointShoppingConfig:
 
 
 def bio_transition_mask(tag_labels: List[str]) -> torch.Tensor:
-    """[from, to] True where BIO allows the move: I-X only after B-X or I-X."""
+    """True where BIO allows the move from one tag to the next: I-X only after B-X or I-X."""
     size = len(tag_labels)
     allowed_tt = torch.ones(size, size, dtype=torch.bool)
     for to, label in enumerate(tag_labels):
@@ -82,7 +113,7 @@ def best_tag_path(
     start_t: torch.Tensor,
     end_t: Optional[torch.Tensor] = None,
 ) -> List[int]:
-    """Viterbi: the tag sequence with the highest emission + transition score ([from, to] moves)."""
+    """Viterbi: the tag sequence with the highest emission + transition score."""
     num_words = emissions_wt.shape[0]
     if num_words == 0:
         return []
@@ -187,9 +218,9 @@ class BIOTagCRF(nn.Module):
 class JointShoppingOutput:
     """Logits of every head (and the joint loss when labels were given)."""
 
-    intent_logits: torch.Tensor  # [batch, num_intents]
-    tag_logits: torch.Tensor  # [batch, seq_len, num_tags]
-    attribute_logits: Dict[str, torch.Tensor]  # name -> [batch, num_values]
+    intent_logits_bi: torch.Tensor
+    tag_logits_bst: torch.Tensor
+    attribute_logits_bv: Dict[str, torch.Tensor]  # by attribute name
     loss: Optional[torch.Tensor] = None
     losses: Dict[str, torch.Tensor] = field(default_factory=dict)
 
@@ -244,15 +275,15 @@ class JointShoppingModel(nn.Module):
             getattr(self, f"attribute_class_weights_{name}").copy_(weights)
 
     def _entity_loss(self, tag_logits_bst: torch.Tensor, tag_labels_bs: torch.Tensor) -> torch.Tensor:
-        """Per-word loss; labelled positions (not -100) are each word's first subword token."""
+        """Per-word loss; labelled positions (not IGNORE_INDEX) are each word's first subword token."""
         if self.crf is None:
             return nn.functional.cross_entropy(
                 tag_logits_bst.reshape(-1, tag_logits_bst.shape[-1]),
                 tag_labels_bs.reshape(-1),
                 weight=self.tag_class_weights,
-                ignore_index=-100,
+                ignore_index=IGNORE_INDEX,
             )
-        is_word_bs = tag_labels_bs != -100
+        is_word_bs = tag_labels_bs != IGNORE_INDEX
         words_b = is_word_bs.sum(dim=1)
         # Word positions moved to the left, in order: a stable sort puts the labelled tokens first.
         positions_bw = torch.argsort((~is_word_bs).to(torch.int8), dim=1, stable=True)[
@@ -273,7 +304,7 @@ class JointShoppingModel(nn.Module):
         tag_labels: Optional[torch.Tensor] = None,
         attribute_labels: Optional[Dict[str, torch.Tensor]] = None,
     ) -> JointShoppingOutput:
-        """Logits for all heads; `tag_labels` uses -100 for positions the loss ignores."""
+        """Logits for all heads; `tag_labels` uses IGNORE_INDEX for positions the loss ignores."""
         hidden_states_bsh = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask_bs1 = attention_mask.unsqueeze(-1).to(hidden_states_bsh.dtype)
         pooled_bh = (hidden_states_bsh * mask_bs1).sum(dim=1) / mask_bs1.sum(dim=1).clamp(min=1.0)
@@ -293,7 +324,7 @@ class JointShoppingModel(nn.Module):
                 intent_logits_bi, intent_labels, weight=self.intent_class_weights
             )
             total = total + self.config.intent_loss_weight * losses["intent"]
-        if tag_labels is not None and bool((tag_labels != -100).any()):
+        if tag_labels is not None and bool((tag_labels != IGNORE_INDEX).any()):
             losses["entity"] = self._entity_loss(tag_logits_bst, tag_labels)
             total = total + self.config.entity_loss_weight * losses["entity"]
         if attribute_labels:

@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from common.schema import neutral_value
-from nlu.modeling_joint import JointShoppingModel, best_tag_path, bio_transition_mask
+from nlu.modeling_joint import IGNORE_INDEX, JointShoppingModel, best_tag_path, bio_transition_mask
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,6 @@ LATIN_ALNUM_PATTERN = re.compile(r"[A-Za-z0-9\u00C0-\u024F]")
 # Terminal escape sequences and C0 control characters carry no words; they are blanked (same length,
 # so character offsets still index the original text) before the text is split into words.
 CONTROL_PATTERN = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-IGNORE_INDEX = -100
 
 
 @dataclass
@@ -379,10 +378,10 @@ def predict(
     tensors, word_lists, first_tokens = encoder.encode(texts)
     with torch.inference_mode():
         output = model(**tensors)
-        intent_probs_bi = output.intent_logits.softmax(dim=-1)
-        tag_logits_bst = output.tag_logits
+        intent_probs_bi = output.intent_logits_bi.softmax(dim=-1)
+        tag_logits_bst = output.tag_logits_bst
         attribute_probs_bv = {
-            name: logits.softmax(dim=-1) for name, logits in output.attribute_logits.items()
+            name: logits.softmax(dim=-1) for name, logits in output.attribute_logits_bv.items()
         }
 
     predictions: List[Prediction] = []

@@ -22,7 +22,8 @@ from rasa.shared.nlu.training_data.message import Message
 import nlu.component as component_module
 from common.schema import DEFAULT_ATTRIBUTES, PARSE_ATTRIBUTES_KEY
 from nlu.component import JointShoppingNLU, example_attribute_labels
-from nlu.modeling_joint import CONFIG_FILE_NAME
+from nlu.modeling_joint import CONFIG_FILE_NAME, CONFIGURABLE_FIELDS, JointShoppingConfig
+from nlu.pipeline_config import joint_step
 
 NLU_YAML = """
 version: "3.1"
@@ -118,6 +119,16 @@ def loaded(storage_and_resource) -> JointShoppingNLU:
 def _parse(component: JointShoppingNLU, *texts: str) -> list[Dict[str, Any]]:
     messages = [Message(data={"text": text}) for text in texts]
     return [m.as_dict(only_output_properties=True) for m in component.process(messages)]
+
+
+def test_model_defaults_have_one_home_and_config_yml_agrees() -> None:
+    component_defaults = JointShoppingNLU.get_default_config()
+    model_defaults = JointShoppingConfig()
+    for name in CONFIGURABLE_FIELDS:
+        assert component_defaults[name] == getattr(model_defaults, name), name
+    assert (model_defaults.entity_decoder, model_defaults.max_length) == ("crf", 48)
+    shipped = joint_step()  # config.yml's JointShoppingNLU step
+    assert (shipped["entity_decoder"], shipped["max_length"]) == ("crf", 48)
 
 
 def test_metadata_labels_win_and_the_rest_is_weak_labelled(training_data) -> None:
