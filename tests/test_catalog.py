@@ -1,4 +1,5 @@
-"""The catalog: the deterministic demo catalog, building it on first use, and all-or-nothing imports."""
+"""The catalog: the deterministic demo catalog, building it on first use, stock on the product model, and
+all-or-nothing imports."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from actions.catalog.__main__ import main as catalog_cli
 from actions.catalog.db import dispose_engine, ensure_catalog, get_engine, session_for
 from actions.catalog.demo import FAMILIES, generate_demo_catalog
 from actions.catalog.importer import ImportRejectedError, check_file, import_file
-from actions.catalog.models import AGE_GROUPS, GENDERS, Product
+from actions.catalog.models import AGE_GROUPS, GENDERS, ONE_SIZE, Product, StockLevel
 
 FAMILY_NAMES = {
     "clothing",
@@ -164,3 +165,27 @@ def test_cli_reports_problems_and_exits_non_zero(tmp_path: Path, capsys: pytest.
     assert catalog_cli(["--url", url, "stats"]) == 0
     assert "300 products" in capsys.readouterr().out
     dispose_engine(url)
+
+
+def product_with(stock: dict) -> Product:
+    rows = [StockLevel(size=size, position=i, quantity=q) for i, (size, q) in enumerate(stock.items())]
+    return Product(id="T1", title="Tee", price=10.0, stock=rows)
+
+
+def test_stock_in_a_size_is_read_from_the_product() -> None:
+    tee = product_with({"S": 0, "M": 3, "L": 1})
+    assert tee.sized and tee.real_sizes == ["S", "M", "L"]
+    assert [tee.quantity_for(size) for size in ("m", "S", "L ", "XL", None, "")] == [3, 0, 1, 0, 4, 4]
+    assert tee.available() and tee.available("m") and not tee.available("s") and not tee.available("XL")
+    assert tee.makes_size("l") and tee.makes_size("S") and not tee.makes_size("XL")
+    assert [tee.size_label(size) for size in ("m", "L", None, "XL")] == ["M", "L", ONE_SIZE, ONE_SIZE]
+
+
+def test_a_product_sold_without_sizes_answers_for_any_size() -> None:
+    mug = product_with({ONE_SIZE: 2})
+    assert not mug.sized and mug.real_sizes == [] and mug.sizes == [ONE_SIZE]
+    assert mug.quantity_for("M") == mug.quantity_for(None) == 2
+    assert mug.available("M") and mug.makes_size("M")
+    assert mug.size_label("m") == mug.size_label(None) == ONE_SIZE
+    sold_out = product_with({ONE_SIZE: 0})
+    assert not sold_out.available() and not sold_out.available("M") and sold_out.quantity_for("M") == 0

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from sqlalchemy import Boolean, Column, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import declarative_base, relationship
+
+from common.schema import AGE_GROUP, DEFAULT_ATTRIBUTES, GENDER, NEUTRAL_VALUES
 
 Base = declarative_base()
 
 # A product sold without sizes has one stock row under this size.
 ONE_SIZE = "one size"
 
-# The catalog's vocabularies for the implicit attributes. `unisex` matches any shopper's gender.
-GENDERS = ("female", "male", "unisex")
-AGE_GROUPS = ("baby", "kid", "teen", "adult")
+# The catalog's vocabularies for the implicit attributes: the schema's values less its "no evidence"
+# one, plus `unisex`, a product's gender that matches any shopper's.
+UNISEX = "unisex"
+GENDERS = (*(v for v in DEFAULT_ATTRIBUTES[GENDER] if v not in NEUTRAL_VALUES), UNISEX)
+AGE_GROUPS = tuple(v for v in DEFAULT_ATTRIBUTES[AGE_GROUP] if v not in NEUTRAL_VALUES)
 
 
 class Product(Base):
@@ -25,7 +29,7 @@ class Product(Base):
     brand = Column(String(80), nullable=False, index=True)
     product_type = Column(String(60), nullable=False, index=True)
     category = Column(String(60), nullable=False, index=True)
-    gender = Column(String(10), nullable=False, default="unisex")
+    gender = Column(String(10), nullable=False, default=UNISEX)
     age_group = Column(String(10), nullable=False, default="adult")
     colour = Column(String(40), nullable=False, default="")
     material = Column(String(60), nullable=False, default="")
@@ -57,6 +61,43 @@ class Product(Base):
     @property
     def in_stock(self) -> bool:
         return self.total_stock > 0
+
+    # "In stock?" is answered here only, so search, substitutes, replies and the cart agree.
+
+    @property
+    def real_sizes(self) -> List[str]:
+        """The sizes a shopper chooses between; empty for a product sold without sizes."""
+        return [size for size in self.sizes if size != ONE_SIZE]
+
+    @property
+    def sized(self) -> bool:
+        return bool(self.real_sizes)
+
+    def _stock_row(self, size: str) -> Optional[StockLevel]:
+        wanted = size.strip().casefold()
+        return next((row for row in self.stock if row.size.casefold() == wanted), None)
+
+    def quantity_for(self, size: Optional[str]) -> int:
+        """Stock in `size` (any case); no size, or a product sold without sizes, counts all of it."""
+        if not size or not self.sized:
+            return self.total_stock
+        row = self._stock_row(size)
+        return row.quantity if row is not None else 0
+
+    def available(self, size: Optional[str] = None) -> bool:
+        return self.quantity_for(size) > 0
+
+    def makes_size(self, size: str) -> bool:
+        """Any size fits a product sold without sizes; otherwise it must be one of its sizes (any case)."""
+        return not self.sized or self._stock_row(size) is not None
+
+    def size_label(self, size: Optional[str]) -> str:
+        """The catalog's spelling of a requested size ("m" -> "M").
+
+        ONE_SIZE when sold without sizes, when no size is given, or when not made in it (see makes_size).
+        """
+        row = self._stock_row(size) if size and self.sized else None
+        return row.size if row is not None else ONE_SIZE
 
     def __repr__(self) -> str:
         return f"<Product {self.id} {self.title!r} ${self.price:.2f}>"
