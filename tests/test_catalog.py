@@ -1,5 +1,5 @@
-"""The catalog: the deterministic demo catalog, building it on first use, stock on the product model, and
-all-or-nothing imports."""
+"""The catalog: the demo catalog data file and generator, building it on first use, stock on the product
+model, and all-or-nothing imports."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ from sqlalchemy import func, select
 
 from actions.catalog.__main__ import main as catalog_cli
 from actions.catalog.db import dispose_engine, ensure_catalog, get_engine, session_for
-from actions.catalog.demo import FAMILIES, generate_demo_catalog
+from actions.catalog.demo import (
+    DATA_FILE,
+    FAMILIES,
+    DemoCatalogError,
+    generate_demo_catalog,
+    load_demo_data,
+    make_products,
+)
 from actions.catalog.importer import ImportRejectedError, check_file, import_file
 from actions.catalog.models import AGE_GROUPS, GENDERS, ONE_SIZE, Product, StockLevel
 
@@ -46,6 +53,69 @@ def test_demo_catalog_is_big_deterministic_and_covers_every_family() -> None:
     assert all(0 < p["price"] < 1000 and 0 <= p["rating"] <= 5 for p in products)
     shoes = Counter(p["product_type"] for p in products if p["category"] == "shoes")
     assert shoes["trainers"] > 50
+
+
+def test_the_demo_data_file_loads_and_is_what_the_generator_uses() -> None:
+    data = load_demo_data(DATA_FILE)
+    assert data.families == FAMILIES
+    assert make_products(data, 500, 3) == generate_demo_catalog(total=500, seed=3)
+    kinds = {kind.product_type: (family, kind) for family in data.families for kind in family.kinds}
+    assert all(set(kind.brands) <= set(family.brands) for family, kind in kinds.values())
+    assert kinds["trainers"][1].sizes["kid"][0] == "10" and not kinds["mug"][1].sizes
+    assert data.title_words[("female", "kid")] == "Girls'"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "sizes: shoes\n",
+            "sizes: shoe\n",
+            "family 'shoes', kind 'trainers', sizes: unknown size chart 'shoe'",
+        ),
+        ("        title_noun: T-Shirt\n", "", "family 'clothing', kind 't-shirt': missing 'title_noun'"),
+        ("  - product_type: t-shirt\n", "  - title_noun: Tee\n", "family 'clothing', kind #1: missing"),
+        (
+            "        colours: [blue, black",
+            "        colors: [blue, black",
+            "kind 'jeans': unknown key 'colors'",
+        ),
+        (
+            "    teen: *adult_shoes\n",
+            "",
+            "kind 'trainers', sizes: size chart 'shoes' has no sizes for age group 'teen'",
+        ),
+        (
+            '["4", "5",',
+            "[4, 5,",
+            "size chart 'shoes', adult: expected a non-empty list of words (quote numbers)",
+        ),
+        (
+            "audiences: everyone",
+            "audiences: [female grownup]",
+            "kind 't-shirt', audiences: expected a list of 'gender",
+        ),
+        ("audiences: everyone", "audiences: everybody", "unknown audience group 'everybody'"),
+        ("price: [8, 35]", "price: [35, 8]", "kind 't-shirt', price: expected [low, high]"),
+        ("families:\n", "familes:\n", "the file: missing 'families'"),
+        (
+            "title_words:\n",
+            "title_words:\n  female grown: Ladies'\n",
+            "title_words: expected a 'gender age_group'",
+        ),
+        ("defaults:\n", "defaults: [\n", "cannot be read"),
+    ],
+)
+def test_a_malformed_demo_data_file_says_which_file_and_where(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    text = DATA_FILE.read_text(encoding="utf-8")
+    assert old in text
+    broken = write(tmp_path / "demo_catalog.yml", text.replace(old, new, 1))
+    with pytest.raises(DemoCatalogError) as failure:
+        load_demo_data(broken)
+    assert str(failure.value).startswith(f"{broken}: ")
+    assert expected in str(failure.value)
 
 
 def test_first_use_builds_the_demo_catalog_quickly(tmp_path: Path) -> None:

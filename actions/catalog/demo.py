@@ -1,1047 +1,198 @@
-"""A deterministic demo catalog: a few thousand plausible products over Shopcue's product families.
+"""The demo catalog generator: a few thousand plausible products made from `demo_catalog.yml`.
 
-The same seed always gives the same products (ids, titles, prices, stock), so tests and benchmarks
-can rely on it. Some products and some sizes are out of stock on purpose.
+The data (families, kinds, brands, sizes, audiences) lives in the YAML file; this module checks it and
+turns it into products. The same file and seed always give the same products (ids, titles, prices,
+stock), so tests and benchmarks can rely on them. Some products and sizes are out of stock on purpose.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Sequence, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, NoReturn, Sequence, Tuple
 
-from actions.catalog.models import ONE_SIZE
+import yaml
 
-ADULT_CLOTHING = ("XS", "S", "M", "L", "XL", "XXL")
-TEEN_CLOTHING = ("XS", "S", "M", "L")
-KID_CLOTHING = ("3-4Y", "5-6Y", "7-8Y", "9-10Y", "11-12Y")
-BABY_CLOTHING = ("0-3M", "3-6M", "6-12M", "12-18M", "18-24M")
-ADULT_SHOES = ("4", "5", "6", "7", "8", "9", "10", "11", "12")
-KID_SHOES = ("10", "11", "12", "13", "1", "2", "3")
-RING_SIZES = ("J", "K", "L", "M", "N", "O", "P", "Q")
+from actions.catalog.models import AGE_GROUPS, GENDERS, ONE_SIZE, UNISEX
+from common.schema import AGE_GROUP, GENDER
 
-COLOURS = (
-    "black",
-    "white",
-    "grey",
-    "navy",
-    "blue",
-    "red",
-    "green",
-    "pink",
-    "purple",
-    "yellow",
-    "orange",
-    "brown",
-    "beige",
-    "silver",
-    "gold",
+DATA_FILE = Path(__file__).with_name("demo_catalog.yml")
+DEFAULT_TOTAL = 3600
+DEFAULT_SEED = 7
+
+Audience = Tuple[str, str]  # (gender, age_group)
+
+_TOP_KEYS = ("defaults", "size_charts", "audience_groups", "title_words", "families")
+_FAMILY_KEYS = ("category", "brands", "kinds")
+_REQUIRED_KIND_KEYS = ("product_type", "title_noun", "price", "audiences")
+_DEFAULT_KEYS = ("materials", "colours", "styles", "features", "gift", "weight")
+_KIND_KEYS = (*_REQUIRED_KIND_KEYS, "brands", "sizes", *_DEFAULT_KEYS)
+_AGE_PHRASES = {"adult": "adults", "teen": "teenagers", "kid": "children", "baby": "babies"}
+
+
+def _all(values: Any, of: Any) -> bool:
+    return all(isinstance(v, of) and not isinstance(v, bool) for v in values)
+
+
+def _is_audience(pair: Any) -> bool:
+    words = str(pair).split()
+    return len(words) == 2 and words[0] in GENDERS and words[1] in AGE_GROUPS
+
+
+# What a value must be: (type, what to call it in an error, a further check).
+Rule = Tuple[Any, str, Callable[[Any], Any]]
+_TEXT: Rule = (str, "text", str.strip)
+_WORDS: Rule = (list, "a non-empty list of words (quote numbers)", lambda v: v and _all(v, str))
+_MAPPINGS: Rule = (list, "a non-empty list of mappings", lambda v: v and _all(v, dict))
+_PRICE: Rule = (
+    list,
+    "[low, high], 0 < low <= high",
+    lambda v: len(v) == 2 and _all(v, (int, float)) and 0 < v[0] <= v[1],
 )
+_AUDIENCES: Rule = (
+    list,
+    f"a list of 'gender age_group' pairs ({'/'.join(GENDERS)}, {'/'.join(AGE_GROUPS)})",
+    lambda v: v and _all(v, str) and all(map(_is_audience, v)),
+)
+_OPTIONS: Dict[str, Rule] = {  # the keys a kind may leave to `defaults`
+    "brands": _WORDS,
+    "materials": _WORDS,
+    "colours": _WORDS,
+    "styles": _WORDS,
+    "features": (list, "a list of words", lambda v: _all(v, str)),
+    "gift": ((int, float), "a share from 0 to 1", lambda v: 0 <= v <= 1),
+    "weight": (int, "a whole number from 1", lambda v: v >= 1),
+}
+
+
+class DemoCatalogError(ValueError):
+    """The data file is malformed; the message names the file and the family or kind at fault."""
 
 
 @dataclass(frozen=True)
 class Kind:
-    """One product type: who it is for, what it costs, what it is made of and how it is sized."""
+    """One product type: who it is for, what it costs, who makes it and how it is sized."""
 
-    product_type: str  # the shopper's word, singular or as shops say it ("jeans", "trainers")
+    product_type: str
     title_noun: str
     price: Tuple[float, float]
-    audiences: Sequence[Tuple[str, str]]  # (gender, age_group) pairs it is made for
-    materials: Sequence[str] = ("",)
-    colours: Sequence[str] = COLOURS
-    sizes: str = "one"  # "clothing", "shoes", "ring" or "one"
-    gift: float = 0.4  # the share of gift-suitable items
-    styles: Sequence[str] = ("Classic", "Essential", "Everyday", "Premium", "Signature")
-    features: Sequence[str] = ()
-    weight: int = 1
+    audiences: Tuple[Audience, ...]
+    brands: Tuple[str, ...]
+    materials: Tuple[str, ...]
+    colours: Tuple[str, ...]
+    styles: Tuple[str, ...]
+    features: Tuple[str, ...]
+    gift: float  # the share of gift-suitable items
+    weight: int  # the kind's share of the catalog, relative to the other kinds
+    sizes: Mapping[str, Tuple[str, ...]] = field(hash=False)  # by age group; empty: sold without sizes
 
 
 @dataclass(frozen=True)
 class Family:
     category: str
-    brands: Sequence[str]
-    kinds: Sequence[Kind] = field(default_factory=tuple)
+    brands: Tuple[str, ...]
+    kinds: Tuple[Kind, ...]
 
 
-ADULTS = (("female", "adult"), ("male", "adult"))
-EVERYONE = (
-    ("female", "adult"),
-    ("male", "adult"),
-    ("female", "teen"),
-    ("male", "teen"),
-    ("female", "kid"),
-    ("male", "kid"),
-)
-UNISEX_ADULT = (("unisex", "adult"),)
-UNISEX_KID = (("unisex", "kid"),)
-KIDS = (("female", "kid"), ("male", "kid"), ("unisex", "kid"))
-BABY = (("unisex", "baby"), ("female", "baby"), ("male", "baby"))
-WOMEN = (("female", "adult"),)
-MEN = (("male", "adult"),)
-TEENS_ADULTS = (("unisex", "teen"), ("unisex", "adult"))
-ALL_AGES_UNISEX = (("unisex", "adult"), ("unisex", "teen"), ("unisex", "kid"))
-
-FAMILIES: Tuple[Family, ...] = (
-    Family(
-        "clothing",
-        ("Northwind", "Urban Thread", "Maple & Co", "Levi's", "Bluebird", "Kestrel"),
-        (
-            Kind(
-                "t-shirt",
-                "T-Shirt",
-                (8, 35),
-                EVERYONE,
-                ("cotton", "organic cotton", "linen"),
-                sizes="clothing",
-                gift=0.2,
-                styles=("Crew Neck", "V-Neck", "Graphic", "Slim Fit", "Relaxed"),
-                weight=3,
-            ),
-            Kind(
-                "dress",
-                "Dress",
-                (20, 140),
-                (("female", "adult"), ("female", "teen"), ("female", "kid")),
-                ("cotton", "linen", "silk", "viscose"),
-                sizes="clothing",
-                gift=0.3,
-                styles=("Wrap", "Midi", "Maxi", "Party", "Summer", "Shirt"),
-                weight=3,
-            ),
-            Kind(
-                "jeans",
-                "Jeans",
-                (25, 110),
-                EVERYONE,
-                ("denim",),
-                ("blue", "black", "grey", "navy", "white"),
-                sizes="clothing",
-                gift=0.1,
-                styles=("Skinny", "Straight", "Relaxed", "Bootcut", "Slim"),
-                weight=2,
-            ),
-            Kind(
-                "jacket",
-                "Jacket",
-                (40, 220),
-                EVERYONE,
-                ("polyester", "wool", "leather", "denim", "nylon"),
-                sizes="clothing",
-                gift=0.3,
-                styles=("Puffer", "Rain", "Bomber", "Quilted", "Denim"),
-                features=("waterproof", "hooded", "packable"),
-                weight=3,
-            ),
-            Kind(
-                "hoodie",
-                "Hoodie",
-                (20, 75),
-                EVERYONE,
-                ("cotton", "fleece", "organic cotton"),
-                sizes="clothing",
-                gift=0.3,
-                styles=("Zip", "Pullover", "Oversized", "Logo"),
-                weight=2,
-            ),
-            Kind(
-                "jumper",
-                "Jumper",
-                (25, 150),
-                EVERYONE,
-                ("wool", "cashmere", "cotton", "merino wool"),
-                sizes="clothing",
-                gift=0.5,
-                styles=("Cable Knit", "Crew Neck", "Roll Neck", "Fair Isle"),
-                weight=2,
-            ),
-            Kind(
-                "pyjamas",
-                "Pyjamas",
-                (15, 60),
-                EVERYONE,
-                ("cotton", "satin", "flannel"),
-                sizes="clothing",
-                gift=0.6,
-                styles=("Check", "Striped", "Star Print", "Classic"),
-                weight=2,
-            ),
-            Kind(
-                "socks",
-                "Socks 3-Pack",
-                (5, 20),
-                EVERYONE,
-                ("cotton", "bamboo", "wool"),
-                sizes="clothing",
-                gift=0.3,
-                styles=("Ankle", "Crew", "Patterned", "Sports"),
-                weight=2,
-            ),
-            Kind(
-                "scarf",
-                "Scarf",
-                (12, 90),
-                (("female", "adult"), ("male", "adult"), ("unisex", "adult")),
-                ("wool", "cashmere", "silk", "cotton"),
-                gift=0.8,
-                styles=("Chunky", "Check", "Silk", "Knitted"),
-            ),
-        ),
-    ),
-    Family(
-        "shoes",
-        ("Stridewell", "Nike", "Adidas", "Puma", "New Balance", "Converse", "Trailhead"),
-        (
-            Kind(
-                "trainers",
-                "Trainers",
-                (30, 160),
-                EVERYONE,
-                ("mesh", "leather", "canvas", "suede"),
-                sizes="shoes",
-                gift=0.3,
-                styles=("Running", "Court", "Retro", "Cloud Runner", "Low-Top"),
-                features=("lightweight", "breathable", "cushioned"),
-                weight=4,
-            ),
-            Kind(
-                "boots",
-                "Boots",
-                (45, 200),
-                EVERYONE,
-                ("leather", "suede", "rubber"),
-                sizes="shoes",
-                gift=0.2,
-                styles=("Chelsea", "Hiking", "Ankle", "Winter", "Work"),
-                features=("waterproof",),
-                weight=3,
-            ),
-            Kind(
-                "sandals",
-                "Sandals",
-                (15, 80),
-                EVERYONE,
-                ("leather", "rubber", "cork"),
-                sizes="shoes",
-                gift=0.1,
-                styles=("Slide", "Sport", "Strappy", "Flip-Flop"),
-                weight=2,
-            ),
-            Kind(
-                "slippers",
-                "Slippers",
-                (12, 50),
-                EVERYONE,
-                ("fleece", "wool", "sheepskin"),
-                sizes="shoes",
-                gift=0.7,
-                styles=("Moccasin", "Mule", "Bootie", "Cosy"),
-                weight=2,
-            ),
-            Kind(
-                "heels",
-                "Heels",
-                (35, 180),
-                WOMEN,
-                ("leather", "suede", "satin"),
-                ("black", "red", "nude", "silver", "gold", "pink"),
-                sizes="shoes",
-                gift=0.3,
-                styles=("Stiletto", "Block", "Kitten", "Platform"),
-            ),
-            Kind(
-                "school shoes",
-                "School Shoes",
-                (25, 60),
-                KIDS,
-                ("leather",),
-                ("black", "brown"),
-                sizes="shoes",
-                gift=0.0,
-                styles=("Velcro", "Lace-Up", "T-Bar"),
-            ),
-        ),
-    ),
-    Family(
-        "toys",
-        ("LEGO", "Hasbro", "Mattel", "Playmobil", "Brightsparks", "Tumbletot"),
-        (
-            Kind(
-                "building set",
-                "Building Set",
-                (10, 150),
-                (("unisex", "kid"), ("unisex", "teen")),
-                ("plastic",),
-                gift=0.9,
-                styles=("Castle", "Space Station", "City Fire", "Race Car", "Pirate Ship"),
-                weight=3,
-            ),
-            Kind(
-                "doll",
-                "Doll",
-                (10, 70),
-                KIDS,
-                ("plastic", "fabric"),
-                gift=0.9,
-                styles=("Fashion", "Baby", "Rag", "Adventure"),
-            ),
-            Kind(
-                "action figure",
-                "Action Figure",
-                (8, 45),
-                KIDS,
-                ("plastic",),
-                gift=0.85,
-                styles=("Superhero", "Dinosaur", "Robot", "Space Ranger"),
-            ),
-            Kind(
-                "board game",
-                "Board Game",
-                (12, 60),
-                ALL_AGES_UNISEX,
-                ("cardboard",),
-                gift=0.9,
-                styles=("Family Strategy", "Party", "Trivia", "Co-op Adventure", "Word"),
-                weight=2,
-            ),
-            Kind(
-                "puzzle",
-                "Jigsaw Puzzle",
-                (8, 35),
-                ALL_AGES_UNISEX,
-                ("cardboard", "wood"),
-                gift=0.8,
-                styles=("1000-Piece", "500-Piece", "Floor", "3D"),
-            ),
-            Kind(
-                "teddy bear",
-                "Teddy Bear",
-                (10, 55),
-                (("unisex", "kid"), ("unisex", "baby")),
-                ("plush", "organic cotton"),
-                ("brown", "beige", "white", "pink", "blue", "grey"),
-                gift=0.95,
-                styles=("Cuddly", "Classic", "Giant", "Mini"),
-            ),
-            Kind(
-                "remote control car",
-                "Remote Control Car",
-                (20, 120),
-                (("unisex", "kid"), ("unisex", "teen")),
-                ("plastic",),
-                gift=0.9,
-                styles=("Off-Road", "Stunt", "Racing", "Monster Truck"),
-                features=("rechargeable",),
-            ),
-            Kind(
-                "science kit",
-                "Science Kit",
-                (15, 60),
-                (("unisex", "kid"), ("unisex", "teen")),
-                ("plastic", "cardboard"),
-                gift=0.9,
-                styles=("Chemistry", "Crystal Growing", "Robotics", "Volcano"),
-            ),
-        ),
-    ),
-    Family(
-        "baby",
-        ("Little Sprout", "Tumbletot", "Cosy Nest", "Pebble"),
-        (
-            Kind(
-                "baby bodysuit",
-                "Bodysuit 3-Pack",
-                (10, 35),
-                BABY,
-                ("organic cotton", "cotton"),
-                ("white", "grey", "pink", "blue", "yellow", "green"),
-                sizes="baby",
-                gift=0.6,
-                styles=("Short Sleeve", "Long Sleeve", "Striped", "Animal Print"),
-                weight=2,
-            ),
-            Kind(
-                "baby blanket",
-                "Baby Blanket",
-                (15, 60),
-                BABY,
-                ("organic cotton", "muslin", "fleece", "wool"),
-                ("white", "grey", "pink", "blue", "yellow", "beige"),
-                gift=0.9,
-                styles=("Cellular", "Knitted", "Swaddle", "Personalised"),
-            ),
-            Kind(
-                "rattle",
-                "Rattle",
-                (6, 25),
-                BABY,
-                ("wood", "plastic", "fabric"),
-                gift=0.8,
-                styles=("Wooden", "Animal", "Soft", "Ring"),
-            ),
-            Kind(
-                "baby bottle",
-                "Baby Bottle Set",
-                (10, 40),
-                (("unisex", "baby"),),
-                ("glass", "plastic"),
-                ("white", "blue", "pink", "green"),
-                gift=0.2,
-                styles=("Anti-Colic", "Starter", "Wide Neck"),
-            ),
-            Kind(
-                "baby carrier",
-                "Baby Carrier",
-                (40, 160),
-                (("unisex", "baby"),),
-                ("cotton", "mesh"),
-                ("black", "grey", "navy", "beige"),
-                gift=0.4,
-                styles=("Ergonomic", "Wrap", "Hip Seat"),
-            ),
-            Kind(
-                "baby gift set",
-                "Baby Gift Set",
-                (20, 80),
-                BABY,
-                ("organic cotton",),
-                ("white", "pink", "blue", "yellow"),
-                gift=1.0,
-                styles=("Newborn", "Welcome Baby", "Bath Time"),
-            ),
-        ),
-    ),
-    Family(
-        "electronics",
-        ("Sony", "Samsung", "JBL", "Anker", "Voltra", "Pixelwave", "Apple"),
-        (
-            Kind(
-                "headphones",
-                "Headphones",
-                (20, 380),
-                UNISEX_ADULT + (("unisex", "teen"), ("unisex", "kid")),
-                ("plastic", "aluminium"),
-                ("black", "white", "silver", "blue", "pink"),
-                gift=0.7,
-                styles=("Over-Ear", "On-Ear", "Studio", "Kids Volume-Limited"),
-                features=("wireless", "noise cancelling", "bluetooth", "foldable"),
-                weight=3,
-            ),
-            Kind(
-                "earbuds",
-                "Earbuds",
-                (15, 250),
-                TEENS_ADULTS,
-                ("plastic",),
-                ("black", "white", "blue", "pink"),
-                gift=0.6,
-                styles=("True Wireless", "Sport", "Pro"),
-                features=("wireless", "noise cancelling", "waterproof", "bluetooth"),
-                weight=2,
-            ),
-            Kind(
-                "bluetooth speaker",
-                "Bluetooth Speaker",
-                (20, 300),
-                TEENS_ADULTS,
-                ("plastic", "fabric"),
-                ("black", "blue", "red", "grey", "green"),
-                gift=0.7,
-                styles=("Portable", "Mini", "Party", "Outdoor"),
-                features=("waterproof", "wireless"),
-                weight=2,
-            ),
-            Kind(
-                "smartwatch",
-                "Smartwatch",
-                (50, 450),
-                (("female", "adult"), ("male", "adult"), ("unisex", "adult"), ("unisex", "kid")),
-                ("aluminium", "steel", "silicone"),
-                ("black", "silver", "gold", "pink", "blue"),
-                gift=0.8,
-                styles=("Fitness", "GPS", "Classic", "Kids"),
-                features=("heart rate", "waterproof", "gps"),
-                weight=2,
-            ),
-            Kind(
-                "tablet",
-                "Tablet",
-                (90, 900),
-                (("unisex", "adult"), ("unisex", "kid")),
-                ("aluminium", "plastic"),
-                ("black", "silver", "grey", "blue", "pink"),
-                gift=0.6,
-                styles=("10-inch", "8-inch", "Pro", "Kids Edition"),
-            ),
-            Kind(
-                "power bank",
-                "Power Bank",
-                (15, 80),
-                UNISEX_ADULT,
-                ("plastic", "aluminium"),
-                ("black", "white", "blue"),
-                gift=0.3,
-                styles=("10000mAh", "20000mAh", "Slim", "Fast Charge"),
-            ),
-            Kind(
-                "camera",
-                "Camera",
-                (40, 900),
-                (("unisex", "adult"), ("unisex", "kid")),
-                ("plastic", "metal"),
-                ("black", "silver", "blue", "pink"),
-                gift=0.7,
-                styles=("Instant", "Action", "Compact", "Kids Digital"),
-            ),
-        ),
-    ),
-    Family(
-        "beauty",
-        ("Glow Lab", "Botanica", "Maison Rose", "Clearwell", "Barber & Birch"),
-        (
-            Kind(
-                "perfume",
-                "Eau de Parfum",
-                (20, 160),
-                (("female", "adult"), ("female", "teen")),
-                ("",),
-                ("pink", "gold", "clear", "purple"),
-                gift=0.95,
-                styles=("Floral", "Citrus", "Amber", "Fresh"),
-            ),
-            Kind(
-                "aftershave",
-                "Aftershave",
-                (20, 120),
-                MEN,
-                ("",),
-                ("blue", "black", "clear", "green"),
-                gift=0.9,
-                styles=("Woody", "Fresh", "Spiced", "Marine"),
-            ),
-            Kind(
-                "lipstick",
-                "Lipstick",
-                (6, 40),
-                (("female", "adult"), ("female", "teen")),
-                ("",),
-                ("red", "pink", "nude", "purple", "brown", "orange"),
-                gift=0.5,
-                styles=("Matte", "Satin", "Gloss"),
-            ),
-            Kind(
-                "skincare set",
-                "Skincare Gift Set",
-                (18, 120),
-                (("female", "adult"), ("male", "adult"), ("unisex", "teen")),
-                ("",),
-                ("white", "pink", "green", "blue"),
-                gift=0.95,
-                styles=("Hydrating", "Glow", "Spa", "Travel"),
-                features=("vegan", "organic"),
-            ),
-            Kind(
-                "moisturiser",
-                "Moisturiser",
-                (8, 70),
-                (("unisex", "adult"), ("female", "adult"), ("male", "adult")),
-                ("",),
-                ("white",),
-                gift=0.3,
-                styles=("Daily", "Night", "SPF 30", "Sensitive"),
-                features=("vegan", "fragrance free"),
-            ),
-            Kind(
-                "shaving kit",
-                "Shaving Kit",
-                (20, 90),
-                MEN,
-                ("steel", "wood"),
-                ("black", "silver", "brown"),
-                gift=0.9,
-                styles=("Classic", "Safety Razor", "Travel"),
-            ),
-            Kind(
-                "nail polish",
-                "Nail Polish Set",
-                (6, 30),
-                (("female", "adult"), ("female", "teen"), ("female", "kid")),
-                ("",),
-                ("red", "pink", "purple", "blue", "nude", "gold"),
-                gift=0.6,
-                styles=("Gel", "Glitter", "Pastel"),
-            ),
-        ),
-    ),
-    Family(
-        "jewellery",
-        ("Aurelia", "Silverline", "Pandora", "Goldcrest", "Moonstone"),
-        (
-            Kind(
-                "necklace",
-                "Necklace",
-                (15, 400),
-                (("female", "adult"), ("female", "teen"), ("female", "kid")),
-                ("sterling silver", "gold", "rose gold", "stainless steel"),
-                ("silver", "gold", "rose gold"),
-                gift=0.95,
-                styles=("Pendant", "Heart", "Initial", "Pearl", "Chain"),
-                weight=2,
-            ),
-            Kind(
-                "bracelet",
-                "Bracelet",
-                (12, 300),
-                (("female", "adult"), ("male", "adult"), ("female", "teen"), ("female", "kid")),
-                ("sterling silver", "gold", "leather", "beads"),
-                ("silver", "gold", "brown", "black"),
-                gift=0.95,
-                styles=("Charm", "Bangle", "Cuff", "Beaded", "Tennis"),
-                weight=2,
-            ),
-            Kind(
-                "earrings",
-                "Earrings",
-                (10, 250),
-                (("female", "adult"), ("female", "teen"), ("female", "kid")),
-                ("sterling silver", "gold", "rose gold"),
-                ("silver", "gold", "rose gold"),
-                gift=0.9,
-                styles=("Stud", "Hoop", "Drop", "Pearl"),
-            ),
-            Kind(
-                "ring",
-                "Ring",
-                (20, 600),
-                (("female", "adult"), ("male", "adult")),
-                ("sterling silver", "gold", "platinum", "titanium"),
-                ("silver", "gold", "rose gold", "black"),
-                sizes="ring",
-                gift=0.8,
-                styles=("Band", "Solitaire", "Signet", "Stacking"),
-            ),
-            Kind(
-                "watch",
-                "Watch",
-                (40, 500),
-                (("female", "adult"), ("male", "adult"), ("unisex", "teen")),
-                ("stainless steel", "leather", "gold"),
-                ("silver", "gold", "black", "brown", "rose gold"),
-                gift=0.9,
-                styles=("Chronograph", "Minimalist", "Dress", "Diver"),
-                weight=2,
-            ),
-            Kind(
-                "cufflinks",
-                "Cufflinks",
-                (20, 150),
-                MEN,
-                ("sterling silver", "gold", "enamel"),
-                ("silver", "gold", "black", "blue"),
-                gift=0.95,
-                styles=("Classic", "Knot", "Engraved"),
-            ),
-        ),
-    ),
-    Family(
-        "home and kitchen",
-        ("Hearth", "Copperleaf", "Nordic Home", "Kitchenry", "Linen Lane"),
-        (
-            Kind(
-                "mug",
-                "Mug",
-                (6, 25),
-                UNISEX_ADULT,
-                ("ceramic", "porcelain", "enamel"),
-                gift=0.7,
-                styles=("Speckled", "Slogan", "Hand-Painted", "Travel"),
-                weight=2,
-            ),
-            Kind(
-                "scented candle",
-                "Scented Candle",
-                (8, 60),
-                UNISEX_ADULT,
-                ("soy wax", "beeswax"),
-                ("white", "pink", "green", "grey", "yellow"),
-                gift=0.9,
-                styles=("Lavender", "Vanilla", "Fig", "Sea Salt"),
-            ),
-            Kind(
-                "cookware set",
-                "Cookware Set",
-                (40, 350),
-                UNISEX_ADULT,
-                ("stainless steel", "cast iron", "ceramic"),
-                ("silver", "black", "red", "grey", "blue"),
-                gift=0.5,
-                styles=("5-Piece", "Non-Stick", "Induction"),
-            ),
-            Kind(
-                "knife set",
-                "Knife Set",
-                (25, 250),
-                UNISEX_ADULT,
-                ("stainless steel", "carbon steel"),
-                ("black", "silver", "wood"),
-                gift=0.5,
-                styles=("Chef's", "Block", "Magnetic"),
-            ),
-            Kind(
-                "coffee maker",
-                "Coffee Maker",
-                (25, 400),
-                UNISEX_ADULT,
-                ("stainless steel", "plastic", "glass"),
-                ("black", "silver", "red", "white"),
-                gift=0.5,
-                styles=("Espresso", "Filter", "Pod", "French Press"),
-            ),
-            Kind(
-                "throw blanket",
-                "Throw Blanket",
-                (20, 120),
-                UNISEX_ADULT,
-                ("wool", "cotton", "fleece", "faux fur"),
-                gift=0.8,
-                styles=("Chunky Knit", "Herringbone", "Waffle", "Fringed"),
-            ),
-            Kind(
-                "cushion",
-                "Cushion",
-                (10, 50),
-                UNISEX_ADULT,
-                ("velvet", "linen", "cotton"),
-                gift=0.4,
-                styles=("Velvet", "Embroidered", "Geometric", "Plain"),
-            ),
-            Kind(
-                "vase",
-                "Vase",
-                (12, 90),
-                UNISEX_ADULT,
-                ("glass", "ceramic", "stoneware"),
-                gift=0.7,
-                styles=("Bud", "Ribbed", "Tall", "Handmade"),
-            ),
-        ),
-    ),
-    Family(
-        "sports",
-        ("Peakform", "Trailhead", "Adidas", "Nike", "Velocity", "Wilson"),
-        (
-            Kind(
-                "yoga mat",
-                "Yoga Mat",
-                (15, 90),
-                (("unisex", "adult"), ("female", "adult")),
-                ("rubber", "cork", "tpe"),
-                ("purple", "blue", "black", "green", "pink", "grey"),
-                gift=0.5,
-                styles=("Non-Slip", "Travel", "Thick"),
-            ),
-            Kind(
-                "football",
-                "Football",
-                (10, 60),
-                ALL_AGES_UNISEX,
-                ("synthetic leather",),
-                ("white", "yellow", "orange", "blue"),
-                gift=0.6,
-                styles=("Match", "Training", "Mini"),
-            ),
-            Kind(
-                "tennis racket",
-                "Tennis Racket",
-                (25, 220),
-                ALL_AGES_UNISEX,
-                ("graphite", "aluminium"),
-                ("black", "blue", "red", "white", "yellow"),
-                gift=0.5,
-                styles=("Pro", "Junior", "Power", "Control"),
-            ),
-            Kind(
-                "water bottle",
-                "Water Bottle",
-                (8, 40),
-                ALL_AGES_UNISEX,
-                ("stainless steel", "plastic"),
-                gift=0.3,
-                styles=("Insulated", "Sports", "Flip-Top"),
-                features=("insulated", "leakproof"),
-            ),
-            Kind(
-                "dumbbells",
-                "Dumbbell Set",
-                (20, 180),
-                UNISEX_ADULT,
-                ("cast iron", "neoprene"),
-                ("black", "grey", "pink", "blue"),
-                gift=0.2,
-                styles=("Adjustable", "Hex", "Neoprene"),
-            ),
-            Kind(
-                "bike helmet",
-                "Bike Helmet",
-                (25, 150),
-                ALL_AGES_UNISEX,
-                ("polycarbonate",),
-                ("black", "white", "red", "blue", "green", "pink"),
-                gift=0.3,
-                styles=("Road", "Mountain", "Commuter", "Kids"),
-            ),
-            Kind(
-                "running shorts",
-                "Running Shorts",
-                (12, 50),
-                (("female", "adult"), ("male", "adult"), ("female", "teen"), ("male", "teen")),
-                ("polyester", "nylon"),
-                sizes="clothing",
-                gift=0.1,
-                styles=("Split", "2-in-1", "Lightweight"),
-            ),
-        ),
-    ),
-    Family(
-        "books",
-        ("Penguin", "HarperCollins", "Bloomsbury", "Little Owl Press", "Vintage"),
-        (
-            Kind(
-                "novel",
-                "Novel",
-                (6, 25),
-                (("unisex", "adult"), ("unisex", "teen")),
-                ("paperback", "hardback"),
-                ("",),
-                gift=0.6,
-                styles=("Mystery", "Romance", "Fantasy", "Thriller", "Historical", "Sci-Fi"),
-                weight=3,
-            ),
-            Kind(
-                "cookbook",
-                "Cookbook",
-                (12, 40),
-                UNISEX_ADULT,
-                ("hardback", "paperback"),
-                ("",),
-                gift=0.8,
-                styles=("Italian", "Vegan", "Baking", "Quick Dinners", "BBQ"),
-            ),
-            Kind(
-                "picture book",
-                "Picture Book",
-                (5, 18),
-                (("unisex", "kid"), ("unisex", "baby")),
-                ("hardback", "paperback", "board book"),
-                ("",),
-                gift=0.8,
-                styles=("Bedtime", "Animal", "Dinosaur", "Fairy Tale", "Counting"),
-                weight=2,
-            ),
-            Kind(
-                "colouring book",
-                "Colouring Book",
-                (4, 15),
-                (("unisex", "kid"), ("unisex", "adult")),
-                ("paperback",),
-                ("",),
-                gift=0.5,
-                styles=("Mindful", "Unicorn", "Space", "Animals"),
-            ),
-            Kind(
-                "biography",
-                "Biography",
-                (8, 30),
-                UNISEX_ADULT,
-                ("hardback", "paperback"),
-                ("",),
-                gift=0.6,
-                styles=("Sports", "Music", "Political", "Explorer"),
-            ),
-        ),
-    ),
-    Family(
-        "gifts and cards",
-        ("Papercraft", "Hallmark", "Giftory", "The Hamper Co"),
-        (
-            Kind(
-                "greeting card",
-                "Greeting Card",
-                (2, 8),
-                UNISEX_ADULT + UNISEX_KID,
-                ("card",),
-                gift=1.0,
-                styles=("Birthday", "Anniversary", "Thank You", "Congratulations", "Christmas"),
-                weight=2,
-            ),
-            Kind(
-                "gift card",
-                "Gift Card",
-                (10, 100),
-                UNISEX_ADULT,
-                ("",),
-                ("",),
-                gift=1.0,
-                styles=("Shopcue", "Spa Day", "Dinner for Two", "Experience"),
-            ),
-            Kind(
-                "gift hamper",
-                "Gift Hamper",
-                (25, 150),
-                UNISEX_ADULT,
-                ("wicker",),
-                ("",),
-                gift=1.0,
-                styles=("Chocolate", "Pamper", "Afternoon Tea", "Gourmet", "Wine & Cheese"),
-                weight=2,
-            ),
-            Kind(
-                "photo frame",
-                "Photo Frame",
-                (8, 45),
-                UNISEX_ADULT,
-                ("wood", "metal", "glass"),
-                ("white", "black", "silver", "gold", "brown"),
-                gift=0.9,
-                styles=("Personalised", "Multi-Photo", "Classic"),
-            ),
-            Kind(
-                "chocolate box",
-                "Chocolates",
-                (5, 45),
-                UNISEX_ADULT + UNISEX_KID,
-                ("",),
-                ("",),
-                gift=1.0,
-                styles=("Truffle Selection", "Milk", "Dark", "Praline"),
-            ),
-        ),
-    ),
-    Family(
-        "pet",
-        ("Pawsome", "Happy Tails", "Kitty Co", "Barkley"),
-        (
-            Kind(
-                "dog bed",
-                "Dog Bed",
-                (20, 120),
-                UNISEX_ADULT,
-                ("fleece", "memory foam", "cotton"),
-                ("grey", "brown", "beige", "navy", "green"),
-                gift=0.4,
-                styles=("Donut", "Orthopaedic", "Bolster"),
-            ),
-            Kind(
-                "cat toy",
-                "Cat Toy",
-                (3, 25),
-                UNISEX_ADULT,
-                ("plush", "feather", "plastic"),
-                gift=0.5,
-                styles=("Catnip Mouse", "Feather Wand", "Laser", "Tunnel"),
-            ),
-            Kind(
-                "dog collar",
-                "Dog Collar",
-                (6, 40),
-                UNISEX_ADULT,
-                ("leather", "nylon"),
-                ("black", "red", "blue", "pink", "brown", "green"),
-                sizes="clothing",
-                gift=0.3,
-                styles=("Padded", "Reflective", "Personalised"),
-            ),
-            Kind(
-                "dog toy",
-                "Dog Toy",
-                (4, 30),
-                UNISEX_ADULT,
-                ("rubber", "rope", "plush"),
-                gift=0.5,
-                styles=("Chew", "Tug Rope", "Squeaky", "Ball Launcher"),
-            ),
-            Kind(
-                "pet bowl",
-                "Pet Bowl",
-                (5, 35),
-                UNISEX_ADULT,
-                ("ceramic", "stainless steel", "bamboo"),
-                gift=0.2,
-                styles=("Non-Slip", "Raised", "Slow Feeder"),
-            ),
-            Kind(
-                "cat scratcher",
-                "Cat Scratcher",
-                (10, 90),
-                UNISEX_ADULT,
-                ("sisal", "cardboard"),
-                ("beige", "grey", "white", "brown"),
-                gift=0.3,
-                styles=("Post", "Tower", "Lounge"),
-            ),
-        ),
-    ),
-)
+class DemoData(NamedTuple):
+    families: Tuple[Family, ...]
+    title_words: Dict[Audience, str]  # the audience's word in a title ("Girls'"); none if absent
 
 
-# Product types that only some of their family's brands make (no LEGO dolls, no Wilson footballs).
-KIND_BRANDS: Dict[str, Tuple[str, ...]] = {
-    "building set": ("LEGO", "Playmobil", "Brightsparks"),
-    "doll": ("Mattel", "Tumbletot", "Brightsparks"),
-    "action figure": ("Hasbro", "Mattel", "Brightsparks"),
-    "board game": ("Hasbro", "Mattel", "Brightsparks"),
-    "puzzle": ("Brightsparks", "Tumbletot", "Hasbro"),
-    "teddy bear": ("Tumbletot", "Brightsparks"),
-    "remote control car": ("Brightsparks", "Hasbro", "Mattel"),
-    "science kit": ("Brightsparks", "Playmobil"),
-    "headphones": ("Sony", "JBL", "Apple", "Anker", "Voltra", "Pixelwave"),
-    "earbuds": ("Sony", "JBL", "Apple", "Samsung", "Anker", "Voltra"),
-    "bluetooth speaker": ("JBL", "Sony", "Anker", "Voltra"),
-    "smartwatch": ("Apple", "Samsung", "Voltra", "Pixelwave"),
-    "tablet": ("Apple", "Samsung", "Pixelwave"),
-    "power bank": ("Anker", "Voltra", "Samsung"),
-    "camera": ("Sony", "Pixelwave", "Voltra"),
-    "aftershave": ("Barber & Birch", "Maison Rose", "Botanica"),
-    "shaving kit": ("Barber & Birch", "Clearwell"),
-    "perfume": ("Maison Rose", "Botanica", "Glow Lab"),
-    "yoga mat": ("Peakform", "Velocity", "Trailhead"),
-    "football": ("Adidas", "Nike", "Peakform"),
-    "tennis racket": ("Wilson", "Velocity", "Peakform"),
-    "dumbbells": ("Peakform", "Velocity"),
-    "bike helmet": ("Trailhead", "Velocity", "Peakform"),
-    "school shoes": ("Stridewell", "Trailhead"),
-    "heels": ("Stridewell", "Converse", "Puma"),
-}
+class _Place:
+    """One mapping in the file (a family, a kind...); every failure names the file, the place and the key."""
+
+    def __init__(
+        self, path: Path, where: str, raw: Any, keys: Sequence[str] = (), required: Sequence[str] = ()
+    ):
+        self.path, self.where, self.raw = path, where, raw
+        if not isinstance(raw, dict):
+            self.fail(f"expected a mapping, got {raw!r}")
+        missing = [key for key in required if key not in raw]
+        if missing:
+            self.fail(f"missing {missing[0]!r}")
+        unknown = [key for key in raw if keys and key not in keys]
+        if unknown:
+            self.fail(f"unknown key {unknown[0]!r} (known: {', '.join(keys)})")
+
+    def fail(self, problem: str, key: Any = "") -> NoReturn:
+        raise DemoCatalogError(f"{self.path}: {self.where}{', ' if key else ''}{key}: {problem}")
+
+    def get(self, key: str, rule: Rule) -> Any:
+        of, what, check = rule
+        value = self.raw[key]
+        if isinstance(value, bool) or not isinstance(value, of) or not check(value):
+            self.fail(f"expected {what}, got {value!r}", key)
+        return tuple(value) if isinstance(value, list) else value
+
+    def audiences(self, key: str) -> Tuple[Audience, ...]:
+        return tuple(tuple(pair.split()) for pair in self.get(key, _AUDIENCES))
+
+    def options(self) -> Dict[str, Any]:
+        return {key: self.get(key, rule) for key, rule in _OPTIONS.items() if key in self.raw}
 
 
-def _sizes(kind: Kind, age_group: str) -> Sequence[str]:
-    if kind.sizes == "clothing":
-        return {"adult": ADULT_CLOTHING, "teen": TEEN_CLOTHING, "kid": KID_CLOTHING, "baby": BABY_CLOTHING}[
-            age_group
-        ]
-    if kind.sizes == "baby":
-        return BABY_CLOTHING
-    if kind.sizes == "shoes":
-        return KID_SHOES if age_group == "kid" else ADULT_SHOES
-    if kind.sizes == "ring":
-        return RING_SIZES
-    return (ONE_SIZE,)
+def _kind(place: _Place, defaults: Dict[str, Any], charts: Dict[str, Any], groups: Dict[str, Any]) -> Kind:
+    given = place.raw["audiences"]
+    if isinstance(given, str) and given not in groups:
+        place.fail(f"unknown audience group {given!r} (known: {', '.join(groups)})", "audiences")
+    audiences = groups[given] if isinstance(given, str) else place.audiences("audiences")
+    chart = place.raw.get("sizes")
+    if chart is not None:
+        if not isinstance(chart, str) or chart not in charts:
+            place.fail(f"unknown size chart {chart!r} (known: {', '.join(charts)})", "sizes")
+        for _, age in audiences:
+            if age not in charts[chart]:
+                place.fail(f"size chart {chart!r} has no sizes for age group {age!r}", "sizes")
+    low, high = place.get("price", _PRICE)
+    return Kind(
+        product_type=place.get("product_type", _TEXT),
+        title_noun=place.get("title_noun", _TEXT),
+        price=(float(low), float(high)),
+        audiences=audiences,
+        sizes={age: charts[chart][age] for _, age in audiences} if chart else {},
+        **{**defaults, **place.options()},
+    )
 
 
-_AUDIENCE_WORDS = {
-    ("female", "adult"): "Women's",
-    ("male", "adult"): "Men's",
-    ("female", "teen"): "Teen Girls'",
-    ("male", "teen"): "Teen Boys'",
-    ("female", "kid"): "Girls'",
-    ("male", "kid"): "Boys'",
-    ("female", "baby"): "Baby Girl",
-    ("male", "baby"): "Baby Boy",
-    ("unisex", "kid"): "Kids'",
-    ("unisex", "teen"): "Teen",
-    ("unisex", "baby"): "Baby",
-}
+def load_demo_data(path: Path = DATA_FILE) -> DemoData:
+    """Read and check the data file, so a typo fails here, named, rather than as odd products."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)
+    except (OSError, yaml.YAMLError) as error:
+        raise DemoCatalogError(f"{path}: cannot be read: {error}") from error
+    top = _Place(path, "the file", raw, _TOP_KEYS, _TOP_KEYS)
+    defaults = _Place(path, "defaults", raw["defaults"], _DEFAULT_KEYS, _DEFAULT_KEYS).options()
+    charts: Dict[str, Dict[str, Tuple[str, ...]]] = {}
+    for name, chart in _Place(path, "size_charts", raw["size_charts"]).raw.items():
+        by_age = _Place(path, f"size chart {name!r}", chart, AGE_GROUPS)
+        charts[name] = {age: by_age.get(age, _WORDS) for age in chart}
+    group_place = _Place(path, "audience_groups", raw["audience_groups"])
+    groups = {name: group_place.audiences(name) for name in group_place.raw}
+    titles = _Place(path, "title_words", raw["title_words"])
+    for key in titles.raw:
+        if not _is_audience(key):
+            titles.fail(f"expected a 'gender age_group' pair, got {key!r}")
+    families: List[Family] = []
+    for number, raw_family in enumerate(top.get("families", _MAPPINGS), start=1):
+        family = _Place(path, f"family #{number}", raw_family, _FAMILY_KEYS, _FAMILY_KEYS)
+        family.where = f"family {family.get('category', _TEXT)!r}"
+        brands = family.get("brands", _WORDS)
+        kinds = []
+        for index, raw_kind in enumerate(family.get("kinds", _MAPPINGS), start=1):
+            name = raw_kind.get("product_type")
+            where = f"{family.where}, kind {repr(name) if isinstance(name, str) else f'#{index}'}"
+            kind = _Place(path, where, raw_kind, _KIND_KEYS, _REQUIRED_KIND_KEYS)
+            kinds.append(_kind(kind, {**defaults, "brands": brands}, charts, groups))
+        families.append(Family(family.raw["category"], brands, tuple(kinds)))
+    title_words = {tuple(key.split()): titles.get(key, _TEXT) for key in titles.raw}
+    return DemoData(tuple(families), title_words)
 
-_AUDIENCE_PHRASES = {"adult": "adults", "teen": "teenagers", "kid": "children", "baby": "babies"}
+
+DEMO_DATA = load_demo_data()
+FAMILIES: Tuple[Family, ...] = DEMO_DATA.families
 
 
 def _price(rng: random.Random, low: float, high: float) -> float:
@@ -1063,68 +214,55 @@ def _stock(rng: random.Random, sizes: Sequence[str], sold_out: bool) -> Dict[str
     return levels
 
 
-def _describe(
-    kind: Kind,
-    family: Family,
-    style: str,
-    material: str,
-    colour: str,
-    features: List[str],
-    gender: str,
-    age_group: str,
-    gift: bool,
-) -> str:
-    first = f"{style} {kind.product_type} for {_AUDIENCE_PHRASES[age_group]}"
-    if material:
-        first += f", in {material}"
+def _describe(product: dict, style: str, features: List[str]) -> str:
+    first = f"{style} {product['product_type']} for {_AGE_PHRASES[product[AGE_GROUP]]}"
+    if product["material"]:
+        first += f", in {product['material']}"
     sentences = [first + "."]
-    if colour:
-        sentences.append(f"Colour: {colour}.")
+    if product["colour"]:
+        sentences.append(f"Colour: {product['colour']}.")
     if features:
         sentences.append(" and ".join(features).capitalize() + ".")
-    if gender != "unisex":
-        sentences.append(f"Made for {'women and girls' if gender == 'female' else 'men and boys'}.")
-    if gift:
+    if product[GENDER] != UNISEX:
+        sentences.append(f"Made for {'women and girls' if product[GENDER] == 'female' else 'men and boys'}.")
+    if product["gift_suitable"]:
         sentences.append("Arrives gift-ready; a lovely present.")
-    sentences.append(f"Part of our {family.category} range.")
+    sentences.append(f"Part of our {product['category']} range.")
     return " ".join(sentences)
 
 
-def iter_kinds() -> Iterator[Tuple[Family, Kind]]:
-    for family in FAMILIES:
-        for kind in family.kinds:
-            yield family, kind
-
-
-def generate_demo_catalog(total: int = 3600, seed: int = 7) -> List[dict]:
-    """`total` product dicts (with `stock` as {size: quantity}); the same seed gives the same catalog."""
-    rng = random.Random(seed)
-    kinds = list(iter_kinds())
-    weights = [kind.weight for _, kind in kinds]
+def _counts(weights: Sequence[int], total: int) -> List[int]:
+    """Products per kind, by weight; the largest remainders take the leftovers so the sum is exact."""
     per_weight = total / sum(weights)
-    shares = [w * per_weight for w in weights]
+    shares = [weight * per_weight for weight in weights]
     counts = [int(share) for share in shares]
-    # Largest remainders get the leftover products, so the total is exact.
     by_remainder = sorted(range(len(shares)), key=lambda i: (counts[i] - shares[i], i))
     for index in by_remainder[: total - sum(counts)]:
         counts[index] += 1
+    return counts
+
+
+def make_products(data: DemoData, total: int, seed: int) -> List[dict]:
+    """`total` product dicts (`stock` as {size: quantity}) from `data`; the same seed, the same ones."""
+    rng = random.Random(seed)
+    kinds = [(family, kind) for family in data.families for kind in family.kinds]
     products: List[dict] = []
     seen_titles: Dict[str, int] = {}
-    for (family, kind), count in zip(kinds, counts, strict=True):
+    for (family, kind), count in zip(kinds, _counts([kind.weight for _, kind in kinds], total), strict=True):
         for _ in range(count):
             for _attempt in range(8):  # re-roll the look until the title is new
-                gender, age_group = rng.choice(list(kind.audiences))
-                brand = rng.choice(list(KIND_BRANDS.get(kind.product_type, family.brands)))
-                style = rng.choice(list(kind.styles))
-                material = rng.choice(list(kind.materials))
-                colour = rng.choice(list(kind.colours))
-                audience = _AUDIENCE_WORDS.get((gender, age_group), "")
+                gender, age_group = rng.choice(kind.audiences)
+                brand = rng.choice(kind.brands)
+                style = rng.choice(kind.styles)
+                material = rng.choice(kind.materials)
+                colour = rng.choice(kind.colours)
+                audience = data.title_words.get((gender, age_group), "")
                 title = " ".join(part for part in (brand, audience, style, kind.title_noun) if part)
                 if colour:
                     title += f" - {colour.title()}"
                 if title not in seen_titles:
                     break
-            features = rng.sample(list(kind.features), k=min(len(kind.features), rng.randint(0, 2)))
+            features = rng.sample(kind.features, k=min(len(kind.features), rng.randint(0, 2)))
             gift = rng.random() < kind.gift
             seen_titles[title] = seen_titles.get(title, 0) + 1
             if seen_titles[title] > 1:
@@ -1133,24 +271,27 @@ def generate_demo_catalog(total: int = 3600, seed: int = 7) -> List[dict]:
                     if material and seen_titles[title] == 2
                     else f" (Edition {seen_titles[title]})"
                 )
-            products.append(
-                {
-                    "id": f"P{len(products) + 1:05d}",
-                    "title": title,
-                    "brand": brand,
-                    "product_type": kind.product_type,
-                    "category": family.category,
-                    "gender": gender,
-                    "age_group": age_group,
-                    "colour": colour,
-                    "material": material,
-                    "price": _price(rng, *kind.price),
-                    "rating": round(min(5.0, 2.6 + 2.4 * rng.betavariate(4, 1.6)), 1),
-                    "gift_suitable": gift,
-                    "description": _describe(
-                        kind, family, style, material, colour, features, gender, age_group, gift
-                    ),
-                    "stock": _stock(rng, _sizes(kind, age_group), sold_out=rng.random() < 0.07),
-                }
-            )
+            product = {
+                "id": f"P{len(products) + 1:05d}",
+                "title": title,
+                "brand": brand,
+                "product_type": kind.product_type,
+                "category": family.category,
+                GENDER: gender,
+                AGE_GROUP: age_group,
+                "colour": colour,
+                "material": material,
+                "price": _price(rng, *kind.price),
+                "rating": round(min(5.0, 2.6 + 2.4 * rng.betavariate(4, 1.6)), 1),
+                "gift_suitable": gift,
+            }
+            product["description"] = _describe(product, style, features)
+            sizes = kind.sizes.get(age_group, (ONE_SIZE,))
+            product["stock"] = _stock(rng, sizes, sold_out=rng.random() < 0.07)
+            products.append(product)
     return products
+
+
+def generate_demo_catalog(total: int = DEFAULT_TOTAL, seed: int = DEFAULT_SEED) -> List[dict]:
+    """The demo catalog from the shipped data file; the same total and seed give the same products."""
+    return make_products(DEMO_DATA, total, seed)
