@@ -118,7 +118,7 @@ def test_a_malformed_demo_data_file_says_which_file_and_where(
     assert expected in str(failure.value)
 
 
-def test_first_use_builds_the_demo_catalog_quickly(tmp_path: Path) -> None:
+def test_first_use_builds_the_demo_catalog_with_its_search_index(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'sub' / 'catalog.db'}"
     engine = ensure_catalog(url)
     with session_for(engine) as session:
