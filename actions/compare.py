@@ -8,7 +8,7 @@ from typing import Callable, List, Sequence, Tuple
 
 from actions.catalog.models import Product
 from actions.prices import format_price
-from actions.replies import audience, sizes_summary, stock_note
+from actions.replies.products import audience, sizes_summary, stock_note
 
 # (row label, how a product shows in that row), in display order.
 COMPARED: Tuple[Tuple[str, Callable[[Product], str]], ...] = (
@@ -82,8 +82,12 @@ def compare_products(products: Sequence[Tuple[int, Product]]) -> Comparison:
     return Comparison(tuple(pos for pos, _ in products), tuple(rows), verdict(products))
 
 
+def comparison_header(products: Sequence[Tuple[int, Product]]) -> str:
+    return " vs ".join(f"{_name(pos)} {p.title}" for pos, p in products)
+
+
 def comparison_text(products: Sequence[Tuple[int, Product]], comparison: Comparison) -> str:
-    header = " vs ".join(f"{_name(pos)} {p.title}" for pos, p in products)
+    header = comparison_header(products)
     if not comparison.rows:
         return f"{header}\nThey are the same on everything I track.\n{comparison.verdict}"
     lines = [header]

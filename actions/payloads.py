@@ -1,18 +1,24 @@
-"""The rich `custom` payloads (docs/architecture.md, "Rich responses"); built only here."""
+"""What channels that can show more than text receive: the `custom` payloads (docs/architecture.md,
+"Rich responses") and the payloads of quick-reply buttons. Built only here."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import json
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from actions.catalog.models import Product
 from actions.prices import format_price
-from actions.replies import size_in_stock_note
+from actions.replies.products import stock_note
 
 CURRENCY = "USD"
 
 
+def button_payload(intent: str, entities: Optional[Mapping[str, Any]] = None) -> str:
+    """A button that sends an intent with entities ("/add_to_cart{"size": "8"}"), as Rasa reads it."""
+    return f"/{intent}" + (json.dumps(dict(entities), ensure_ascii=False) if entities else "")
+
+
 def product_card(product: Product, position: int, size: Optional[str] = None) -> Dict[str, Any]:
-    in_stock, note = size_in_stock_note(product, size)
     return {
         "id": product.id,
         "title": product.title,
@@ -27,25 +33,40 @@ def product_card(product: Product, position: int, size: Optional[str] = None) ->
             "material": product.material or None,
             "rating": product.rating,
         },
-        "in_stock": in_stock,
-        "stock_note": note,
+        "in_stock": product.available(size),
+        "stock_note": stock_note(product, size),
         "image": None,
         "position": position,
     }
 
 
-def product_cards(products: Sequence[Product], start: int = 1, size: Optional[str] = None) -> Dict[str, Any]:
+def product_cards(
+    products: Sequence[Product],
+    start: int = 1,
+    size: Optional[str] = None,
+    intro: str = "",
+    closing: str = "",
+) -> Dict[str, Any]:
+    """Cards for a list of products. `intro` and `closing` are what a channel shows above and below
+    them; the text reply carries the same sentences around one line per product, for channels
+    without cards, so no client has to take the text apart."""
     return {
         "type": "product_cards",
+        "intro": intro,
+        "closing": closing,
         "products": [product_card(p, start + i, size) for i, p in enumerate(products)],
     }
 
 
 def comparison(
-    products: Sequence[Tuple[int, Product]], rows: Sequence[Tuple[str, List[str]]], verdict: str
+    products: Sequence[Tuple[int, Product]],
+    rows: Sequence[Tuple[str, List[str]]],
+    verdict: str,
+    intro: str = "",
 ) -> Dict[str, Any]:
     return {
         "type": "comparison",
+        "intro": intro,
         "products": [
             {
                 "id": p.id,

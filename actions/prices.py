@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
+from common.stats import percentile
+
 MAX_SANE_PRICE = 1_000_000.0
 
 # Relative price words, by what they mean. Longest phrases are matched first.
@@ -233,16 +235,6 @@ def _checked(intent: PriceIntent) -> PriceIntent:
     return intent
 
 
-def percentile(sorted_prices: Sequence[float], share: float) -> float:
-    """The price below which `share` of the (sorted) prices lie, interpolated."""
-    if not sorted_prices:
-        return 0.0
-    position = share * (len(sorted_prices) - 1)
-    low = int(position)
-    high = min(low + 1, len(sorted_prices) - 1)
-    return sorted_prices[low] + (sorted_prices[high] - sorted_prices[low]) * (position - low)
-
-
 def resolve_relative(
     intent: PriceIntent, category_prices: Sequence[float], reference: Optional[float] = None
 ) -> PriceIntent:
@@ -258,14 +250,7 @@ def resolve_relative(
     if not prices:
         return intent
     if intent.relative in ("cheap", "cheaper"):
-        return PriceIntent(max_price=round(percentile(prices, 0.33), 2), relative=intent.relative)
+        return PriceIntent(max_price=round(percentile(prices, 33), 2), relative=intent.relative)
     if intent.relative == "moderate":
-        return PriceIntent(max_price=round(percentile(prices, 0.6), 2), relative="moderate")
-    return PriceIntent(min_price=round(percentile(prices, 0.67), 2), relative=intent.relative)
-
-
-def merge_price(current: PriceIntent, new: PriceIntent) -> PriceIntent:
-    """A follow-up's price replaces the old one where it speaks ("under 30" keeps nothing of "20-40")."""
-    if new.is_empty:
-        return current
-    return new
+        return PriceIntent(max_price=round(percentile(prices, 60), 2), relative="moderate")
+    return PriceIntent(min_price=round(percentile(prices, 67), 2), relative=intent.relative)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import List, Optional, Sequence
 
+from common.numbers import number_value
+
 ORDINAL_WORDS = {
     "first": 1,
     "1st": 1,
@@ -28,7 +30,6 @@ ORDINAL_WORDS = {
     "tenth": 10,
     "10th": 10,
 }
-COUNT_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "2": 2, "3": 3, "4": 4, "5": 5}
 
 # Numbers that are sizes, prices, ages or quantities rather than positions.
 _NOT_A_POSITION = re.compile(
@@ -70,12 +71,12 @@ def parse_positions(text: str, shown: int, colours: Optional[Sequence[str]] = No
 
     group = re.search(r"\b(?:first|top)\s+(two|three|four|five|[2-5])\b", lowered)
     if group:
-        for position in range(1, min(COUNT_WORDS[group.group(1)], max(shown, 1)) + 1):
+        for position in range(1, min(number_value(group.group(1)) or 1, max(shown, 1)) + 1):
             add(position)
         return positions
     last_group = re.search(r"\blast\s+(two|three|[2-3])\b", lowered)
     if last_group and shown:
-        count = min(COUNT_WORDS[last_group.group(1)], shown)
+        count = min(number_value(last_group.group(1)) or 1, shown)
         for position in range(shown - count + 1, shown + 1):
             add(position)
         return positions

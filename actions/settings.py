@@ -19,11 +19,8 @@ ATTRIBUTE_FILTER_THRESHOLD = _float("SHOPCUE_ATTRIBUTE_FILTER_THRESHOLD", 0.75)
 ATTRIBUTE_BOOST_THRESHOLD = _float("SHOPCUE_ATTRIBUTE_BOOST_THRESHOLD", 0.5)
 # `gift` counts as true at or above this confidence.
 GIFT_THRESHOLD = _float("SHOPCUE_GIFT_THRESHOLD", 0.5)
-# When the parse carries no `attributes` (a pipeline without the joint model), attributes come from
-# the cue lexicon (nlu.weak_labels) with this confidence: the lexicon only lists near-certain cues.
-CUE_CONFIDENCE = _float("SHOPCUE_CUE_CONFIDENCE", 0.8)
 # How many results one reply shows, and how many ranked ids the search state keeps for "show more".
 PAGE_SIZE = int(_float("SHOPCUE_PAGE_SIZE", 5))
 KEEP_RANKED = int(_float("SHOPCUE_KEEP_RANKED", 60))
-# Messages longer than this are cut before anything reads them.
-MAX_MESSAGE_CHARS = int(_float("SHOPCUE_MAX_MESSAGE_CHARS", 500))
+# The most of one product a shopper can ask for or add in one go (a quantity entity is capped here).
+MAX_QUANTITY = int(_float("SHOPCUE_MAX_QUANTITY", 20))

@@ -58,12 +58,6 @@ def similarity(a: Comparable, b: Comparable) -> float:
     return score / sum(WEIGHTS.values())
 
 
-def available(product: Product, size: Optional[str]) -> bool:
-    if size and product.sizes != ["one size"]:
-        return any(s.upper() == size.upper() and q > 0 for s, q in product.stock_by_size.items())
-    return product.in_stock
-
-
 def rank_similar(
     reference: Comparable,
     candidates: Iterable[Product],
@@ -73,7 +67,7 @@ def rank_similar(
 ) -> List[Product]:
     """The in-stock candidates (in `size` when given) most like the reference, best first."""
     excluded = set(exclude)
-    pool = [p for p in candidates if p.id not in excluded and available(p, size)]
+    pool = [p for p in candidates if p.id not in excluded and p.available(size)]
     pool.sort(key=lambda p: (-similarity(reference, p), -p.rating, p.id))
     return pool[:limit]
 

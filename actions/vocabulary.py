@@ -7,6 +7,7 @@ catalog with new product types is searchable without editing the file.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -16,6 +17,10 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import yaml
 
 SYNONYMS_PATH = Path(__file__).resolve().parent / "catalog" / "synonyms.yml"
+
+# A shopper's word this alike (difflib ratio) to a catalog product word, and this long, is read as it.
+SPELLING_CUTOFF = 0.85
+MIN_SPELLING_LENGTH = 5
 
 _WORD_RE = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 
@@ -88,13 +93,6 @@ class Vocabulary:
     brands: _Table
     brand_words: _Table  # brands safe to spot inside free text (not also ordinary words like "vintage")
     type_synonyms: Dict[str, List[str]]  # canonical type -> every word for it (for full-text search)
-    type_category: Dict[str, str]  # canonical type -> its category
-
-    def product_type(self, text: str) -> Optional[str]:
-        return self.product_types.exact(text)
-
-    def category(self, text: str) -> Optional[str]:
-        return self.categories.exact(text)
 
     def colour(self, text: str) -> Optional[str]:
         return self.colours.exact(text) or _first(self.colours.scan(text))
@@ -143,6 +141,30 @@ class Vocabulary:
     def search_words(self, product_type: str) -> List[str]:
         return [product_type] + self.type_synonyms.get(product_type, [])
 
+    def known_word(self, word: str) -> bool:
+        """Whether any table knows the word (a colour, a size, a brand ...): not a misspelling."""
+        tables = (self.product_types, self.categories, self.colours, self.sizes, self.materials, self.brands)
+        return any(table.exact(word) for table in tables)
+
+    def closest_product(
+        self, text: str, ignore: Iterable[str] = ()
+    ) -> Optional[Tuple[str, Optional[str], Optional[str]]]:
+        """(the word as typed, product type, category) for a misspelled product word ("hedphones",
+        "sneekers"): the closest single catalog word with the same first letter, at least
+        `SPELLING_CUTOFF` alike. None when no word of the text is that close."""
+        skip = set(ignore)
+        single = [word for word in self.product_types.lookup if " " not in word and len(word) >= 4]
+        single += [word for word in self.categories.lookup if " " not in word and len(word) >= 4]
+        for word in normalise(text).split():
+            if len(word) < MIN_SPELLING_LENGTH or word in skip or self.known_word(word):
+                continue
+            near = [w for w in single if w[0] == word[0] and abs(len(w) - len(word)) <= 2]
+            match = difflib.get_close_matches(word, near, n=1, cutoff=SPELLING_CUTOFF)
+            if match:
+                product_type, category = self.find_product(match[0])
+                return word, product_type, category
+        return None
+
 
 def _first(hits: Sequence[Tuple[int, int, str]]) -> Optional[str]:
     return hits[0][2] if hits else None
@@ -184,11 +206,9 @@ def build_vocabulary(
     product_types, categories, colours = _Table(), _Table(), _Table()
     sizes, materials, brands = _Table(), _Table(), _Table()
     type_synonyms: Dict[str, List[str]] = {}
-    type_category: Dict[str, str] = {}
     for product_type, category in catalog_types:
         product_types.add(product_type, product_type)
         categories.add(category, category)
-        type_category[product_type] = category
     for canonical, words in (synonyms.get("product_types") or {}).items():
         product_types.add(canonical, canonical)
         type_synonyms[canonical] = [str(w) for w in words or []]
@@ -230,7 +250,6 @@ def build_vocabulary(
         brands,
         brand_words,
         type_synonyms,
-        type_category,
     )
 
 

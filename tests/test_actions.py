@@ -10,22 +10,31 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-import actions.actions as shop
+from actions import settings
+from actions.cart_actions import ActionAddToCart, ActionAnswerOffer
 from actions.catalog.db import build_catalog, dispose_engine
+from actions.catalog_handle import reset_catalog_cache
+from actions.product_actions import (
+    ActionCheckStock,
+    ActionCompareProducts,
+    ActionProductDetails,
+    ActionSimilarItems,
+)
+from actions.search_actions import ActionClarifyLowConfidence, ActionSearchProducts, ActionShowMore
 from tests.test_search import SMALL_CATALOG
 
 ACTION_FOR = {
-    "search_product": shop.ActionSearchProducts,
-    "refine_search": shop.ActionSearchProducts,
-    "show_more": shop.ActionShowMore,
-    "product_details": shop.ActionProductDetails,
-    "check_stock": shop.ActionCheckStock,
-    "add_to_cart": shop.ActionAddToCart,
-    "compare_products": shop.ActionCompareProducts,
-    "similar_items": shop.ActionSimilarItems,
-    "nlu_fallback": shop.ActionClarifyLowConfidence,
-    "affirm": shop.ActionAnswerOffer,
-    "deny": shop.ActionAnswerOffer,
+    "search_product": ActionSearchProducts,
+    "refine_search": ActionSearchProducts,
+    "show_more": ActionShowMore,
+    "product_details": ActionProductDetails,
+    "check_stock": ActionCheckStock,
+    "add_to_cart": ActionAddToCart,
+    "compare_products": ActionCompareProducts,
+    "similar_items": ActionSimilarItems,
+    "nlu_fallback": ActionClarifyLowConfidence,
+    "affirm": ActionAnswerOffer,
+    "deny": ActionAnswerOffer,
 }
 
 
@@ -84,9 +93,9 @@ def chat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Chat]:
     dispose_engine(f"sqlite:///{path}")
     monkeypatch.setenv("SHOPCUE_CATALOG_DB", str(path))
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    shop.reset_catalog_cache()
+    reset_catalog_cache()
     yield Chat()
-    shop.reset_catalog_cache()
+    reset_catalog_cache()
     dispose_engine(f"sqlite:///{path}")
 
 
@@ -140,12 +149,13 @@ def test_a_budget_answer_to_the_question_searches_gift_ideas(chat: Chat) -> None
     assert all(card["attributes"]["gender"] in ("female", "unisex") for card in chat.cards())
 
 
-def test_without_attributes_the_recipient_words_still_count(chat: Chat) -> None:
+def test_without_attributes_the_search_still_names_the_recipient(chat: Chat) -> None:
+    # A pipeline without the joint model gives no `attributes`: the actions do not guess them.
     chat.say(
         "search_product", "a necklace for my wife", [("product_type", "necklace"), ("recipient", "wife")]
     )
     assert set(chat.card_ids()) == {"N1", "N2"} and "for your wife" in chat.text
-    assert chat.slots["recipient_gender"] == "female" and chat.slots["gift"] is False
+    assert chat.slots["search_state"]["gender"] is None and chat.slots["search_state"]["gift"] is False
 
 
 def test_refine_by_colour_then_price_then_cheaper(chat: Chat) -> None:
@@ -288,7 +298,7 @@ def test_add_it_to_my_cart_asks_which_one_when_several_are_shown(chat: Chat) -> 
 
 
 def test_show_more_pages_through_results(chat: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(shop.settings, "PAGE_SIZE", 2)
+    monkeypatch.setattr(settings, "PAGE_SIZE", 2)
     chat.say("search_product", "trainers", [("product_type", "trainers")])
     first_page = chat.card_ids()
     chat.say("show_more", "show more")
@@ -371,8 +381,80 @@ def test_an_unreachable_catalog_gets_an_apology_not_a_server_error(
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
     monkeypatch.setenv("SHOPCUE_CATALOG_DB", str(blocker / "catalog.db"))
-    shop.reset_catalog_cache()
+    reset_catalog_cache()
     chat = Chat()
     chat.say("search_product", "trainers", [("product_type", "trainers")])
     assert "can't reach our product catalog" in chat.text and not chat.cards()
-    shop.reset_catalog_cache()
+    reset_catalog_cache()
+
+
+# --- what a shopper hit, read once in the request layer ----------------------------------------------
+
+
+def test_a_misspelled_product_word_finds_the_product(chat: Chat) -> None:
+    chat.say("search_product", "hedphones", [("product_type", "hedphones")])
+    assert chat.cards() and all("Headphones" in card["title"] for card in chat.cards())
+    assert "don't sell" not in chat.text and "“hedphones” to mean headphones" in chat.text
+    boy = {"gender": {"value": "male", "confidence": 0.9}, "age_group": {"value": "kid", "confidence": 0.9}}
+    chat.say("search_product", "sneekers for my boy", [("recipient", "boy")], attributes=boy)
+    assert chat.card_ids() == ["T3"], "the kids' trainers: the misspelling is read from the text"
+
+
+def test_an_excluded_colour_or_material_is_never_shown(chat: Chat) -> None:
+    chat.say(
+        "search_product", "trainers in any colour but blue", [("product_type", "trainers"), ("color", "blue")]
+    )
+    assert chat.cards() and all(card["attributes"]["colour"] != "blue" for card in chat.cards())
+    assert "not blue" in chat.text
+    chat.say("refine_search", "no leather", [("material", "leather")])
+    assert chat.cards() and all(card["attributes"]["material"] != "leather" for card in chat.cards())
+    assert all(card["attributes"]["colour"] != "blue" for card in chat.cards()), "exclusions add up"
+    chat.say("search_product", "trainers, not red", [("product_type", "trainers")])
+    assert "T1" not in chat.card_ids(), "a negated colour the model did not tag is read from the text"
+
+
+def test_asking_about_a_product_by_its_name_finds_that_product(chat: Chat) -> None:
+    chat.say(
+        "check_stock",
+        "is the Kestrel Everyday trainer in stock?",
+        [("brand", "Kestrel"), ("product_type", "Everyday trainer")],
+    )
+    assert "Yes, Kestrel Women's Everyday Trainers - White is in stock" in chat.text
+    assert chat.slots["focus_id"] == "T5" and chat.slots["pending_offer"] == "add_to_cart"
+    chat.say("product_details", "tell me about the Nike Retro trainers", [("brand", "Nike")])
+    assert chat.cards()[0]["id"] == "T3" and "Retro" in chat.text
+
+
+def test_a_gift_request_with_recipient_age_and_budget_shows_gifts_at_once(chat: Chat) -> None:
+    niece = {
+        "gender": {"value": "female", "confidence": 0.92},
+        "age_group": {"value": "kid", "confidence": 0.9},
+        "gift": {"value": True, "confidence": 0.95},
+    }
+    chat.say(
+        "search_product",
+        "bday present for my 8 yo niece, under 30",
+        [("occasion", "bday"), ("age", "8 yo"), ("recipient", "niece"), ("price", "under 30")],
+        attributes=niece,
+    )
+    assert chat.cards() and all(card["price"] <= 30 for card in chat.cards())
+    assert {card["attributes"]["gender"] for card in chat.cards()} <= {"female", "unisex"}
+    assert "budget" not in chat.text.lower() and "for your niece" in chat.text
+
+
+def test_a_product_list_payload_carries_the_sentences_around_its_cards(chat: Chat) -> None:
+    chat.say("search_product", "a necklace for my wife", [("product_type", "necklace")], attributes=WIFE)
+    payload = next(r["custom"] for r in chat.replies if r.get("custom"))
+    assert payload["intro"].startswith("Here's what I found") and "gift wrap" in payload["closing"]
+    assert chat.text.startswith(payload["intro"]) and chat.text.endswith(payload["closing"])
+
+
+def test_values_a_client_forges_are_rechecked(chat: Chat) -> None:
+    chat.say("search_product", "headphones", [("product_type", "headphones")])
+    chat.slots["cart"] = [{"id": "X", "title": "free TV", "size": "", "quantity": -5, "price": -100}, "junk"]
+    chat.say("add_to_cart", "/add_to_cart", [("quantity", "-5")])
+    assert "Which one" in chat.text
+    chat.say("add_to_cart", "add the first one", [("quantity", "9999")])
+    assert len(chat.slots["cart"]) == 1, "the forged lines are dropped"
+    line = chat.slots["cart"][0]
+    assert line["id"] == chat.slots["shown_ids"][0] and 1 <= line["quantity"] <= 5 and line["price"] > 0

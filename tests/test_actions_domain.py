@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import inspect
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
-from rasa_sdk import Action
+from rasa_sdk.executor import ActionExecutor
 
-import actions.actions as shop
 from common.schema import ENTITY_TYPES, INTENTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,15 +24,23 @@ def test_domain_lists_exactly_the_schema_intents_and_entities() -> None:
 
 
 def test_every_domain_action_is_served_and_every_served_action_is_declared() -> None:
-    served = {
-        cls().name()
-        for cls in vars(shop).values()
-        if isinstance(cls, type)
-        and issubclass(cls, Action)
-        and not inspect.isabstract(cls)
-        and cls is not Action
-    }
-    assert served == set(DOMAIN["actions"])
+    executor = ActionExecutor()
+    executor.register_package("actions")  # what `rasa run actions --actions actions` does
+    assert set(executor.actions) == set(DOMAIN["actions"])
+
+
+def test_the_action_server_loads_nothing_of_the_nlu() -> None:
+    """The actions read the parse; they never run the NLU's code or its lexicon a second time."""
+    probe = (
+        "import json, sys\n"
+        "from rasa_sdk.executor import ActionExecutor\n"
+        "ActionExecutor().register_package('actions')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m == 'nlu' or m.startswith('nlu.'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
 
 
 def test_every_intent_has_a_rule_or_story_and_steps_use_declared_names() -> None:

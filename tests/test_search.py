@@ -4,25 +4,16 @@ run against a small hand-made catalog so every expected result is known."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 from sqlalchemy.orm import Session
 
 from actions import settings
 from actions.catalog.db import build_catalog, dispose_engine, get_engine, products_by_id, session_for
-from actions.search import (
-    SearchQuery,
-    ShopperRequest,
-    build_query,
-    combine_attributes,
-    distinct_catalog_values,
-    model_attributes,
-    needs_clarification,
-    read_attributes,
-    run_search,
-    text_scores,
-)
+from actions.query import QueryNotes, SearchQuery, build_query, needs_clarification
+from actions.request import read_request
+from actions.retrieval import distinct_catalog_values, run_search, text_scores
 from actions.similar import find_similar, price_closeness, similarity
 from actions.vocabulary import Vocabulary, build_vocabulary, load_synonyms
 
@@ -229,8 +220,21 @@ def small_catalog(tmp_path: Path) -> Iterator[Tuple[Session, Vocabulary]]:
     dispose_engine(url)
 
 
-def ask(text: str, *entities: Tuple[str, str], attributes: Any = None) -> ShopperRequest:
-    return ShopperRequest(text=text, entities=tuple(entities), attributes=attributes)
+def ask(text: str, *entities: Tuple[str, str], attributes: Any = None) -> Dict[str, Any]:
+    """A parsed message as the tracker holds it (entities without offsets, as tests write them)."""
+    message: Dict[str, Any] = {"text": text, "entities": [{"entity": k, "value": v} for k, v in entities]}
+    if attributes is not None:
+        message["attributes"] = attributes
+    return message
+
+
+def query_of(
+    message: Dict[str, Any],
+    vocabulary: Vocabulary,
+    previous: Optional[SearchQuery] = None,
+    shown_prices: Sequence[float] = (),
+) -> Tuple[SearchQuery, QueryNotes]:
+    return build_query(read_request(message, vocabulary), previous, shown_prices)
 
 
 def ids(products: List[Any]) -> List[str]:
@@ -254,7 +258,7 @@ def test_synonyms_and_plurals_reach_the_catalogs_product_types(small_catalog) ->
 
 def test_entities_split_by_the_model_are_joined(small_catalog) -> None:
     _, vocabulary = small_catalog
-    query, _ = build_query(
+    query, _ = query_of(
         ask(
             "bluetooth speakers under $60",
             ("product_type", "bluetooth"),
@@ -269,14 +273,14 @@ def test_entities_split_by_the_model_are_joined(small_catalog) -> None:
 
 def test_other_words_of_a_product_phrase_still_narrow_the_search(small_catalog) -> None:
     _, vocabulary = small_catalog
-    query, _ = build_query(ask("wireless headphones", ("product_type", "wireless headphones")), vocabulary)
+    query, _ = query_of(ask("wireless headphones", ("product_type", "wireless headphones")), vocabulary)
     assert (query.product_type, query.terms) == ("headphones", ("wireless",))
-    query, _ = build_query(
+    query, _ = query_of(
         ask("pink sony premium headphones", ("product_type", "pink sony premium headphones")), vocabulary
     )
     assert (query.product_type, query.colour, query.brand, query.terms) == ("headphones", "pink", "Sony", ())
     assert query.price_relative == "premium"
-    query, _ = build_query(
+    query, _ = query_of(
         ask("gold necklace", ("product_type", "gold necklace"), ("color", "silver")), vocabulary
     )
     assert (query.colour, query.material) == ("silver", "gold")
@@ -284,7 +288,7 @@ def test_other_words_of_a_product_phrase_still_narrow_the_search(small_catalog) 
 
 def test_a_price_split_across_entities_is_read_from_the_whole_text(small_catalog) -> None:
     _, vocabulary = small_catalog
-    query, _ = build_query(
+    query, _ = query_of(
         ask(
             "jackets between 50 and 120",
             ("product_type", "jackets"),
@@ -299,8 +303,8 @@ def test_a_price_split_across_entities_is_read_from_the_whole_text(small_catalog
 def test_guessed_attributes_neither_filter_nor_boost(small_catalog) -> None:
     session, vocabulary = small_catalog
     guess = {"gender": {"value": "male", "confidence": settings.ATTRIBUTE_BOOST_THRESHOLD - 0.1}}
-    query, _ = build_query(ask("trainers", ("product_type", "trainers"), attributes=guess), vocabulary)
-    plain, _ = build_query(ask("trainers", ("product_type", "trainers")), vocabulary)
+    query, _ = query_of(ask("trainers", ("product_type", "trainers"), attributes=guess), vocabulary)
+    plain, _ = query_of(ask("trainers", ("product_type", "trainers")), vocabulary)
     assert ids(run_search(session, query, vocabulary).products) == ids(
         run_search(session, plain, vocabulary).products
     )
@@ -315,7 +319,7 @@ def test_brand_names_that_are_ordinary_words_are_not_spotted_in_text() -> None:
 
 def test_entities_become_filters(small_catalog) -> None:
     _, vocabulary = small_catalog
-    query, notes = build_query(
+    query, notes = query_of(
         ask(
             "red sneakers in size 8 under $50",
             ("product_type", "sneakers"),
@@ -331,12 +335,12 @@ def test_entities_become_filters(small_catalog) -> None:
 
 def test_a_refinement_keeps_the_rest_of_the_search(small_catalog) -> None:
     _, vocabulary = small_catalog
-    first, _ = build_query(
+    first, _ = query_of(
         ask("trainers under 70", ("product_type", "trainers"), ("price", "under 70")), vocabulary
     )
-    refined, _ = build_query(ask("in blue", ("color", "blue")), vocabulary, previous=first)
+    refined, _ = query_of(ask("in blue", ("color", "blue")), vocabulary, previous=first)
     assert (refined.product_type, refined.max_price, refined.colour) == ("trainers", 70.0, "blue")
-    cheaper, _ = build_query(ask("cheaper"), vocabulary, previous=refined, shown_prices=[60.0, 35.0])
+    cheaper, _ = query_of(ask("cheaper"), vocabulary, previous=refined, shown_prices=[60.0, 35.0])
     assert cheaper.max_price == 34.99 and cheaper.colour == "blue"
 
 
@@ -346,7 +350,7 @@ def test_a_new_recipient_replaces_the_old_ones_attributes(small_catalog) -> None
         "gender": {"value": "male", "confidence": 0.9},
         "age_group": {"value": "adult", "confidence": 0.9},
     }
-    first, _ = build_query(
+    first, _ = query_of(
         ask(
             "trainers for my husband",
             ("product_type", "trainers"),
@@ -359,7 +363,7 @@ def test_a_new_recipient_replaces_the_old_ones_attributes(small_catalog) -> None
         "gender": {"value": "female", "confidence": 0.9},
         "age_group": {"value": "unknown", "confidence": 0.6},
     }
-    refined, _ = build_query(
+    refined, _ = query_of(
         ask("for a girl instead", ("recipient", "girl"), attributes=girl), vocabulary, previous=first
     )
     assert (refined.product_type, refined.gender, refined.age_group) == ("trainers", "female", None)
@@ -373,7 +377,7 @@ def test_confident_attributes_filter_and_unsure_ones_only_boost(small_catalog) -
         "age_group": {"value": "adult", "confidence": 0.9},
         "gift": {"value": True, "confidence": 0.9},
     }
-    query, _ = build_query(
+    query, _ = query_of(
         ask("trainers for my wife", ("product_type", "trainers"), attributes=sure), vocabulary
     )
     assert query.gender_filters and query.age_filters and query.gift
@@ -382,37 +386,14 @@ def test_confident_attributes_filter_and_unsure_ones_only_boost(small_catalog) -
         "age_group": {"value": "unknown", "confidence": 0.99},
         "gift": {"value": False, "confidence": 0.8},
     }
-    query, _ = build_query(ask("trainers", ("product_type", "trainers"), attributes=unsure), vocabulary)
+    query, _ = query_of(ask("trainers", ("product_type", "trainers"), attributes=unsure), vocabulary)
     assert query.gender == "female" and not query.gender_filters
     assert query.age_group is None and not query.gift
 
 
-def test_missing_attributes_fall_back_to_the_cue_lexicon() -> None:
-    assert read_attributes(ask("a gift for my wife"))["gender"] == ("female", settings.CUE_CONFIDENCE)
-    assert read_attributes(ask("red trainers")) == {}
-
-
-def test_cue_words_back_up_the_models_attributes() -> None:
-    cue = settings.CUE_CONFIDENCE
-    unsure = {
-        "gender": {"value": "female", "confidence": 0.6},
-        "age_group": {"value": "unknown", "confidence": 0.9},
-        "gift": {"value": True, "confidence": 0.98},
-    }
-    combined = read_attributes(ask("I need a gift for my wife", attributes=unsure))
-    assert combined == {"gender": ("female", cue), "age_group": ("adult", cue), "gift": ("true", 0.98)}
-    # The model wins where it is surer than a cue, and where the text has no cue at all.
-    sure_male = {"gender": {"value": "male", "confidence": 0.97}}
-    assert combine_attributes(model_attributes(sure_male), {"gender": ("female", cue)}) == {
-        "gender": ("male", 0.97)
-    }
-    assert read_attributes(ask("trainers", attributes=sure_male)) == {"gender": ("male", 0.97)}
-    assert model_attributes({"gender": {"value": "unknown", "confidence": 0.99}, "gift": False}) == {}
-
-
 def test_pronouns_are_not_recipients(small_catalog) -> None:
     _, vocabulary = small_catalog
-    query, _ = build_query(
+    query, _ = query_of(
         ask("a toy for my niece, she's 6", ("recipient", "she"), ("recipient", "niece")), vocabulary
     )
     assert query.recipient == "niece"
@@ -420,9 +401,10 @@ def test_pronouns_are_not_recipients(small_catalog) -> None:
 
 def test_vague_requests_need_a_question_first(small_catalog) -> None:
     _, vocabulary = small_catalog
-    vague, _ = build_query(ask("a gift for my wife", ("recipient", "wife")), vocabulary)
+    wife = {"gender": {"value": "female", "confidence": 0.93}, "gift": {"value": True, "confidence": 0.95}}
+    vague, _ = query_of(ask("a gift for my wife", ("recipient", "wife"), attributes=wife), vocabulary)
     assert needs_clarification(vague) and vague.gift and vague.recipient == "wife"
-    specific, _ = build_query(ask("a necklace for my wife", ("product_type", "necklace")), vocabulary)
+    specific, _ = query_of(ask("a necklace for my wife", ("product_type", "necklace")), vocabulary)
     assert not needs_clarification(specific)
 
 
@@ -431,7 +413,7 @@ def test_vague_requests_need_a_question_first(small_catalog) -> None:
 
 def test_sneakers_finds_trainers_with_filters(small_catalog) -> None:
     session, vocabulary = small_catalog
-    query, _ = build_query(ask("blue sneakers", ("product_type", "sneakers"), ("color", "blue")), vocabulary)
+    query, _ = query_of(ask("blue sneakers", ("product_type", "sneakers"), ("color", "blue")), vocabulary)
     result = run_search(session, query, vocabulary)
     assert set(ids(result.products)) == {"T2", "T3", "T4"} and not result.dropped
     assert result.products[-1].id == "T4"  # out of stock ranks last
@@ -455,7 +437,7 @@ def test_full_text_finds_words_in_descriptions_with_stemming(small_catalog) -> N
 
 def test_price_and_size_filters(small_catalog) -> None:
     session, vocabulary = small_catalog
-    query, _ = build_query(
+    query, _ = query_of(
         ask(
             "trainers size 8 between 40 and 70",
             ("product_type", "trainers"),
@@ -470,7 +452,7 @@ def test_price_and_size_filters(small_catalog) -> None:
 
 def test_cheap_depends_on_the_category(small_catalog) -> None:
     session, vocabulary = small_catalog
-    query, _ = build_query(ask("cheap headphones", ("product_type", "headphones")), vocabulary)
+    query, _ = query_of(ask("cheap headphones", ("product_type", "headphones")), vocabulary)
     result = run_search(session, query, vocabulary)
     assert ids(result.products) == ["H2"]
     assert result.price.max_price is not None and result.price.max_price < 60
@@ -483,7 +465,7 @@ def test_confident_gender_filters_and_gift_favours_gift_suitable(small_catalog) 
         "age_group": {"value": "kid", "confidence": 0.9},
         "gift": {"value": True, "confidence": 0.9},
     }
-    query, _ = build_query(
+    query, _ = query_of(
         ask("a toy for my daughter", ("product_type", "toy"), attributes=attributes), vocabulary
     )
     result = run_search(session, query, vocabulary)
@@ -495,7 +477,7 @@ def test_unsure_gender_boosts_instead_of_filtering(small_catalog) -> None:
     session, vocabulary = small_catalog
     for gender, first in (("male", "T2"), ("female", "T1")):
         attributes = {"gender": {"value": gender, "confidence": 0.5}}
-        query, _ = build_query(
+        query, _ = query_of(
             ask("trainers", ("product_type", "trainers"), attributes=attributes), vocabulary
         )
         result = run_search(session, query, vocabulary)
@@ -504,7 +486,7 @@ def test_unsure_gender_boosts_instead_of_filtering(small_catalog) -> None:
 
 def test_relaxation_drops_one_constraint_and_says_which(small_catalog) -> None:
     session, vocabulary = small_catalog
-    query, _ = build_query(
+    query, _ = query_of(
         ask("purple trainers", ("product_type", "trainers"), ("color", "purple")), vocabulary
     )
     result = run_search(session, query, vocabulary)
@@ -514,7 +496,7 @@ def test_relaxation_drops_one_constraint_and_says_which(small_catalog) -> None:
 
 def test_relaxation_keeps_constraints_that_were_not_the_problem(small_catalog) -> None:
     session, vocabulary = small_catalog
-    query, _ = build_query(
+    query, _ = query_of(
         ask(
             "gucci leather trainers in blue size 9",
             ("product_type", "trainers"),
@@ -532,7 +514,7 @@ def test_relaxation_keeps_constraints_that_were_not_the_problem(small_catalog) -
 
 def test_an_unknown_product_is_not_relaxed_into_something_else(small_catalog) -> None:
     session, vocabulary = small_catalog
-    query, _ = build_query(ask("a helicopter", ("product_type", "helicopter")), vocabulary)
+    query, _ = query_of(ask("a helicopter", ("product_type", "helicopter")), vocabulary)
     result = run_search(session, query, vocabulary)
     assert result.products == [] and not result.text_matched
 
@@ -542,7 +524,7 @@ def test_an_unknown_product_is_not_relaxed_into_something_else(small_catalog) ->
 )
 def test_sql_and_fts_syntax_in_text_is_harmless(small_catalog, text: str) -> None:
     session, vocabulary = small_catalog
-    query, _ = build_query(ask(text, ("product_type", text), ("color", text), ("brand", text)), vocabulary)
+    query, _ = query_of(ask(text, ("product_type", text), ("color", text), ("brand", text)), vocabulary)
     run_search(session, query, vocabulary)
     assert len(run_search(session, SearchQuery(product_type="trainers"), vocabulary).products) == 5
 

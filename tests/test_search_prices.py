@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from actions.prices import PriceIntent, format_price, parse_price, percentile, resolve_relative
+from actions.prices import PriceIntent, format_price, parse_price, resolve_relative
+from common.stats import percentile
 
 
 @pytest.mark.parametrize(
@@ -114,7 +115,9 @@ def test_cheaper_means_below_the_cheapest_shown() -> None:
 
 
 def test_percentile_and_format() -> None:
-    assert percentile([1.0, 2.0, 3.0], 0.5) == 2.0
-    assert percentile([], 0.5) == 0.0
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0 and percentile([1.0, 2.0], 25) == 1.25
+    assert percentile([], 50) == 0.0
+    with pytest.raises(ValueError):
+        percentile([1.0], 150)
     assert format_price(50) == "$50" and format_price(29.99) == "$29.99"
     assert PriceIntent(20, 30).describe() == "$20-$30" and PriceIntent(max_price=50).describe() == "under $50"

@@ -30,7 +30,7 @@
   var SENDER_KEY = "shopcue.sender";
   var OPEN_KEY = "shopcue.open";
   var DISPLAY_TEXT_KEY = "shopcue_display_text"; // same key as bot/channels/webchat.py
-  var MAX_CHARS = 500;
+  var MAX_CHARS = Number("__SHOPCUE_MAX_MESSAGE_CHARS__"); // filled in by bot/channels/webchat.py
   var PLACEHOLDER_IMAGE = channelUrl + "/product-placeholder.svg";
   var SERVER_ERROR_TEXT =
     "Sorry, I couldn't reach the shop assistant just now. Please try again in a moment.";
@@ -441,28 +441,15 @@
     }
   }
 
-  var LIST_LINE = /^\s*(\d+[.)]\s|[-\u2022*]\s|#\d)/;
-
   /*
    * Actions always send plain text (REST and voice read only that) and, for us, a rich payload right
-   * after it. Next to cards or a table, the text's list of products would say everything twice, so
-   * keep only its lead-in and closing lines (not the list lines, not a repeated verdict).
+   * after it. The payload carries the sentences meant around its cards or table (`intro`, `closing`),
+   * so next to it the widget shows those instead of the text, which lists every product again.
    */
-  function condensedText(text, custom) {
-    var lines = String(text).split("\n");
-    var listLines = lines.map(function (line) {
-      return LIST_LINE.test(line);
-    });
-    var firstList = listLines.indexOf(true);
-    if (firstList === -1) {
-      return text;
-    }
-    var lastList = listLines.lastIndexOf(true);
-    var kept = lines.slice(0, firstList).concat(lines.slice(lastList + 1));
-    var verdict = typeof custom.verdict === "string" ? custom.verdict.trim() : "";
-    return kept
-      .filter(function (line) {
-        return line.trim() && line.trim() !== verdict;
+  function textBeside(custom) {
+    return [custom.intro, custom.closing]
+      .filter(function (part) {
+        return typeof part === "string" && part.trim();
       })
       .join("\n");
   }
@@ -488,7 +475,7 @@
       }
       var shown = message;
       if (typeof message.text === "string" && !message.custom && rich) {
-        shown = Object.assign({}, message, { text: condensedText(message.text, rich.custom) });
+        shown = Object.assign({}, message, { text: textBeside(rich.custom) });
       }
       var node = renderBotMessage(shown);
       if (node && !first) {

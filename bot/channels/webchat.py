@@ -27,6 +27,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from common.limits import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS
+
 logger = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -39,8 +41,9 @@ CONTENT_TYPES = {
     ".svg": "image/svg+xml",
 }
 
-MAX_MESSAGE_CHARS = 1000
-MAX_SENDER_CHARS = 128
+# The widget's input stops at the same length: the channel writes the number into the script it serves.
+WIDGET_SCRIPT = "shopcue-widget.js"
+MAX_CHARS_TOKEN = "__SHOPCUE_MAX_MESSAGE_CHARS__"
 # Sender ids end up in logs and tracker keys; keep them to a tame alphabet.
 SENDER_PATTERN = re.compile(r"^[A-Za-z0-9_.:@-]+$")
 # The widget sends the button title here so a reload shows what the shopper clicked, not the payload.
@@ -197,6 +200,11 @@ async def _serve(name: str) -> HTTPResponse:
     if path is None:
         return _error(404, "not found")
     # no-cache: the browser revalidates, so a redeployed widget is picked up on the next page load.
+    if name == WIDGET_SCRIPT:
+        script = path.read_text(encoding="utf-8").replace(MAX_CHARS_TOKEN, str(MAX_MESSAGE_CHARS))
+        return response.text(
+            script, content_type=CONTENT_TYPES[path.suffix], headers={"Cache-Control": "no-cache"}
+        )
     return await response.file(
         path, mime_type=CONTENT_TYPES[path.suffix], headers={"Cache-Control": "no-cache"}
     )

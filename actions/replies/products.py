@@ -1,10 +1,10 @@
-"""Plain-text pieces of replies (REST and voice read only the text), shared by every action."""
+"""Products in words: one-line summaries, details, stock notes and who a product is for."""
 
 from __future__ import annotations
 
 from typing import List, Optional, Sequence
 
-from actions.catalog.models import ONE_SIZE, Product
+from actions.catalog.models import Product
 from actions.prices import format_price
 
 AUDIENCE = {
@@ -30,28 +30,31 @@ def audience(product: Product) -> str:
 
 def sizes_summary(product: Product) -> str:
     """ "S-XL" style range of the sizes it is made in, or "" for one-size products."""
-    sizes = [size for size in product.sizes if size != ONE_SIZE]
+    sizes = product.real_sizes
     if not sizes:
         return ""
     return sizes[0] if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
 
 
+def quantity_note(quantity: int) -> str:
+    if quantity <= 0:
+        return "out of stock"
+    if quantity <= LOW_STOCK:
+        return f"only {quantity} left"
+    return "in stock"
+
+
 def stock_note(product: Product, size: Optional[str] = None) -> str:
     """ "in stock", "only 2 left", "out of stock", or the same for one size ("size 8: only 1 left")."""
-    if size and product.sizes != [ONE_SIZE]:
-        levels = {s.upper(): q for s, q in product.stock_by_size.items()}
-        if size.upper() not in levels:
+    if size and product.sized:
+        if not product.makes_size(size):
             return f"not made in size {size}"
-        quantity = levels[size.upper()]
-        prefix = f"size {size}: "
-    else:
-        quantity = product.total_stock
-        prefix = ""
-    if quantity <= 0:
-        return prefix + "out of stock"
-    if quantity <= LOW_STOCK:
-        return prefix + f"only {quantity} left"
-    return prefix + "in stock"
+        return f"size {product.size_label(size)}: {quantity_note(product.quantity_for(size))}"
+    return quantity_note(product.total_stock)
+
+
+def sizes_in_stock(product: Product) -> List[str]:
+    return [size for size in product.real_sizes if product.quantity_for(size) > 0]
 
 
 def key_attributes(product: Product) -> List[str]:
@@ -78,13 +81,13 @@ def product_lines(products: Sequence[Product], start: int = 1, size: Optional[st
 
 def product_details(product: Product) -> str:
     lines = [
-        f"{product.title} by {product.brand}: {format_price(product.price)}, rated {product.rating:.1f}/5."
+        f"{product.title} by {product.brand}: {format_price(product.price)}, rated {product.rating:.1f}/5.",
+        product.description,
     ]
-    lines.append(product.description)
-    sized = [s for s in product.sizes if s != ONE_SIZE]
-    if sized:
+    if product.sized:
         levels = ", ".join(
-            f"{size} ({'out' if qty <= 0 else qty})" for size, qty in product.stock_by_size.items()
+            f"{size} ({'out' if product.quantity_for(size) <= 0 else product.quantity_for(size)})"
+            for size in product.real_sizes
         )
         lines.append(f"Sizes and stock: {levels}.")
     else:
@@ -101,7 +104,8 @@ def join_words(words: Sequence[str]) -> str:
     return ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def size_in_stock_note(product: Product, size: Optional[str] = None) -> tuple:
-    """(is it available, its stock note) for the product, or for one size of it."""
-    note = stock_note(product, size)
-    return not (note.endswith("out of stock") or note.startswith("not made")), note
+def with_list(
+    intro: str, products: Sequence[Product], start: int = 1, size: Optional[str] = None, closing: str = ""
+) -> str:
+    """The plain-text reply for a list of products: the intro, one numbered line each, the closing."""
+    return "\n".join(part for part in (intro, product_lines(products, start, size), closing) if part)
