@@ -1,9 +1,7 @@
 """The cart as data: lines read back from the `cart` slot (re-checked: a client can send anything),
 adding a product, and the totals. Pure: no catalog, no wording."""
 
-from __future__ import annotations
-
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, List, Sequence, Tuple
 
 from actions import settings
@@ -31,15 +29,12 @@ def read_cart(value: Any) -> List[CartLine]:
         if not isinstance(item, dict):
             continue
         try:
-            line = CartLine(
-                id=str(item["id"])[:32],
-                title=str(item.get("title") or "")[:200],
-                size=str(item.get("size") or "")[:20],
-                quantity=int(item.get("quantity", 1)),
-                price=float(item.get("price", 0.0)),
-            )
+            values = {f.name: f.type(item[f.name]) for f in fields(CartLine)}
         except (KeyError, TypeError, ValueError):
             continue
+        line = CartLine(
+            **{**values, "id": values["id"][:32], "title": values["title"][:200], "size": values["size"][:20]}
+        )
         if 1 <= line.quantity <= settings.MAX_QUANTITY and 0 <= line.price <= 1_000_000:
             lines.append(line)
     return lines

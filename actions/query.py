@@ -9,19 +9,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from actions import settings
 from actions.prices import PriceIntent, resolve_relative
 from actions.request import MAX_TERMS, ShopperRequest
+from common.schema import AGE_GROUP, BRAND, GENDER, MATERIAL, PRICE, PRODUCT_TYPE, SIZE
 
 # Constraints that relaxation may drop, least important first. Exclusions ("no leather") are never
 # dropped: showing what the shopper ruled out is worse than showing nothing.
-RELAX_ORDER: Tuple[str, ...] = (
-    "material",
-    "size",
-    "colour",
-    "brand",
-    "terms",
-    "age_group",
-    "gender",
-    "price",
-)
+# Constraint names are the schema's entity and attribute names where there is one; "colour" and
+# "terms" are the query's own (the catalog spells colour the British way; terms are free words).
+COLOUR, TERMS = "colour", "terms"
+RELAX_ORDER: Tuple[str, ...] = (MATERIAL, SIZE, COLOUR, BRAND, TERMS, AGE_GROUP, GENDER, PRICE)
 REFINING_INTENT = "refine_search"
 
 
@@ -74,29 +69,29 @@ class SearchQuery:
     def present_constraints(self) -> List[str]:
         """The relaxable constraints this query actually has, in relaxation order."""
         present = {
-            "material": self.material,
-            "size": self.size,
-            "colour": self.colour,
-            "brand": self.brand,
-            "terms": self.terms and (self.product_type or self.category),
-            "age_group": self.age_filters,
-            "gender": self.gender_filters,
-            "price": self.has_budget(),
+            MATERIAL: self.material,
+            SIZE: self.size,
+            COLOUR: self.colour,
+            BRAND: self.brand,
+            TERMS: self.terms and (self.product_type or self.category),
+            AGE_GROUP: self.age_filters,
+            GENDER: self.gender_filters,
+            PRICE: self.has_budget(),
         }
         return [name for name in RELAX_ORDER if present[name]]
 
     def without(self, constraint: str) -> SearchQuery:
         below_filter = settings.ATTRIBUTE_FILTER_THRESHOLD - 0.01
         cleared: Dict[str, Any] = {
-            "material": {"material": None},
-            "size": {"size": None},
-            "colour": {"colour": None},
-            "brand": {"brand": None},
-            "terms": {"terms": ()},
+            MATERIAL: {"material": None},
+            SIZE: {"size": None},
+            COLOUR: {"colour": None},
+            BRAND: {"brand": None},
+            TERMS: {"terms": ()},
             # A dropped attribute still boosts the ranking: it is only no longer a filter.
-            "age_group": {"age_confidence": min(self.age_confidence, below_filter)},
-            "gender": {"gender_confidence": min(self.gender_confidence, below_filter)},
-            "price": {"min_price": None, "max_price": None, "price_relative": None},
+            AGE_GROUP: {"age_confidence": min(self.age_confidence, below_filter)},
+            GENDER: {"gender_confidence": min(self.gender_confidence, below_filter)},
+            PRICE: {"min_price": None, "max_price": None, "price_relative": None},
         }[constraint]
         return replace(self, **cleared)
 
@@ -162,7 +157,7 @@ def build_query(
     # Products and brands read from the text alone start searches; in a refinement they are noise.
     from_text = set(request.from_text) if previous is not None else set()
     names_product = request.product_type or request.category or request.product_words
-    if names_product and "product_type" not in from_text:
+    if names_product and PRODUCT_TYPE not in from_text:
         changes.update(
             product_type=request.product_type,
             category=request.category,
@@ -171,9 +166,9 @@ def build_query(
         )
     elif request.terms:
         changes["terms"] = tuple(dict.fromkeys(query.terms + request.terms))[:MAX_TERMS]
-    if request.brand and "brand" not in from_text:
+    if request.brand and BRAND not in from_text:
         changes["brand"] = request.brand
-    for name in ("colour", "material", "size"):
+    for name in ("colour", "material", "size"):  # SearchQuery fields
         if getattr(request, name):
             changes[name] = getattr(request, name)
     for name, field_name in (

@@ -222,7 +222,7 @@ def read_request(message: Mapping[str, Any], vocabulary: Vocabulary) -> ShopperR
         fields["brand"] = vocabulary.brand(brand.value) or brand.value.strip()
     elif not fields.get("brand") and vocabulary.brand_words.scan(text):
         fields["brand"] = vocabulary.brand(text)
-        from_text.append("brand")
+        from_text.append(BRAND)
     colour = next(iter(positive(COLOR)), None)
     if colour:
         fields["colour"] = vocabulary.colour(colour.value) or normalise(colour.value)
@@ -273,7 +273,7 @@ def _product_fields(
     if product_type or category:
         fields.update(product_type=product_type, category=category, product_words=phrase or None)
         if not phrase:
-            from_text.append("product_type")
+            from_text.append(PRODUCT_TYPE)
         if phrase:
             fields.update(_describing_words(other_words, vocabulary, tagged))
         return fields
@@ -318,7 +318,7 @@ def _colour_from_text(
         if is_negated(text, offset):
             excluded.append(("colour", value))
         else:
-            from_text.append("colour")
+            from_text.append(COLOR)
             return {"colour": value}
     return {}
 
@@ -340,7 +340,7 @@ def _price(text: str, prices: Sequence[Entity], from_text: List[str]) -> PriceIn
             return price
     price = parse_price(text)
     if not price.is_empty:
-        from_text.append("price")
+        from_text.append(PRICE)
     return price
 
 

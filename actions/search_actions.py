@@ -20,6 +20,7 @@ from actions.replies import search as say
 from actions.replies.products import with_list
 from actions.request import search_words
 from actions.retrieval import SearchResult, run_search, text_scores
+from common.schema import PRICE
 
 Events = List[Dict[str, Any]]
 
@@ -48,7 +49,7 @@ class ActionSearchProducts(ShopAction):
                 )
                 return [state.remember_search(replace(query, clarified=True))]
             result = run_search(session, query, shop.vocabulary)
-            if notes.compared_to_shown and (not result.products or "price" in result.dropped):
+            if notes.compared_to_shown and (not result.products or PRICE in result.dropped):
                 # Nothing cheaper (or pricier) exists: say so and keep the search as it was.
                 direction = notes.compared_to_shown
                 dispatcher.utter_message(

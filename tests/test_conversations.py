@@ -11,7 +11,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from bot.launcher import PROJECT_ROOT, BotProcesses, venv_bin
+from bot.launcher import PROJECT_ROOT, BotProcesses, http_json, venv_bin
 
 pytestmark = pytest.mark.e2e
 
@@ -171,11 +171,83 @@ def test_bad_input_gets_a_sane_reply(bot: BotProcesses, text: str) -> None:
     assert follow_up.cards(), "the catalog must be intact after bad input"
 
 
-def test_negative_price_is_not_used(bot: BotProcesses) -> None:
+def test_a_negative_price_is_ignored_and_said(bot: BotProcesses) -> None:
     shopper = Shopper(bot, "negative")
     shopper.say("red trainers under -5 dollars")
-    assert "negative" in shopper.text or shopper.cards(), shopper.replies
-    assert all(card["price"] > 0 for card in shopper.cards())
+    assert "I ignored the price you gave: a price can't be negative" in shopper.text, shopper.replies
+    assert shopper.cards() and all(card["price"] > 0 for card in shopper.cards())
+
+
+# --- what a shopper hit (issue 11): misspellings, negations, names, a gift with a budget -----------
+
+
+def test_a_misspelled_product_is_not_called_something_we_do_not_sell(bot: BotProcesses) -> None:
+    shopper = Shopper(bot, "misspelled")
+    shopper.say("hedphones")
+    assert "don't sell" not in shopper.text and "headphones" in shopper.text.lower(), shopper.replies
+    shopper = Shopper(bot, "misspelled-2")
+    shopper.say("sneekers for my boy")
+    assert shopper.cards(), shopper.replies
+    rows = catalog_rows(bot, [card["id"] for card in shopper.cards()])
+    assert {row["product_type"] for row in rows.values()} == {"trainers"}
+    assert all(row["gender"] in ("male", "unisex") and row["age_group"] == "kid" for row in rows.values())
+
+
+def test_an_excluded_colour_or_material_is_not_shown(bot: BotProcesses) -> None:
+    shopper = Shopper(bot, "negation")
+    shopper.say("t-shirts in any colour but pink")
+    assert shopper.cards(), shopper.replies
+    assert all(card["attributes"]["colour"] != "pink" for card in shopper.cards())
+    shopper.say("handbags")
+    assert shopper.cards()
+    shopper.say("no leather")
+    assert shopper.cards(), shopper.replies
+    assert all("leather" not in (card["attributes"]["material"] or "") for card in shopper.cards())
+
+
+def test_asking_about_a_product_by_name_answers_about_that_product(bot: BotProcesses) -> None:
+    shopper = Shopper(bot, "by-name")
+    shopper.say("is the Northwind slim fit tee in stock?")
+    assert "haven't shown you" not in shopper.text, shopper.replies
+    titles = [card["title"] for card in shopper.cards()]
+    assert titles and all(t.startswith("Northwind") and "Slim Fit T-Shirt" in t for t in titles), titles
+    assert all(card["stock_note"] for card in shopper.cards())
+
+
+def test_a_gift_request_with_recipient_age_and_budget_gets_gifts_not_a_question(bot: BotProcesses) -> None:
+    shopper = Shopper(bot, "niece")
+    shopper.say("bday present for my 8 yo niece, under 30")
+    assert shopper.cards(), shopper.replies
+    assert "budget" not in shopper.text.lower()
+    rows = catalog_rows(bot, [card["id"] for card in shopper.cards()])
+    assert all(row["price"] <= 30 and row["gender"] in ("female", "unisex") for row in rows.values())
+    assert all(row["age_group"] == "kid" for row in rows.values())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "bday present for my 10yo son",
+        "a gift for my wife",
+        "red trainers for my husband",
+        "toys for a baby girl",
+    ],
+)
+def test_the_parse_and_the_search_read_the_same_attributes(bot: BotProcesses, text: str) -> None:
+    """`/model/parse` and the action agree: the search uses exactly the attributes the parse gives."""
+    parsed = bot.parse(text)["attributes"]
+    shopper = Shopper(bot, "same-attributes")
+    shopper.say(text)
+    tracker = http_json("GET", f"{bot.rasa_url}/conversations/{shopper.sender}/tracker")
+    state = tracker["slots"]["search_state"]
+    for name, confidence in (("gender", "gender_confidence"), ("age_group", "age_confidence")):
+        value = parsed[name]["value"]
+        if value == "unknown":
+            assert state[name] is None, (name, parsed, state)
+        else:
+            used = (state[name], state[confidence])
+            assert used == (value, parsed[name]["confidence"]), (name, parsed, state)
+    assert state["gift"] == (parsed["gift"]["value"] is True and parsed["gift"]["confidence"] >= 0.5)
 
 
 def test_asking_for_a_person_gets_the_handoff(bot: BotProcesses) -> None:

@@ -11,7 +11,7 @@ from typing import List, Optional
 from sqlalchemy import func, select
 
 from actions.catalog.db import build_catalog, catalog_url, create_schema, get_engine, session_for
-from actions.catalog.demo import generate_demo_catalog
+from actions.catalog.demo import DEFAULT_SEED, DEFAULT_TOTAL, generate_demo_catalog
 from actions.catalog.importer import ImportRejectedError, import_file
 from actions.catalog.models import Product, StockLevel
 
@@ -21,8 +21,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--url", help="SQLAlchemy URL (default: DATABASE_URL, SHOPCUE_CATALOG_DB or var/)")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="replace the catalog with the deterministic demo catalog")
-    demo.add_argument("--size", type=int, default=3600)
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--size", type=int, default=DEFAULT_TOTAL)
+    demo.add_argument("--seed", type=int, default=DEFAULT_SEED)
     load = commands.add_parser("import", help="load products from a .csv or .jsonl file")
     load.add_argument("file", type=Path)
     load.add_argument("--replace", action="store_true", help="drop the current products first")

@@ -96,7 +96,7 @@ def create_schema(engine: Engine) -> None:
 
 def rebuild_fts(session: Session) -> None:
     """Re-index every product's text; called inside the import transaction so both commit together."""
-    if session.get_bind().dialect.name != "sqlite":
+    if not uses_fts(session.get_bind()):
         return
     session.execute(text("DELETE FROM product_fts"))
     session.execute(
@@ -126,7 +126,6 @@ def products_by_id(session: Session, ids: Sequence[str]) -> List[Product]:
 
 def write_products(session: Session, products: Iterable[dict]) -> int:
     """Insert product dicts (with `stock` as {size: quantity}) in the caller's transaction."""
-    count = 0
     product_rows, stock_rows = [], []
     for item in products:
         row = {key: value for key, value in item.items() if key != "stock"}
@@ -135,16 +134,18 @@ def write_products(session: Session, products: Iterable[dict]) -> int:
             stock_rows.append(
                 {"product_id": row["id"], "size": size, "position": position, "quantity": quantity}
             )
-        count += 1
     if product_rows:
         session.execute(Product.__table__.insert(), product_rows)
     if stock_rows:
         session.execute(StockLevel.__table__.insert(), stock_rows)
-    return count
+    return len(product_rows)
 
 
-def build_catalog(url: str, products: Iterable[dict], replace: bool = True) -> int:
-    """Create the schema and load products in one transaction; with `replace`, old rows go first."""
+def build_catalog(url: Optional[str], products: Iterable[dict], replace: bool = True) -> int:
+    """Create the schema and load products in one transaction; with `replace`, old rows go first.
+
+    The demo catalog and imports both load through here, so the FTS index is always rebuilt with them.
+    """
     engine = get_engine(url)
     create_schema(engine)
     with session_for(engine) as session, session.begin():

@@ -20,8 +20,9 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from sqlalchemy import select
 
-from actions.catalog.db import create_schema, get_engine, rebuild_fts, session_for, write_products
-from actions.catalog.models import AGE_GROUPS, GENDERS, ONE_SIZE, Product
+from actions.catalog.db import build_catalog, create_schema, get_engine, session_for
+from actions.catalog.models import AGE_GROUPS, DEFAULT_AGE_GROUP, GENDERS, ONE_SIZE, UNISEX, Product
+from common.schema import AGE_GROUP, GENDER
 
 REQUIRED = ("id", "title", "brand", "product_type", "category", "price")
 MAX_PRICE = 1_000_000.0
@@ -143,12 +144,12 @@ def validate_record(record: Any) -> Tuple[Optional[dict], List[str]]:
                 errors.append(f"rating must be between 0 and 5: {rating}")
         except ValueError:
             errors.append(f"rating is not a number: {record.get('rating')!r}")
-    gender = _text(record, "gender").lower() or "unisex"
+    gender = _text(record, GENDER).lower() or UNISEX
     if gender not in GENDERS:
-        errors.append(f"gender must be one of {', '.join(GENDERS)}: {gender!r}")
-    age_group = _text(record, "age_group").lower() or "adult"
+        errors.append(f"{GENDER} must be one of {', '.join(GENDERS)}: {gender!r}")
+    age_group = _text(record, AGE_GROUP).lower() or DEFAULT_AGE_GROUP
     if age_group not in AGE_GROUPS:
-        errors.append(f"age_group must be one of {', '.join(AGE_GROUPS)}: {age_group!r}")
+        errors.append(f"{AGE_GROUP} must be one of {', '.join(AGE_GROUPS)}: {age_group!r}")
     gift = _parse_bool(record.get("gift_suitable"))
     if gift is None:
         errors.append(f"gift_suitable must be true or false: {record.get('gift_suitable')!r}")
@@ -161,8 +162,8 @@ def validate_record(record: Any) -> Tuple[Optional[dict], List[str]]:
         "brand": _text(record, "brand"),
         "product_type": _text(record, "product_type").lower(),
         "category": _text(record, "category").lower(),
-        "gender": gender,
-        "age_group": age_group,
+        GENDER: gender,
+        AGE_GROUP: age_group,
         "colour": (_text(record, "colour") or _text(record, "color")).lower(),
         "material": _text(record, "material").lower(),
         "price": round(price, 2),
@@ -208,9 +209,5 @@ def import_file(path: Path, url: Optional[str] = None, replace: bool = False) ->
     report = check_file(path, existing)
     if report.errors:
         raise ImportRejectedError(report)
-    with session_for(engine) as session, session.begin():
-        if replace:
-            session.execute(Product.__table__.delete())
-        report.written = write_products(session, report.products)
-        rebuild_fts(session)
+    report.written = build_catalog(url, report.products, replace=replace)
     return report

@@ -17,6 +17,7 @@ ONE_SIZE = "one size"
 # The catalog's vocabularies for the implicit attributes: the schema's values less its "no evidence"
 # one, plus `unisex`, a product's gender that matches any shopper's.
 UNISEX = "unisex"
+DEFAULT_AGE_GROUP = "adult"  # a product that does not say who it is for
 GENDERS = (*(v for v in DEFAULT_ATTRIBUTES[GENDER] if v not in NEUTRAL_VALUES), UNISEX)
 AGE_GROUPS = tuple(v for v in DEFAULT_ATTRIBUTES[AGE_GROUP] if v not in NEUTRAL_VALUES)
 
@@ -30,7 +31,7 @@ class Product(Base):
     product_type = Column(String(60), nullable=False, index=True)
     category = Column(String(60), nullable=False, index=True)
     gender = Column(String(10), nullable=False, default=UNISEX)
-    age_group = Column(String(10), nullable=False, default="adult")
+    age_group = Column(String(10), nullable=False, default=DEFAULT_AGE_GROUP)
     colour = Column(String(40), nullable=False, default="")
     material = Column(String(60), nullable=False, default="")
     price = Column(Float, nullable=False, index=True)

@@ -7,9 +7,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from actions.payloads import button_payload
 from actions.prices import format_price
-from actions.query import QueryNotes, SearchQuery
+from actions.query import COLOUR, TERMS, QueryNotes, SearchQuery
 from actions.replies.products import join_words
-from common.schema import PRICE, PRODUCT_TYPE
+from common.schema import AGE_GROUP, BRAND, GENDER, MATERIAL, PRICE, PRODUCT_TYPE, SIZE
 
 DEPARTMENTS = (
     "clothing, shoes, toys, baby things, electronics, beauty, jewellery, home and kitchen, sports, books, "
@@ -88,19 +88,19 @@ def describe_query(query: SearchQuery) -> str:
 
 def describe_dropped(constraint: str, query: SearchQuery) -> str:
     """The dropped constraint in the shopper's words ("the colour blue", "your price (under $50)")."""
-    if constraint == "terms":
+    if constraint == TERMS:
         return "“" + " ".join(query.terms) + "”"
-    if constraint == "gender":
+    if constraint == GENDER:
         return {"female": "women's/girls' only", "male": "men's/boys' only"}.get(query.gender or "", "gender")
-    if constraint == "price":
+    if constraint == PRICE:
         described = query.price.describe()
         return f"your price ({described})" if described else "your price"
     return {
-        "material": f"the material ({query.material})",
-        "size": f"size {query.size}",
-        "colour": f"the colour {query.colour}",
-        "brand": f"the brand {query.brand}",
-        "age_group": f"the age group ({query.age_group})",
+        MATERIAL: f"the material ({query.material})",
+        SIZE: f"size {query.size}",
+        COLOUR: f"the colour {query.colour}",
+        BRAND: f"the brand {query.brand}",
+        AGE_GROUP: f"the age group ({query.age_group})",
     }.get(constraint, constraint)
 
 
