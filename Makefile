@@ -37,13 +37,13 @@ lint: install
 
 validate: install
 	@$(RASA) data validate --domain bot/domain.yml --data data --fail-on-warnings
-	@$(PY) -m nlu.validate_data
+	@$(PY) -m nlu.tools.validate_data
 
 train: install
 	@$(RASA) train --config config.yml --domain bot/domain.yml --data data --out models
 
 evaluate: install
-	@$(PY) -m nlu.evaluate --model-config config.yml --baseline-config config.diet.yml --train data \
+	@$(PY) -m nlu.tools.evaluate --model-config config.yml --baseline-config config.diet.yml --train data \
 		--test tests/data/heldout_nlu.yml --out reports/eval
 
 lock: install

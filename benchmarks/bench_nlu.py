@@ -31,7 +31,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from common.stats import percentile  # noqa: E402
-from nlu.evaluate import train  # noqa: E402
+from nlu.tools.evaluate import train  # noqa: E402
 
 QUERIES = [
     "bday present for my 10yo son",

@@ -23,10 +23,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from nlu.component import JointShoppingNLU, joint_config_for, training_examples  # noqa: E402
-from nlu.evaluate import EvalSet, load_rasa_set, macro_f1, span_prf  # noqa: E402
+from nlu.encoder import Encoder  # noqa: E402
 from nlu.modeling_joint import JointShoppingModel  # noqa: E402
 from nlu.pipeline_config import attribute_schema_of  # noqa: E402
-from nlu.training import Encoder, predict, set_seed, train_model  # noqa: E402
+from nlu.prediction import predict  # noqa: E402
+from nlu.tools.evaluate import EvalSet, load_rasa_set, macro_f1, span_prf  # noqa: E402
+from nlu.training import set_seed, train_model  # noqa: E402
 
 
 def scores(

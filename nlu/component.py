@@ -38,18 +38,12 @@ from common.schema import (
     attribute_output_value,
     normalise_attribute_value,
 )
+from nlu.encoder import Encoder
+from nlu.labels import Example, entity_types_per_intent, tag_labels_for
 from nlu.modeling_joint import JointShoppingConfig, JointShoppingModel
 from nlu.pipeline_config import attribute_schema
-from nlu.training import (
-    Encoder,
-    Example,
-    Prediction,
-    entity_types_per_intent,
-    predict,
-    set_seed,
-    tag_labels_for,
-    train_model,
-)
+from nlu.prediction import Prediction, predict
+from nlu.training import set_seed, train_model
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Joint intent + BIO entity tags + implicit-attribute model on a small pretrained encoder.
 
 One forward pass over a short shopping request gives everything the bot needs: the intent, a tag per
-token (decoded to character spans in `nlu.training`) and one softmax per implicit attribute. The
+token (decoded to character spans in `nlu.prediction`) and one softmax per implicit attribute. The
 attribute heads are built from the config, so a new attribute is a config + data change only.
 
 `JointShoppingConfig` is the one home of the model's defaults (decoder, length, dropout, loss weights,

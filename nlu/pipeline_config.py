@@ -12,9 +12,9 @@ from typing import Any, Dict, List, Mapping, Optional
 import yaml
 
 from common.schema import DEFAULT_ATTRIBUTES, normalise_attribute_value
+from nlu import PROJECT_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG_PATH = ROOT / "config.yml"
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config.yml"
 JOINT_COMPONENT = "nlu.component.JointShoppingNLU"
 
 

@@ -19,8 +19,9 @@ import yaml
 
 from common.numbers import NUMBER_WORDS, TENS, UNITS, number_value
 from common.schema import DEFAULT_ATTRIBUTES, neutral_value, normalise_attribute_value
+from nlu import PROJECT_ROOT
 
-DEFAULT_LEXICON_PATH = Path(__file__).resolve().parent.parent / "data" / "lexicon" / "attribute_cues.yml"
+DEFAULT_LEXICON_PATH = PROJECT_ROOT / "data" / "lexicon" / "attribute_cues.yml"
 LEXICON_ENV_VAR = "SHOPCUE_CUE_LEXICON"
 
 # The attributes the lexicon may speak about (the others come only from explicit labels).

@@ -10,7 +10,8 @@ from typing import List
 import pytest
 
 from common.schema import DEFAULT_ATTRIBUTES, ENTITY_TYPES, INTENTS
-from nlu.generate_data import (
+from nlu.pipeline_config import attribute_schema_of
+from nlu.tools.generate_data import (
     DEFAULT_EXCLUDE,
     DEFAULT_OUT,
     DEFAULT_SEED,
@@ -20,8 +21,7 @@ from nlu.generate_data import (
     load_vocab,
     to_yaml,
 )
-from nlu.pipeline_config import attribute_schema_of
-from nlu.validate_data import DEFAULT_HELDOUT, load_examples, validate
+from nlu.tools.validate_data import DEFAULT_HELDOUT, load_examples, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -177,7 +177,7 @@ def test_cli_reports_malformed_yaml_with_file_and_line_and_no_traceback(tmp_path
     broken = 'version: "3.1"\nnlu:\n- intent: greet\n  examples: |\n    - hi\n  - oops: [open\n'
     bad.write_text(broken, encoding="utf-8")
     run = subprocess.run(
-        [sys.executable, "-m", "nlu.validate_data", str(bad)],
+        [sys.executable, "-m", "nlu.tools.validate_data", str(bad)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -190,7 +190,7 @@ def test_cli_reports_malformed_yaml_with_file_and_line_and_no_traceback(tmp_path
 
 def test_cli_exit_code_is_zero_on_clean_data(tmp_path: Path) -> None:
     good = _write(tmp_path / "good.yml", "- intent: greet\n  examples: |\n    - hi\n")
-    command = [sys.executable, "-m", "nlu.validate_data", str(good)]
+    command = [sys.executable, "-m", "nlu.tools.validate_data", str(good)]
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 examples checked: no problems" in run.stdout
@@ -200,7 +200,8 @@ def test_generated_file_is_reproduced_byte_for_byte() -> None:
     vocab = load_vocab(DEFAULT_VOCAB)
     examples = generate(vocab, DEFAULT_SEED, existing_texts(DEFAULT_EXCLUDE))
     expected = to_yaml(examples, DEFAULT_SEED, str(DEFAULT_VOCAB.relative_to(ROOT)))
-    assert DEFAULT_OUT.read_text(encoding="utf-8") == expected, "run `python -m nlu.generate_data` and commit"
+    hint = "run `python -m nlu.tools.generate_data` and commit"
+    assert DEFAULT_OUT.read_text(encoding="utf-8") == expected, hint
 
 
 def test_generator_seed_changes_output_and_labels_match_cues() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from common.stats import percentile
-from nlu.evaluate import (
+from nlu.tools.evaluate import (
     EvalSet,
     GoldExample,
     ParsedExample,
@@ -21,7 +21,7 @@ from nlu.evaluate import (
     score,
     span_prf,
 )
-from nlu.import_bio import TypeMapping
+from nlu.tools.import_bio import TypeMapping
 
 MAPPING_ENTITIES = {"core_product_type": "product_type", "creator": "brand", "color": "color"}
 

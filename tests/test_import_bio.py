@@ -11,7 +11,7 @@ import pytest
 from rasa.shared.nlu.constants import METADATA, METADATA_EXAMPLE
 from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
 
-from nlu.import_bio import (
+from nlu.tools.import_bio import (
     DEFAULT_MAPPING,
     BioImportError,
     bio_spans,
@@ -106,7 +106,7 @@ def test_bad_input_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(BioImportError, match=r"bad.jsonl:2: 2 tokens but 1 tags"):
         list(read_jsonl(bad))
     run = subprocess.run(
-        [sys.executable, "-m", "nlu.import_bio", str(bad), "--out", str(tmp_path / "o.yml")],
+        [sys.executable, "-m", "nlu.tools.import_bio", str(bad), "--out", str(tmp_path / "o.yml")],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -120,7 +120,7 @@ def test_queryner_validation_imports_and_spans_match_source_tokens(tmp_path: Pat
         pytest.skip("../shared/datasets/queryner is not available")
     out = tmp_path / "queryner_validation.yml"
     run = subprocess.run(
-        [sys.executable, "-m", "nlu.import_bio", str(QUERYNER_VALIDATION), "--out", str(out)],
+        [sys.executable, "-m", "nlu.tools.import_bio", str(QUERYNER_VALIDATION), "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,

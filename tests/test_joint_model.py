@@ -15,22 +15,12 @@ from transformers import AutoTokenizer
 
 from common.schema import DEFAULT_ATTRIBUTES
 from nlu.component import default_encoder_path
+from nlu.encoder import Encoder
+from nlu.labels import Example, entity_types_per_intent, keep_entities_for_intent, tag_labels_for
 from nlu.modeling_joint import BIOTagCRF, JointShoppingConfig, JointShoppingModel, bio_transition_mask
-from nlu.training import (
-    Encoder,
-    Example,
-    class_weights,
-    constrained_word_tags,
-    decode_word_tags,
-    entity_types_per_intent,
-    keep_entities_for_intent,
-    pre_tokenize,
-    predict,
-    spans_to_word_tags,
-    tag_labels_for,
-    train_model,
-    word_tags_to_spans,
-)
+from nlu.prediction import constrained_word_tags, decode_word_tags, predict
+from nlu.training import class_weights, train_model
+from nlu.words import pre_tokenize, spans_to_word_tags, word_tags_to_spans
 
 # (text, intent, [(entity text, type)], attributes)
 RAW: List[Tuple[str, str, List[Tuple[str, str]], Dict[str, str]]] = [

@@ -1,7 +1,7 @@
 """Size of the NLU data per intent, entity type and attribute value (training labels as the model sees them).
 
-    python -m nlu.data_stats                 # data/nlu (hand-written, generated) and the held-out split
-    python -m nlu.data_stats --markdown      # the same as Markdown tables
+    python -m nlu.tools.data_stats                 # data/nlu (hand-written, generated) and the held-out split
+    python -m nlu.tools.data_stats --markdown      # the same as Markdown tables
 
 Attribute values are the resolved training labels: explicit metadata, else the cue lexicon's weak label,
 else the neutral value; `source` counts say which of the three each label came from.
@@ -12,20 +12,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from common.schema import ENTITY_TYPES, INTENTS
+from nlu import PROJECT_ROOT
 from nlu.pipeline_config import attribute_schema_of
-from nlu.validate_data import DEFAULT_HELDOUT, Example, load_examples
+from nlu.tools.validate_data import DEFAULT_HELDOUT, Example, load_examples
 from nlu.weak_labels import attribute_labels, label_attributes
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def split_examples() -> Dict[str, List[Example]]:
     """The examples of each split: hand-written training, generated training, held-out."""
-    nlu_dir = ROOT / "data" / "nlu"
+    nlu_dir = PROJECT_ROOT / "data" / "nlu"
     files = sorted(nlu_dir.rglob("*.yml"))
     return {
         "hand-written": [ex for f in files if "generated" not in f.parts for ex in load_examples(f)],

@@ -4,8 +4,8 @@ Hand-written data in `data/nlu/*.yml` is the primary source; this adds variety (
 sizes, ages and recipients in more combinations). Output is deterministic for a given seed, vocabulary
 file and set of hand-written / held-out texts (texts already there are skipped so nothing is duplicated):
 
-    python -m nlu.generate_data            # writes data/nlu/generated/search_generated.yml
-    python -m nlu.generate_data --seed 7 --out /tmp/x.yml
+    python -m nlu.tools.generate_data            # writes data/nlu/generated/search_generated.yml
+    python -m nlu.tools.generate_data --seed 7 --out /tmp/x.yml
 
 Every example carries explicit attribute labels computed from its parts (recipient, age, department
 word, product type, gift template). A candidate whose labels the cue lexicon contradicts is dropped, so
@@ -26,13 +26,13 @@ import yaml
 
 from common.numbers import UNITS
 from common.schema import DEFAULT_ATTRIBUTES, INTENTS, neutral_value
-from nlu.validate_data import load_examples, normalise_for_dedup
+from nlu import PROJECT_ROOT
+from nlu.tools.validate_data import load_examples, normalise_for_dedup
 from nlu.weak_labels import attribute_labels
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_VOCAB = ROOT / "data" / "lexicon" / "generator_vocab.yml"
-DEFAULT_OUT = ROOT / "data" / "nlu" / "generated" / "search_generated.yml"
-DEFAULT_EXCLUDE = (ROOT / "data" / "nlu", ROOT / "tests" / "data" / "heldout_nlu.yml")
+DEFAULT_VOCAB = PROJECT_ROOT / "data" / "lexicon" / "generator_vocab.yml"
+DEFAULT_OUT = PROJECT_ROOT / "data" / "nlu" / "generated" / "search_generated.yml"
+DEFAULT_EXCLUDE = (PROJECT_ROOT / "data" / "nlu", PROJECT_ROOT / "tests" / "data" / "heldout_nlu.yml")
 DEFAULT_SEED = 20240601
 
 # 1 -> "one" ... 19 -> "nineteen", for numbers the generator writes as words.
@@ -327,7 +327,7 @@ def to_yaml(examples: Sequence[Generated], seed: int, vocab_path: str) -> str:
     """Rasa 3 NLU YAML for the examples, with a header that says how to regenerate it."""
     lines = [
         "# GENERATED FILE - do not edit by hand.",
-        f"# Made by `python -m nlu.generate_data --seed {seed}` from {vocab_path}",
+        f"# Made by `python -m nlu.tools.generate_data --seed {seed}` from {vocab_path}",
         "# (templates and vocabularies written for this project). Regenerate after changing the vocabulary,",
         "# the cue lexicon or the hand-written data; tests/test_data_validation.py checks it is up to date.",
         'version: "3.1"',
@@ -362,7 +362,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     try:
-        shown = args.vocab.resolve().relative_to(ROOT)
+        shown = args.vocab.resolve().relative_to(PROJECT_ROOT)
     except ValueError:
         shown = args.vocab
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Evaluate the joint NLU model and the DIET baseline side by side.
 
-    python -m nlu.evaluate --model-config config.yml --baseline-config config.diet.yml \\
+    python -m nlu.tools.evaluate --model-config config.yml --baseline-config config.diet.yml \\
         --train data --test tests/data/heldout_nlu.yml \\
         --bio ../shared/datasets/queryner/validation.jsonl --out reports/eval
 
@@ -26,7 +26,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, 
 
 from common.schema import PARSE_ATTRIBUTES_KEY, normalise_attribute_value
 from common.stats import percentile
-from nlu.import_bio import (
+from nlu.pipeline_config import attribute_schema_of
+from nlu.tools.import_bio import (
     ATTRIBUTES_FROM_SPANS,
     DEFAULT_MAPPING,
     TypeMapping,
@@ -35,7 +36,6 @@ from nlu.import_bio import (
     load_mapping,
     read_jsonl,
 )
-from nlu.pipeline_config import attribute_schema_of
 
 logger = logging.getLogger(__name__)
 
@@ -385,7 +385,7 @@ def markdown_report(report: Mapping[str, Any]) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="python -m nlu.evaluate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m nlu.tools.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--model-config", type=Path, default=Path("config.yml"))
     parser.add_argument("--baseline-config", type=Path, default=Path("config.diet.yml"))
     parser.add_argument("--train", type=Path, default=Path("data"), help="training data (file or folder)")

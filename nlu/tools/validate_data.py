@@ -1,7 +1,7 @@
 """Project checks on NLU training data that `rasa data validate` does not make.
 
-    python -m nlu.validate_data                       # data/ and tests/data/heldout_nlu.yml
-    python -m nlu.validate_data data/nlu/toys.yml     # some files or folders
+    python -m nlu.tools.validate_data                       # data/ and tests/data/heldout_nlu.yml
+    python -m nlu.tools.validate_data data/nlu/toys.yml     # some files or folders
 
 Reports, each as `path:line: message` (exit code 1 when there is any):
 - unknown intents, entity types, attribute names or attribute values (names from common/schema.py; the
@@ -26,12 +26,12 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import yaml
 
 from common.schema import ENTITY_TYPES, INTENTS, METADATA_ATTRIBUTES_KEY
+from nlu import PROJECT_ROOT
 from nlu.pipeline_config import DEFAULT_CONFIG_PATH, attribute_schema_of
 from nlu.weak_labels import attribute_labels
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PATHS = (ROOT / "data", ROOT / "tests" / "data" / "heldout_nlu.yml")
-DEFAULT_HELDOUT = ROOT / "tests" / "data" / "heldout_nlu.yml"
+DEFAULT_PATHS = (PROJECT_ROOT / "data", PROJECT_ROOT / "tests" / "data" / "heldout_nlu.yml")
+DEFAULT_HELDOUT = PROJECT_ROOT / "tests" / "data" / "heldout_nlu.yml"
 
 # Rasa's entity annotation: [text](type), [text](type:value), or [text]{"entity": "type", ...}.
 _ANNOTATION_RE = re.compile(r"\[(?P<text>[^\]]+?)\](?:\((?P<paren>[^)]*)\)|\{(?P<brace>[^}]*)\})")

@@ -1,12 +1,14 @@
 """Import BIO-tagged query data (JSONL or CoNLL columns) as Rasa NLU YAML for Shopcue.
 
-    python -m nlu.import_bio ../shared/datasets/queryner/train.jsonl --out data/imported/queryner_train.yml
-    python -m nlu.import_bio queries.conll --format conll --mapping my_mapping.yml --out data/imported/x.yml
+    python -m nlu.tools.import_bio ../shared/datasets/queryner/train.jsonl \\
+        --out data/imported/queryner_train.yml
+    python -m nlu.tools.import_bio queries.conll --format conll --mapping my_mapping.yml \\
+        --out data/imported/x.yml
 
 Input: JSONL lines `{"tokens": [...], "tags": ["B-color", "I-color", "O", ...]}`, or CoNLL: one token per
 line with its tag in the last column, blank lines between queries. A mapping YAML (default:
-data/lexicon/queryner_mapping.yml; the format nlu/evaluate.py reads too) names the project entity type of
-each source type; types listed under `attribute_evidence` (QueryNER's `department`: "womens", "boys",
+data/lexicon/queryner_mapping.yml; the format nlu/tools/evaluate.py reads too) names the project entity
+type of each source type; types listed under `attribute_evidence` (QueryNER's `department`: "womens", "boys",
 "1 year old") become attribute labels read with the cue lexicon instead of entities; unmapped types are
 dropped. Write the output to git-ignored data/imported/: imported data is never committed.
 """
@@ -24,11 +26,11 @@ from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 import yaml
 
 from common.schema import ENTITY_TYPES, INTENTS
+from nlu import PROJECT_ROOT
 from nlu.weak_labels import label_attributes
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MAPPING = ROOT / "data" / "lexicon" / "queryner_mapping.yml"
-IMPORT_DIR = ROOT / "data" / "imported"
+DEFAULT_MAPPING = PROJECT_ROOT / "data" / "lexicon" / "queryner_mapping.yml"
+IMPORT_DIR = PROJECT_ROOT / "data" / "imported"
 ATTRIBUTES_FROM_SPANS = ("gender", "age_group")
 # Characters Rasa's inline annotation reads as markup; replaced inside tokens so spans stay literal.
 _MARKUP = str.maketrans({"[": "(", "]": ")", "{": "(", "}": ")"})
@@ -187,7 +189,7 @@ def character_spans(converted: Converted) -> List[Tuple[int, int, str]]:
 
 def to_yaml(converted: Sequence[Converted], intent: str, source: str) -> str:
     lines = [
-        f"# Imported by `python -m nlu.import_bio` from {source}. Not hand-written; do not commit.",
+        f"# Imported by `python -m nlu.tools.import_bio` from {source}. Not hand-written; do not commit.",
         'version: "3.1"',
         "nlu:",
         f"- intent: {intent}",
@@ -231,9 +233,9 @@ def import_file(
 
 def _known_texts() -> Set[str]:
     """Texts already in the shipped training data or the held-out split: importing them adds nothing."""
-    from nlu.validate_data import DEFAULT_HELDOUT, load_examples, normalise_for_dedup
+    from nlu.tools.validate_data import DEFAULT_HELDOUT, load_examples, normalise_for_dedup
 
-    files = sorted((ROOT / "data" / "nlu").rglob("*.yml"))
+    files = sorted((PROJECT_ROOT / "data" / "nlu").rglob("*.yml"))
     files += [DEFAULT_HELDOUT] if DEFAULT_HELDOUT.exists() else []
     return {normalise_for_dedup(ex.text) for f in files for ex in load_examples(f)}
 
@@ -253,7 +255,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     out = args.out.resolve()
-    if out.is_relative_to(ROOT) and not out.is_relative_to(IMPORT_DIR):
+    if out.is_relative_to(PROJECT_ROOT) and not out.is_relative_to(IMPORT_DIR):
         print(f"warning: {args.out} is inside the repository but not in data/imported/ (git-ignored)")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(to_yaml(converted, mapping.intent, str(args.input)), encoding="utf-8")

@@ -1,0 +1,135 @@
+"""Batched prediction: one forward pass, then intent ranking, entity spans (BIO decoding) and attributes.
+
+This is the model's raw reading of a message; the component post-processes it (cue fusion, see
+nlu/cue_fusion.py) before it becomes the parse output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from common.schema import neutral_value
+from nlu.encoder import Encoder
+from nlu.labels import keep_entities_for_intent
+from nlu.modeling_joint import JointShoppingModel, best_tag_path, bio_transition_mask
+from nlu.words import has_latin_evidence, word_tags_to_spans
+
+
+@dataclass
+class Prediction:
+    """What one message decodes to, before it is put into Rasa's parse format."""
+
+    intent_ranking: List[Tuple[str, float]]
+    entities: List[Dict[str, Any]]
+    attributes: Dict[str, Tuple[str, float]]
+
+
+def constrained_word_tags(
+    log_probs_wt: torch.Tensor, tag_labels: Sequence[str], allowed_tt: Optional[torch.Tensor] = None
+) -> List[int]:
+    """Most probable tag sequence that is valid BIO (Viterbi over the per-word tag log-probabilities).
+
+    Greedy per-word argmax can produce "B-recipient I-occasion" for "mother's day"; the best valid path
+    instead decides the whole span at once, which removes split and orphan spans. Sequences start in
+    "O", so a span cannot begin with I-.
+    """
+    if allowed_tt is None:
+        allowed_tt = bio_transition_mask(list(tag_labels))
+    forbidden_tt = torch.zeros(allowed_tt.shape, dtype=log_probs_wt.dtype).masked_fill(~allowed_tt, -1e4)
+    return best_tag_path(log_probs_wt, forbidden_tt, start_t=forbidden_tt[tag_labels.index("O")])
+
+
+def predict(
+    model: JointShoppingModel,
+    encoder: Encoder,
+    texts: Sequence[str],
+    ranking_length: int = 10,
+    constrained: bool = True,
+) -> List[Prediction]:
+    """Batched inference; messages without Latin letters or digits get no entities and neutral attributes.
+
+    `constrained` decodes entity tags as the best valid BIO path; False takes each word's argmax.
+    """
+    if not texts:
+        return []
+    config = model.config
+    # BIO's allowed moves, for the softmax decoder only (the CRF holds its own).
+    allowed_tt = bio_transition_mask(config.tag_labels) if model.crf is None and constrained else None
+
+    def run_decoder(logits_wt: torch.Tensor) -> Tuple[List[int], List[float]]:
+        if model.crf is not None:
+            return model.crf.decode(logits_wt)
+        probs_wt = logits_wt.softmax(dim=-1)
+        if constrained:
+            tag_ids = constrained_word_tags(probs_wt.clamp(min=1e-9).log(), config.tag_labels, allowed_tt)
+        else:
+            tag_ids = [int(t) for t in probs_wt.argmax(dim=-1)]
+        return tag_ids, [float(probs_wt[word, tag]) for word, tag in enumerate(tag_ids)]
+
+    tensors, word_lists, first_tokens = encoder.encode(texts)
+    with torch.inference_mode():
+        output = model(**tensors)
+        intent_probs_bi = output.intent_logits_bi.softmax(dim=-1)
+        tag_logits_bst = output.tag_logits_bst
+        attribute_probs_bv = {
+            name: logits.softmax(dim=-1) for name, logits in output.attribute_logits_bv.items()
+        }
+
+    predictions: List[Prediction] = []
+    for row, text in enumerate(texts):
+        trusted = has_latin_evidence(text)
+        probs_i = intent_probs_bi[row]
+        top = torch.topk(probs_i, k=min(ranking_length, probs_i.shape[0]))
+        ranking = [
+            (config.intent_labels[int(i)], float(p)) for p, i in zip(top.values, top.indices, strict=True)
+        ]
+
+        entities: List[Dict[str, Any]] = []
+        if trusted:
+            tags, confidences = decode_word_tags(
+                tag_logits_bst[row], first_tokens[row], config.tag_labels, run_decoder
+            )
+            entities = [
+                span
+                for span in word_tags_to_spans(text, word_lists[row], tags, confidences)
+                if has_latin_evidence(span["value"])
+            ]
+            entities = keep_entities_for_intent(entities, ranking[0][0], config.intent_entity_types)
+
+        attributes: Dict[str, Tuple[str, float]] = {}
+        for name, values in config.attributes.items():
+            probs_v = attribute_probs_bv[name][row]
+            index = int(probs_v.argmax()) if trusted else values.index(neutral_value(name, values))
+            attributes[name] = (values[index], float(probs_v[index]))
+        predictions.append(Prediction(ranking, entities, attributes))
+    return predictions
+
+
+def decode_word_tags(
+    tag_logits_st: torch.Tensor,
+    first_token: Sequence[int],
+    tag_labels: Sequence[str],
+    decode_run: Callable[[torch.Tensor], Tuple[List[int], List[float]]],
+) -> Tuple[List[Optional[str]], List[float]]:
+    """Tag and its confidence per word; a word with no usable token gets None (it ends any span).
+
+    Each run of words that have tokens is decoded on its own by `decode_run` (word logits -> tag ids
+    and confidences), so a None word is a hard span boundary.
+    """
+    tags: List[Optional[str]] = [None] * len(first_token)
+    confidences = [0.0] * len(first_token)
+    run: List[int] = []
+    for index in [*range(len(first_token)), -1]:
+        if index >= 0 and first_token[index] >= 0:
+            run.append(index)
+            continue
+        if run:
+            tag_ids, run_confidences = decode_run(tag_logits_st[[first_token[i] for i in run]])
+            for word_index, tag_id, confidence in zip(run, tag_ids, run_confidences, strict=True):
+                tags[word_index] = tag_labels[tag_id]
+                confidences[word_index] = confidence
+            run = []
+    return tags, confidences
