@@ -177,6 +177,22 @@ def test_a_valid_csv_and_jsonl_import_in_full(tmp_path: Path) -> None:
     dispose_engine(url)
 
 
+def test_import_with_replace_drops_the_old_products_and_their_stock(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    row = "{},Mug {},Hearth,mug,home and kitchen,,,red,ceramic,9.99,4.5,yes,A mug,S:1;M:2\n"
+    import_file(write(tmp_path / "old.csv", CSV_HEADER + row.format("A1", 1)), url)
+    assert (
+        import_file(write(tmp_path / "new.csv", CSV_HEADER + row.format("B1", 2)), url, replace=True).written
+        == 1
+    )
+    with session_for(get_engine(url)) as session:
+        assert session.execute(select(Product.id)).scalars().all() == ["B1"]
+        assert session.execute(select(func.count()).select_from(StockLevel)).scalar_one() == 2
+        mug = session.get(Product, "B1")
+        assert (mug.gender, mug.age_group) == ("unisex", "adult")
+    dispose_engine(url)
+
+
 def test_bad_rows_are_reported_by_line_and_nothing_is_imported(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'c.db'}"
     bad = write(
