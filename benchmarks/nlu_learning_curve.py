@@ -1,11 +1,13 @@
 """Entity, intent and attribute scores of the joint model after every epoch of one training run.
 
     python benchmarks/nlu_learning_curve.py --epochs 8 [--eval tests/data/heldout_nlu.yml] [--data data/nlu]
-        [--learning-rate 1e-4] [--seed 42] [--entity-decoder crf]
+        [--learning-rate 1e-4] [--seed 42] [--entity-decoder crf] [--no-cue-fusion]
 
-Trains `nlu.training.train_model` directly (no Rasa graph; the component's defaults from
-`JointShoppingNLU.get_default_config()`) and scores the evaluation file after each epoch. Use a dev split
-of the training data, not the held-out split, to choose epochs or other settings.
+Trains `nlu.training.train_model` directly (no Rasa graph) with the settings of config.yml's
+JointShoppingNLU step over the component's defaults (flags override both), and scores the evaluation file
+after each epoch, parsing through `nlu.component.parse_texts`: the same post-processing (cue fusion) as
+/model/parse. Use a dev split of the training data, not the held-out split, to choose epochs or other
+settings.
 """
 
 from __future__ import annotations
@@ -15,28 +17,29 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence
+from typing import Any, List, Mapping, Optional, Sequence
 
 import torch
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from nlu.component import JointShoppingNLU, joint_config_for, training_examples  # noqa: E402
+from nlu.component import JointShoppingNLU, joint_config_for, parse_texts, training_examples  # noqa: E402
 from nlu.encoder import Encoder  # noqa: E402
 from nlu.modeling_joint import JointShoppingModel  # noqa: E402
-from nlu.pipeline_config import attribute_schema_of  # noqa: E402
-from nlu.prediction import predict  # noqa: E402
+from nlu.pipeline_config import attribute_schema, joint_step  # noqa: E402
 from nlu.tools.evaluate import EvalSet, load_rasa_set, macro_f1, span_prf  # noqa: E402
 from nlu.training import set_seed, train_model  # noqa: E402
 
 
 def scores(
-    model: JointShoppingModel, encoder: Encoder, eval_set: EvalSet, schema: Mapping[str, Sequence[str]]
+    model: JointShoppingModel, encoder: Encoder, eval_set: EvalSet, settings: Mapping[str, Any]
 ) -> str:
     texts = [example.text for example in eval_set.examples]
     predictions = [
-        p for start in range(0, len(texts), 64) for p in predict(model, encoder, texts[start : start + 64])
+        p
+        for start in range(0, len(texts), 64)
+        for p in parse_texts(model, encoder, texts[start : start + 64], settings)
     ]
     entities = span_prf(
         [example.entities for example in eval_set.examples],
@@ -48,10 +51,10 @@ def scores(
     attribute_f1 = [
         macro_f1(
             [example.attributes[name] for example in eval_set.examples],
-            [p.attributes[name][0] for p in predictions],
+            [p.attributes[name].value for p in predictions],
             list(values),
         )
-        for name, values in schema.items()
+        for name, values in model.config.attributes.items()
     ]
     return (
         f"entity P {entities['precision']:.3f} R {entities['recall']:.3f} F1 {entities['f1']:.4f}  "
@@ -60,31 +63,34 @@ def scores(
 
 
 def main(argv: Optional[Sequence[str]] = None) -> List[float]:
-    defaults = JointShoppingNLU.get_default_config()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=PROJECT_ROOT / "data" / "nlu")
-    parser.add_argument("--config", type=Path, default=PROJECT_ROOT / "config.yml", help="for its attributes")
+    parser.add_argument("--config", type=Path, default=PROJECT_ROOT / "config.yml")
     parser.add_argument("--eval", type=Path, default=PROJECT_ROOT / "tests" / "data" / "heldout_nlu.yml")
-    parser.add_argument("--epochs", type=int, default=defaults["epochs"])
-    parser.add_argument("--entity-decoder", choices=["crf", "softmax"], default=defaults["entity_decoder"])
-    parser.add_argument("--learning-rate", type=float, default=defaults["learning_rate"])
-    parser.add_argument("--seed", type=int, default=defaults["random_seed"])
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--entity-decoder", choices=["crf", "softmax"])
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--seed", type=int, dest="random_seed")
+    parser.add_argument("--no-cue-fusion", action="store_false", dest="cue_fusion", default=None)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
+    flags = ("epochs", "entity_decoder", "learning_rate", "random_seed", "cue_fusion")
+    settings = {**JointShoppingNLU.get_default_config(), **joint_step(args.config)}
+    settings.update({name: getattr(args, name) for name in flags if getattr(args, name) is not None})
 
     from rasa.shared.nlu.training_data.loading import load_data
     from transformers import AutoTokenizer
 
-    schema = attribute_schema_of(args.config)
+    schema = attribute_schema(settings)
     messages = [m for m in load_data(str(args.data)).intent_examples if m.get("text")]
     examples = training_examples(messages, schema)
     eval_set = load_rasa_set(args.eval, schema)
     print(f"{len(examples)} examples from {args.data}; scoring {len(eval_set.examples)} of {args.eval}")
 
-    set_seed(args.seed)
-    config = joint_config_for(examples, schema, {**defaults, "entity_decoder": args.entity_decoder})
+    set_seed(int(settings["random_seed"]))
+    config = joint_config_for(examples, schema, settings)
     model = JointShoppingModel(config)
     tokenizer = AutoTokenizer.from_pretrained(config.encoder_path, local_files_only=True)
     encoder = Encoder(tokenizer, config.max_length)
@@ -92,18 +98,18 @@ def main(argv: Optional[Sequence[str]] = None) -> List[float]:
 
     def report(epoch: int, loss: float) -> None:
         elapsed = time.perf_counter() - started
-        figures = scores(model, encoder, eval_set, schema)
+        figures = scores(model, encoder, eval_set, settings)
         print(f"epoch {epoch:2d}  loss {loss:.4f}  {elapsed:6.0f} s  {figures}", flush=True)
 
     return train_model(
         model,
         encoder,
         examples,
-        epochs=args.epochs,
-        batch_size=defaults["batch_size"],
-        learning_rate=args.learning_rate,
-        head_learning_rate=defaults["head_learning_rate"],
-        seed=args.seed,
+        epochs=int(settings["epochs"]),
+        batch_size=int(settings["batch_size"]),
+        learning_rate=float(settings["learning_rate"]),
+        head_learning_rate=float(settings["head_learning_rate"]),
+        seed=int(settings["random_seed"]),
         show_progress=False,
         on_epoch_end=report,
     )

@@ -38,6 +38,7 @@ from common.schema import (
     attribute_output_value,
     normalise_attribute_value,
 )
+from nlu.cue_fusion import fuse_with_cues
 from nlu.encoder import Encoder
 from nlu.labels import Example, entity_types_per_intent, tag_labels_for
 from nlu.modeling_joint import JointShoppingConfig, JointShoppingModel
@@ -106,6 +107,24 @@ def joint_config_for(
     )
 
 
+def parse_texts(
+    model: JointShoppingModel, encoder: Encoder, texts: Sequence[str], component_config: Mapping[str, Any]
+) -> List[Prediction]:
+    """The model's predictions post-processed as the component config says (cue fusion of the attributes).
+
+    `JointShoppingNLU.process` parses through this, and so does anything that scores a model outside Rasa
+    (benchmarks/nlu_learning_curve.py), so every reader sees the attributes /model/parse gives.
+    """
+    predictions = predict(model, encoder, texts, ranking_length=int(component_config["ranking_length"]))
+    if component_config.get("cue_fusion"):
+        cue_confidence = float(component_config["cue_confidence"])
+        for text, prediction in zip(texts, predictions, strict=True):
+            prediction.attributes = fuse_with_cues(
+                text, prediction.attributes, cue_confidence, model.config.attributes
+            )
+    return predictions
+
+
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR],
     is_trainable=True,
@@ -141,6 +160,13 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
             "training_threads": None,
             "ranking_length": 10,
             "show_progress": True,
+            # Post-processing of the attributes (nlu/cue_fusion.py): the cue lexicon's near-certain words
+            # ("wife", "10yo", "gift") back up the model's reading. False: the model's attributes alone.
+            "cue_fusion": True,
+            # The confidence of a cue's reading: it fills in an attribute the model left neutral at this
+            # confidence, raises an agreeing model reading to it, and overrides the model only where the
+            # model is less sure than this.
+            "cue_confidence": 0.8,
         }
 
     def __init__(
@@ -265,12 +291,10 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
         return cls(config, model_storage, resource, execution_context, model, tokenizer)
 
     def predict_texts(self, texts: Sequence[str]) -> List[Prediction]:
-        """Batched predictions for raw texts (the evaluation CLI and benchmark use this too)."""
+        """What `process` reads for raw texts: the model's predictions, post-processed per the config."""
         if self.model is None or self.encoder is None:
             return []
-        return predict(
-            self.model, self.encoder, texts, ranking_length=int(self.component_config["ranking_length"])
-        )
+        return parse_texts(self.model, self.encoder, texts, self.component_config)
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Sets intent, intent_ranking, entities and attributes on each message (one batch for all)."""
@@ -292,8 +316,12 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
             message.set(
                 PARSE_ATTRIBUTES_KEY,
                 {
-                    attribute: {"value": attribute_output_value(value), "confidence": confidence}
-                    for attribute, (value, confidence) in prediction.attributes.items()
+                    attribute: {
+                        "value": attribute_output_value(reading.value),
+                        "confidence": reading.confidence,
+                        "source": reading.source,
+                    }
+                    for attribute, reading in prediction.attributes.items()
                 },
                 add_to_output=True,
             )

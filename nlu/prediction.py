@@ -7,7 +7,7 @@ nlu/cue_fusion.py) before it becomes the parse output.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
@@ -17,6 +17,18 @@ from nlu.labels import keep_entities_for_intent
 from nlu.modeling_joint import JointShoppingModel, best_tag_path, bio_transition_mask
 from nlu.words import has_latin_evidence, word_tags_to_spans
 
+# Where an attribute's value came from (the parse output's `source`): the model alone; the other sources are
+# cue fusion's (nlu/cue_fusion.py).
+SOURCE_MODEL = "model"
+
+
+class AttributeReading(NamedTuple):
+    """One attribute of a message: its value (a string, as in the schema), confidence and source."""
+
+    value: str
+    confidence: float
+    source: str = SOURCE_MODEL
+
 
 @dataclass
 class Prediction:
@@ -24,7 +36,7 @@ class Prediction:
 
     intent_ranking: List[Tuple[str, float]]
     entities: List[Dict[str, Any]]
-    attributes: Dict[str, Tuple[str, float]]
+    attributes: Dict[str, AttributeReading]
 
 
 def constrained_word_tags(
@@ -99,11 +111,11 @@ def predict(
             ]
             entities = keep_entities_for_intent(entities, ranking[0][0], config.intent_entity_types)
 
-        attributes: Dict[str, Tuple[str, float]] = {}
+        attributes: Dict[str, AttributeReading] = {}
         for name, values in config.attributes.items():
             probs_v = attribute_probs_bv[name][row]
             index = int(probs_v.argmax()) if trusted else values.index(neutral_value(name, values))
-            attributes[name] = (values[index], float(probs_v[index]))
+            attributes[name] = AttributeReading(values[index], float(probs_v[index]))
         predictions.append(Prediction(ranking, entities, attributes))
     return predictions
 

@@ -22,8 +22,10 @@ from rasa.shared.nlu.training_data.message import Message
 import nlu.component as component_module
 from common.schema import DEFAULT_ATTRIBUTES, PARSE_ATTRIBUTES_KEY
 from nlu.component import JointShoppingNLU, example_attribute_labels
+from nlu.cue_fusion import SOURCE_CUES, SOURCE_MODEL_AND_CUES, fuse_attributes, fuse_with_cues
 from nlu.modeling_joint import CONFIG_FILE_NAME, CONFIGURABLE_FIELDS, JointShoppingConfig
 from nlu.pipeline_config import joint_step
+from nlu.prediction import SOURCE_MODEL, AttributeReading
 
 NLU_YAML = """
 version: "3.1"
@@ -225,3 +227,84 @@ def test_untrained_component_leaves_messages_alone(tmp_path: Path) -> None:
     )
     (parsed,) = _parse(component, "red shoes")
     assert "intent" not in parsed and PARSE_ATTRIBUTES_KEY not in parsed
+
+
+# Cue fusion (nlu/cue_fusion.py): the post-processing step of `process` behind the `cue_fusion` switch.
+CUE = JointShoppingNLU.get_default_config()["cue_confidence"]
+NOTHING_SAID = {
+    "gender": AttributeReading("unknown", 0.9),
+    "age_group": AttributeReading("unknown", 0.9),
+    "gift": AttributeReading("false", 0.7),
+}
+
+
+def test_missing_attributes_fall_back_to_the_cue_lexicon() -> None:
+    fused = fuse_with_cues("a gift for my wife", NOTHING_SAID, CUE)
+    assert fused["gender"] == ("female", CUE, SOURCE_CUES)
+    assert fused["gift"] == ("true", CUE, SOURCE_CUES)
+    assert fuse_with_cues("red trainers", NOTHING_SAID, CUE) == NOTHING_SAID  # no cue: the model's reading
+
+
+def test_cue_words_back_up_the_models_attributes() -> None:
+    unsure = {
+        "gender": AttributeReading("female", 0.6),
+        "age_group": AttributeReading("unknown", 0.9),
+        "gift": AttributeReading("true", 0.98),
+    }
+    assert fuse_with_cues("I need a gift for my wife", unsure, CUE) == {
+        "gender": ("female", CUE, SOURCE_MODEL_AND_CUES),  # agreeing: the higher confidence
+        "age_group": ("adult", CUE, SOURCE_CUES),  # the model left it unknown
+        "gift": ("true", 0.98, SOURCE_MODEL_AND_CUES),
+    }
+    # The model wins where it is surer than a cue, and where the text has no cue at all.
+    sure_male = {"gender": AttributeReading("male", 0.97)}
+    assert fuse_attributes(sure_male, {"gender": "female"}, CUE) == {"gender": ("male", 0.97, SOURCE_MODEL)}
+    assert fuse_with_cues("trainers", sure_male, CUE) == sure_male
+    # ... and loses where it is less sure than the cue.
+    unsure_male = {"gender": AttributeReading("male", 0.55)}
+    assert fuse_with_cues("trainers for my wife", unsure_male, CUE)["gender"] == ("female", CUE, SOURCE_CUES)
+
+
+def test_cue_fusion_adds_evidence_only_for_the_models_attributes_and_values() -> None:
+    # A neutral cue ("for me": gift false) says nothing; the model's reading stands.
+    fused = fuse_attributes({"gift": AttributeReading("true", 0.6)}, {"gift": "false"}, CUE)
+    assert fused["gift"] == ("true", 0.6, SOURCE_MODEL)
+    # No attribute appears that the model does not have, and no value its schema lacks.
+    assert "gender" not in fuse_attributes({"gift": AttributeReading("false", 0.9)}, {"gender": "male"}, CUE)
+    no_babies = {"age_group": ["kid", "adult", "unknown"]}
+    model = {"age_group": AttributeReading("unknown", 0.9)}
+    assert fuse_with_cues("a rattle for a newborn", model, CUE, no_babies) == model
+
+
+@pytest.fixture(scope="module")
+def unfused(storage_and_resource) -> JointShoppingNLU:
+    storage, resource = storage_and_resource
+    context = ExecutionContext(GraphSchema({}), "test")
+    return JointShoppingNLU.load(_config(cue_fusion=False), storage, resource, context)
+
+
+def _readings(parsed: Dict[str, Any]) -> Dict[str, AttributeReading]:
+    return {
+        name: AttributeReading(str(a["value"]).lower(), a["confidence"], a["source"])
+        for name, a in parsed[PARSE_ATTRIBUTES_KEY].items()
+    }
+
+
+@pytest.mark.parametrize("text", ["a gift for my wife", "teething toys for a 6 month old", "red nike shoes"])
+def test_process_fuses_cues_only_when_switched_on(loaded, unfused, text: str) -> None:
+    (model_only,) = _parse(unfused, text)
+    (fused,) = _parse(loaded, text)
+    assert {a["source"] for a in model_only[PARSE_ATTRIBUTES_KEY].values()} == {SOURCE_MODEL}
+    schema = loaded.model.config.attributes
+    assert _readings(fused) == fuse_with_cues(text, _readings(model_only), CUE, schema)
+    assert isinstance(fused[PARSE_ATTRIBUTES_KEY]["gift"]["value"], bool)  # still a JSON boolean
+    assert {k: fused[k] for k in ("intent", "entities")} == {k: model_only[k] for k in ("intent", "entities")}
+
+
+def test_cue_confidence_is_read_from_the_config(storage_and_resource) -> None:
+    storage, resource = storage_and_resource
+    context = ExecutionContext(GraphSchema({}), "test")
+    certain = JointShoppingNLU.load(_config(cue_confidence=1.0), storage, resource, context)
+    (parsed,) = _parse(certain, "a present for my wife")
+    assert parsed[PARSE_ATTRIBUTES_KEY]["gender"]["value"] == "female"
+    assert parsed[PARSE_ATTRIBUTES_KEY]["gender"]["confidence"] == 1.0

@@ -294,7 +294,7 @@ def test_trained_model_finds_spans_and_attributes(trained, tokenizer) -> None:
     found = {(e["value"], e["entity"]) for e in prediction.entities}
     assert ("nike", "brand") in found
     assert set(prediction.attributes) == set(DEFAULT_ATTRIBUTES)
-    assert all(0.0 <= conf <= 1.0 for _, conf in prediction.attributes.values())
+    assert all(0.0 <= reading.confidence <= 1.0 for reading in prediction.attributes.values())
 
 
 @pytest.mark.parametrize(
@@ -315,9 +315,9 @@ def test_edge_case_messages_invent_nothing(trained, tokenizer, text: str) -> Non
     assert prediction.entities == []
     assert prediction.intent_ranking and 0.0 <= prediction.intent_ranking[0][1] <= 1.0
     if not text.startswith("z"):  # nothing the English encoder can read: neutral attributes
-        assert prediction.attributes["gender"][0] == "unknown"
-        assert prediction.attributes["age_group"][0] == "unknown"
-        assert prediction.attributes["gift"][0] == "false"
+        assert prediction.attributes["gender"].value == "unknown"
+        assert prediction.attributes["age_group"].value == "unknown"
+        assert prediction.attributes["gift"].value == "false"
 
 
 def test_same_seed_gives_same_weights_and_prediction(trained, tokenizer) -> None:

@@ -148,3 +148,17 @@ def test_long_input_is_labelled_in_bounded_time() -> None:
     start = time.perf_counter()
     label_attributes("bday present for my 10yo son " * 400)
     assert time.perf_counter() - start < 2.0
+
+
+def test_only_nlu_reads_the_cue_lexicon() -> None:
+    # Cue words reach the bot through the parse (nlu/cue_fusion.py inside JointShoppingNLU.process), never
+    # by a second reading elsewhere, so /model/parse, the evaluation and the actions agree.
+    root = Path(__file__).resolve().parent.parent
+    skipped = {".venv", ".git", "nlu", "tests"}
+    readers = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if not skipped & set(path.relative_to(root).parts)
+        and any(name in path.read_text(encoding="utf-8") for name in ("weak_labels", "attribute_cues"))
+    ]
+    assert readers == []
