@@ -28,7 +28,8 @@ from nlu.component import JointShoppingNLU, joint_config_for, parse_texts, train
 from nlu.encoder import Encoder  # noqa: E402
 from nlu.modeling_joint import JointShoppingModel  # noqa: E402
 from nlu.pipeline_config import attribute_schema, joint_step  # noqa: E402
-from nlu.tools.evaluate import EvalSet, load_rasa_set, macro_f1, span_prf  # noqa: E402
+from nlu.tools.evaluate import EvalSet, load_rasa_set  # noqa: E402
+from nlu.tools.metrics import macro_f1, span_prf  # noqa: E402
 from nlu.training import set_seed, train_model  # noqa: E402
 
 

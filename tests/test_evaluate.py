@@ -1,4 +1,4 @@
-"""The evaluation CLI's metrics and BIO reading, on cases small enough to compute by hand."""
+"""The evaluation CLI (nlu/tools/evaluate.py, metrics.py) on cases small enough to compute by hand."""
 
 from __future__ import annotations
 
@@ -8,20 +8,9 @@ from pathlib import Path
 import pytest
 
 from common.stats import percentile
-from nlu.tools.evaluate import (
-    EvalSet,
-    GoldExample,
-    ParsedExample,
-    accuracy,
-    confusion_matrix,
-    expected_calibration_error,
-    load_bio_set,
-    macro_f1,
-    markdown_report,
-    score,
-    span_prf,
-)
+from nlu.tools.evaluate import EvalSet, GoldExample, ParsedExample, load_bio_set, markdown_report, score
 from nlu.tools.import_bio import TypeMapping
+from nlu.tools.metrics import accuracy, confusion_matrix, expected_calibration_error, macro_f1, span_prf
 
 MAPPING_ENTITIES = {"core_product_type": "product_type", "creator": "brand", "color": "color"}
 
