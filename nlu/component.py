@@ -134,7 +134,8 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
 
     Needs no tokenizer or featurizer before it: it tokenises the raw text itself. The attributes a
     shopper implies ("bday present for my 10yo son" -> male, kid, gift) go to the parse output under
-    `attributes`; which attributes exist is set in the config, not in code.
+    `attributes`; which attributes exist is set in the config, not in code. With `cue_fusion` on, the cue
+    lexicon backs up the model's attributes before they are set (nlu/cue_fusion.py).
     """
 
     @staticmethod
@@ -297,7 +298,10 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
         return parse_texts(self.model, self.encoder, texts, self.component_config)
 
     def process(self, messages: List[Message]) -> List[Message]:
-        """Sets intent, intent_ranking, entities and attributes on each message (one batch for all)."""
+        """Sets intent, intent_ranking, entities and attributes (cue-fused per the config) on each message.
+
+        All messages go through the model in one batch; each attribute is {"value", "confidence", "source"}.
+        """
         if self.model is None:
             return messages
         texts = [message.get(TEXT) or "" for message in messages]
