@@ -31,14 +31,18 @@ from actions.catalog.db import build_catalog, get_engine, session_for  # noqa: E
 from actions.catalog.demo import generate_demo_catalog  # noqa: E402
 from actions.catalog.models import Product  # noqa: E402
 from actions.prices import PriceIntent, resolve_relative  # noqa: E402
-from actions.search import (  # noqa: E402
-    ShopperRequest,
-    build_query,
-    category_prices,
-    distinct_catalog_values,
-    run_search,
-)
-from actions.vocabulary import build_vocabulary, load_synonyms  # noqa: E402
+from actions.query import build_query  # noqa: E402
+from actions.request import ShopperRequest, read_request  # noqa: E402
+from actions.retrieval import category_prices, distinct_catalog_values, run_search  # noqa: E402
+from actions.vocabulary import Vocabulary, build_vocabulary, load_synonyms  # noqa: E402
+from common.schema import DEFAULT_ATTRIBUTES, attribute_output_value, neutral_value  # noqa: E402
+from common.stats import percentile  # noqa: E402
+from nlu.cue_fusion import fuse_with_cues  # noqa: E402
+from nlu.prediction import AttributeReading  # noqa: E402
+
+# The joint component's cue fusion confidence (config.yml `cue_confidence`): a hand-written case gets
+# the attributes the component would output for it.
+CUE_CONFIDENCE = 0.8
 
 
 def attrs(
@@ -251,28 +255,41 @@ def checks_for(case: Case, query: Any, cheap_limit: Optional[float]) -> Dict[str
     return checks
 
 
-def parse_with_model(model: Path, texts: Sequence[str]) -> List[ShopperRequest]:
+def hand_written_parse(case: Case) -> Dict[str, Any]:
+    """The case as the joint component would parse it: its entities, and its attributes (neutral where
+    the case gives none) fused with the cue words as `JointShoppingNLU.process` does."""
+    given = case.attributes or {}
+    readings = {}
+    for name, values in DEFAULT_ATTRIBUTES.items():
+        item = given.get(name) or {"value": neutral_value(name, values), "confidence": 0.5}
+        value = str(item["value"]).lower()
+        readings[name] = AttributeReading(value, float(item["confidence"]))
+    fused = fuse_with_cues(case.text, readings, CUE_CONFIDENCE, DEFAULT_ATTRIBUTES)
+    return {
+        "text": case.text,
+        "entities": [{"entity": kind, "value": value} for kind, value in case.entities],
+        "attributes": {
+            name: {"value": attribute_output_value(r.value), "confidence": r.confidence}
+            for name, r in fused.items()
+        },
+    }
+
+
+def parse_with_model(model: Path, texts: Sequence[str]) -> List[Dict[str, Any]]:
     """Each text as the trained model parses it (entities and `attributes`)."""
     import asyncio
 
     from rasa.core.agent import Agent
 
-    async def parse_all() -> List[ShopperRequest]:
+    async def parse_all() -> List[Dict[str, Any]]:
         agent = Agent.load(str(model))
-        requests = []
-        for text in texts:
-            parsed = await agent.parse_message(text)
-            entities = tuple((e["entity"], str(e["value"])) for e in parsed.get("entities") or [])
-            requests.append(ShopperRequest(text, entities, parsed.get("attributes")))
-        return requests
+        return [await agent.parse_message(text) for text in texts]
 
     return asyncio.run(parse_all())
 
 
-def percentile(values: Sequence[float], share: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
-    return ordered[index]
+def request_for(parse: Dict[str, Any], vocabulary: Vocabulary) -> ShopperRequest:
+    return read_request(parse, vocabulary)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -303,15 +320,16 @@ def main(argv: Optional[List[str]] = None) -> int:
             latencies: List[float] = []
             lines = []
             for index, case in enumerate(CASES):
-                gold = ShopperRequest(case.text, tuple(case.entities), case.attributes)
-                request = parses[index] if parses else gold
+                gold = hand_written_parse(case)
+                parse = parses[index] if parses else gold
                 timings = []
                 for _ in range(max(1, args.rounds)):
                     started = time.perf_counter()
-                    query, _ = build_query(request, vocabulary)
+                    query, _ = build_query(request_for(parse, vocabulary))
                     result = run_search(session, query, vocabulary)
                     timings.append((time.perf_counter() - started) * 1000)
-                query, _ = build_query(gold, vocabulary)  # the constraints are always the hand-written ones
+                # The constraints are always the hand-written ones.
+                query, _ = build_query(request_for(gold, vocabulary))
                 latencies.extend(timings)
                 top = result.products[:5]
                 cheap_limit = None
@@ -335,7 +353,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 lines.append(f"  {ok}/{len(top)}  {statistics.median(timings):6.1f} ms  {case.text}{dropped}")
 
     share = satisfied / total if total else 0.0
-    p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
+    p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
     source = f"parsed by {args.model}" if args.model else "hand-written entities and attributes"
     print(f"queries: {len(CASES)} ({source}), timed searches: {len(latencies)} ({args.rounds} rounds)")
     print("\n".join(lines))
