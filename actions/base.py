@@ -1,39 +1,57 @@
-"""The base of every Shopcue action: a catalog failure becomes an apology, never a server error."""
+"""The base of every Shopcue action: the turn it works on (the request read once, the catalog), and a
+catalog failure answered with an apology, never a server error."""
 
 from __future__ import annotations
 
 import abc
 import logging
+from dataclasses import dataclass
 from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
+from actions.catalog.db import session_for
+from actions.catalog_handle import catalog
 from actions.replies.conversation import CATALOG_DOWN
+from actions.request import ShopperRequest, read_request
+from actions.vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
 
+Events = List[Dict[str, Any]]
 # What a broken or unreachable catalog raises: database errors, a bad path, a missing database driver.
 CATALOG_ERRORS = (SQLAlchemyError, OSError, ImportError)
 
 
+@dataclass(frozen=True)
+class Turn:
+    """What an action works on: the conversation, the latest message as a request, and the catalog
+    (a session connects on its first query, so an action that needs no product costs nothing)."""
+
+    tracker: Tracker
+    request: ShopperRequest
+    session: Session
+    vocabulary: Vocabulary
+
+
 class ShopAction(Action, metaclass=abc.ABCMeta):
-    """An action that answers sanely when the catalog database fails, instead of a server error."""
+    """An action that gets its turn ready-made and answers sanely when the catalog database fails."""
 
     @abc.abstractmethod
     def name(self) -> str: ...
 
     @abc.abstractmethod
-    def act(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
-    ) -> List[Dict[str, Any]]: ...
+    def act(self, dispatcher: CollectingDispatcher, turn: Turn) -> Events: ...
 
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
-    ) -> List[Dict[str, Any]]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> Events:
         try:
-            return self.act(dispatcher, tracker, domain)
+            shop = catalog()
+            request = read_request(tracker.latest_message or {}, shop.vocabulary)
+            with session_for(shop.engine) as session:
+                return self.act(dispatcher, Turn(tracker, request, session, shop.vocabulary))
         except CATALOG_ERRORS:
             logger.exception("catalog error in %s", self.name())
             dispatcher.utter_message(text=CATALOG_DOWN)

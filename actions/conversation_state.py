@@ -10,8 +10,6 @@ from rasa_sdk.events import SlotSet
 
 from actions.cart import CartLine, cart_state, read_cart
 from actions.query import SearchQuery
-from actions.request import ShopperRequest, read_request
-from actions.vocabulary import Vocabulary
 
 SEARCH_STATE = "search_state"  # the SearchQuery being run
 RANKED_IDS = "ranked_ids"  # every result of that search, best first (for "show more")
@@ -23,10 +21,6 @@ GIFT_WRAP = "gift_wrap"  # the shopper's answer to the gift-wrap offer, None unt
 GIFT_WRAP_OFFER = "gift_wrap"
 CART_OFFER = "add_to_cart"
 MAX_IDS = 200
-
-
-def request_of(tracker: Tracker, vocabulary: Vocabulary) -> ShopperRequest:
-    return read_request(tracker.latest_message or {}, vocabulary)
 
 
 def _ids(tracker: Tracker, slot: str) -> List[str]:

@@ -2,221 +2,159 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import List, Optional, Tuple
 
-from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy.orm import Session
 
 from actions import conversation_state as state
 from actions import payloads, settings
-from actions.base import ShopAction
-from actions.catalog.db import session_for
+from actions.base import Events, ShopAction, Turn
 from actions.catalog.models import Product
-from actions.catalog_handle import catalog
 from actions.compare import compare_products, comparison_header, comparison_text
-from actions.pointing import Pointing, point, shown_products
+from actions.pointing import point, shown_products
 from actions.references import parse_positions
 from actions.replies import conversation as say
-from actions.replies.products import product_details, with_list
-from actions.request import ShopperRequest
+from actions.replies.products import product_details
+from actions.search_actions import list_products
 from actions.similar import find_similar
 
-Events = List[Dict[str, Any]]
 
-
-def products_or_ask(
-    dispatcher: CollectingDispatcher, pointing: Pointing, question: str, button_template: str
-) -> Optional[Product]:
-    """The product a message points at; when it points at none (or at several versions of a named
-    product), say why or ask which one, and return None."""
+def pointed_products(
+    dispatcher: CollectingDispatcher, turn: Turn, question: str, button_template: str
+) -> Tuple[List[Tuple[int, Product]], Events]:
+    """The (position, product) pairs a message points at. When it points at none, say why or ask which
+    one (a button per result); when it names a product sold in several versions, list them to choose."""
+    pointing = point(turn.tracker, turn.session, turn.request)
     problem = say.pointing_problem(pointing)
     if problem:
         dispatcher.utter_message(text=problem)
-        return None
+        return [], []
     if pointing.by_name and len(pointing.products) > 1:
         versions = [product for _, product in pointing.products]
-        intro = say.named_versions(versions)
-        dispatcher.utter_message(
-            text=with_list(intro, versions), json_message=payloads.product_cards(versions, intro=intro)
-        )
-        return None
+        list_products(dispatcher, versions, say.named_versions(versions))
+        return [], state.show([p.id for p in versions])
     if not pointing.products:
         dispatcher.utter_message(
             text=question, buttons=say.which_one_buttons(pointing.shown, button_template)
         )
-        return None
-    return pointing.products[0][1]
+        return [], []
+    return pointing.products, []
 
 
-def shows_versions(pointing: Pointing) -> Events:
-    """The slots after listing a named product's versions: they are on screen now."""
-    if pointing.by_name and len(pointing.products) > 1:
-        return state.show([p.id for _, p in pointing.products])
-    return []
+def show_alike(
+    dispatcher: CollectingDispatcher, found: List[Product], intro: str, size: Optional[str]
+) -> Events:
+    """List in-stock alternatives (substitutes, other colours, similar items) or just say `intro`."""
+    if not found:
+        dispatcher.utter_message(text=intro)
+        return []
+    list_products(dispatcher, found, intro, size)
+    ids = [p.id for p in found]
+    return state.show(ids, ranked=ids)
 
 
 def offer_substitutes(
-    dispatcher: CollectingDispatcher, session: Session, product: Product, size: Optional[str]
+    dispatcher: CollectingDispatcher, turn: Turn, product: Product, size: Optional[str]
 ) -> Events:
     """Say the item (or size) is out of stock and show the nearest in-stock alternatives."""
-    substitutes = find_similar(session, product, size)
+    substitutes = find_similar(turn.session, product, size)
     intro = say.out_of_stock_with_substitutes(product, size, bool(substitutes))
-    if not substitutes:
-        dispatcher.utter_message(text=intro)
-        return [state.offer(None)]
-    dispatcher.utter_message(
-        text=with_list(intro, substitutes, 1, size),
-        json_message=payloads.product_cards(substitutes, 1, size, intro=intro),
-    )
-    ids = [p.id for p in substitutes]
-    return [*state.show(ids, ranked=ids), state.offer(None)]
+    return [*show_alike(dispatcher, substitutes, intro, size), state.offer(None)]
 
 
 class ActionProductDetails(ShopAction):
     def name(self) -> str:
         return "action_product_details"
 
-    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> Events:
-        shop = catalog()
-        request = state.request_of(tracker, shop.vocabulary)
-        with session_for(shop.engine) as session:
-            pointing = point(tracker, session, request)
-            if (
-                products_or_ask(
-                    dispatcher,
-                    pointing,
-                    "Which one would you like to know more about?",
-                    "tell me about the {} one",
-                )
-                is None
-            ):
-                return shows_versions(pointing)
-            for position, product in pointing.products[:3]:
-                dispatcher.utter_message(
-                    text=product_details(product),
-                    json_message=payloads.product_cards([product], max(position, 1)),
-                )
-            focus = pointing.products[0][1]
-            events: Events = [state.focus(focus.id)]
-            if focus.available():
-                dispatcher.utter_message(text=say.OFFER_CART, buttons=say.CART_OR_SIMILAR)
-                return events + [state.offer(state.CART_OFFER)]
-            return events + offer_substitutes(dispatcher, session, focus, None)
+    def act(self, dispatcher: CollectingDispatcher, turn: Turn) -> Events:
+        pointed, events = pointed_products(
+            dispatcher, turn, "Which one would you like to know more about?", "tell me about the {} one"
+        )
+        if not pointed:
+            return events
+        product = pointed[0][1]
+        for position, shown in pointed[:3]:
+            details = product_details(shown)
+            cards = payloads.product_cards([shown], max(position, 1), intro=details)
+            dispatcher.utter_message(text=details, json_message=cards)
+        if product.available():
+            dispatcher.utter_message(text=say.OFFER_CART, buttons=say.CART_OR_SIMILAR)
+            return [state.focus(product.id), state.offer(state.CART_OFFER)]
+        return [state.focus(product.id), *offer_substitutes(dispatcher, turn, product, None)]
 
 
 class ActionCheckStock(ShopAction):
     def name(self) -> str:
         return "action_check_stock"
 
-    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> Events:
-        shop = catalog()
-        request = state.request_of(tracker, shop.vocabulary)
-        with session_for(shop.engine) as session:
-            pointing = point(tracker, session, request)
-            product = products_or_ask(
-                dispatcher, pointing, "Which one should I check?", "is the {} one in stock"
-            )
-            if product is None:
-                return shows_versions(pointing)
-            if request.colour and request.colour != product.colour and not pointing.by_name:
-                return show_other_colour(dispatcher, session, product, request)
-            size = request.size
-            events: Events = [state.focus(product.id)]
-            answer = say.stock_answer(product, size, request.quantity or 1)
-            if product.available(size):
-                dispatcher.utter_message(text=f"{answer} {say.OFFER_CART}", buttons=say.YES_NO_CART)
-                return events + [state.offer(state.CART_OFFER)]
-            dispatcher.utter_message(text=answer)
-            return events + offer_substitutes(dispatcher, session, product, size)
-
-
-def show_other_colour(
-    dispatcher: CollectingDispatcher, session: Session, product: Product, request: ShopperRequest
-) -> Events:
-    """Each product has one colour: say so, and show the nearest in-stock items in the colour asked for."""
-    colour = request.colour or ""
-    alternatives = find_similar(session, product, request.size, colour=colour)
-    intro = say.other_colour(product, colour, bool(alternatives))
-    if not alternatives:
-        dispatcher.utter_message(text=intro)
-        return [state.focus(product.id)]
-    dispatcher.utter_message(
-        text=with_list(intro, alternatives, 1, request.size),
-        json_message=payloads.product_cards(alternatives, 1, request.size, intro=intro),
-    )
-    ids = [p.id for p in alternatives]
-    return state.show(ids, ranked=ids)
+    def act(self, dispatcher: CollectingDispatcher, turn: Turn) -> Events:
+        pointed, events = pointed_products(
+            dispatcher, turn, "Which one should I check?", "is the {} one in stock"
+        )
+        if not pointed:
+            return events
+        product, request = pointed[0][1], turn.request
+        if request.colour and request.colour != product.colour:
+            # Each product has one colour: show the nearest in-stock items in the colour asked for.
+            alternatives = find_similar(turn.session, product, request.size, colour=request.colour)
+            intro = say.other_colour(product, request.colour, bool(alternatives))
+            return [state.focus(product.id), *show_alike(dispatcher, alternatives, intro, request.size)]
+        answer = say.stock_answer(product, request.size, request.quantity or 1)
+        if product.available(request.size):
+            dispatcher.utter_message(text=f"{answer} {say.OFFER_CART}", buttons=say.YES_NO_CART)
+            return [state.focus(product.id), state.offer(state.CART_OFFER)]
+        dispatcher.utter_message(text=answer)
+        return [state.focus(product.id), *offer_substitutes(dispatcher, turn, product, request.size)]
 
 
 class ActionSimilarItems(ShopAction):
     def name(self) -> str:
         return "action_similar_items"
 
-    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> Events:
-        shop = catalog()
-        request = state.request_of(tracker, shop.vocabulary)
-        with session_for(shop.engine) as session:
-            pointing = point(tracker, session, request)
-            problem = say.pointing_problem(pointing)
-            if problem:
-                dispatcher.utter_message(text=problem)
-                return []
-            reference = pointing.products[0][1] if pointing.products else None
-            if reference is None:
-                shown = shown_products(tracker, session)
-                reference = shown[0] if shown else None
-            if reference is None:
-                dispatcher.utter_message(text=say.SIMILAR_TO_WHAT)
-                return []
-            exclude = state.shown_ids(tracker)
-            similar = find_similar(
-                session, reference, request.size, exclude=exclude, limit=settings.PAGE_SIZE
-            )
-            intro = say.similar_intro(reference, bool(similar))
-            if not similar:
-                dispatcher.utter_message(text=intro)
-                return []
-            dispatcher.utter_message(
-                text=with_list(intro, similar, 1, request.size),
-                json_message=payloads.product_cards(similar, 1, request.size, intro=intro),
-            )
-            ids = [p.id for p in similar]
-            return state.show(ids, ranked=ids)
+    def act(self, dispatcher: CollectingDispatcher, turn: Turn) -> Events:
+        pointing = point(turn.tracker, turn.session, turn.request)
+        problem = say.pointing_problem(pointing)
+        if problem:
+            dispatcher.utter_message(text=problem)
+            return []
+        shown = shown_products(turn.tracker, turn.session)
+        reference = pointing.products[0][1] if pointing.products else (shown[0] if shown else None)
+        if reference is None:
+            dispatcher.utter_message(text=say.SIMILAR_TO_WHAT)
+            return []
+        size = turn.request.size
+        exclude = state.shown_ids(turn.tracker)
+        similar = find_similar(turn.session, reference, size, exclude=exclude, limit=settings.PAGE_SIZE)
+        return show_alike(dispatcher, similar, say.similar_intro(reference, bool(similar)), size)
 
 
 class ActionCompareProducts(ShopAction):
     def name(self) -> str:
         return "action_compare_products"
 
-    def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> Events:
-        shop = catalog()
-        request = state.request_of(tracker, shop.vocabulary)
-        with session_for(shop.engine) as session:
-            shown = shown_products(tracker, session)
-            if len(shown) < 2:
-                dispatcher.utter_message(text=say.COMPARE_NEEDS_RESULTS)
-                return []
-            positions = parse_positions(request.text, len(shown), [p.colour for p in shown])
-            if not positions and len(shown) <= 3:
-                positions = list(range(1, len(shown) + 1))
-            if any(p > len(shown) for p in positions):
-                dispatcher.utter_message(text=say.compare_out_of_range(len(shown)))
-                return []
-            if len(positions) == 1:
-                focus = state.focus_id(tracker)
-                focus_position = next((i + 1 for i, p in enumerate(shown) if p.id == focus), None)
-                if focus_position and focus_position != positions[0]:
-                    positions = [focus_position, positions[0]]
-            if not 2 <= len(positions) <= 3:
-                dispatcher.utter_message(text=say.COMPARE_WHICH, buttons=say.COMPARE_BUTTONS)
-                return []
-            pairs = [(p, shown[p - 1]) for p in positions]
-            comparison = compare_products(pairs)
-            dispatcher.utter_message(
-                text=comparison_text(pairs, comparison),
-                json_message=payloads.comparison(
-                    pairs, comparison.rows, comparison.verdict, intro=comparison_header(pairs)
-                ),
-            )
+    def act(self, dispatcher: CollectingDispatcher, turn: Turn) -> Events:
+        shown = shown_products(turn.tracker, turn.session)
+        if len(shown) < 2:
+            dispatcher.utter_message(text=say.COMPARE_NEEDS_RESULTS)
             return []
+        positions = parse_positions(turn.request.text, len(shown), [p.colour for p in shown])
+        if not positions and len(shown) <= 3:
+            positions = list(range(1, len(shown) + 1))
+        if any(p > len(shown) for p in positions):
+            dispatcher.utter_message(text=say.compare_out_of_range(len(shown)))
+            return []
+        if len(positions) == 1:
+            focus = state.focus_id(turn.tracker)
+            focus_position = next((i + 1 for i, p in enumerate(shown) if p.id == focus), None)
+            if focus_position and focus_position != positions[0]:
+                positions = [focus_position, positions[0]]
+        if not 2 <= len(positions) <= 3:
+            dispatcher.utter_message(text=say.COMPARE_WHICH, buttons=say.COMPARE_BUTTONS)
+            return []
+        pairs = [(p, shown[p - 1]) for p in positions]
+        comparison = compare_products(pairs)
+        payload = payloads.comparison(
+            pairs, comparison.rows, comparison.verdict, intro=comparison_header(pairs)
+        )
+        dispatcher.utter_message(text=comparison_text(pairs, comparison), json_message=payload)
+        return []

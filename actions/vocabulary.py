@@ -205,36 +205,27 @@ def build_vocabulary(
     """Pure: the synonyms file's content plus the catalog's distinct values -> lookup tables."""
     product_types, categories, colours = _Table(), _Table(), _Table()
     sizes, materials, brands = _Table(), _Table(), _Table()
-    type_synonyms: Dict[str, List[str]] = {}
     for product_type, category in catalog_types:
         product_types.add(product_type, product_type)
         categories.add(category, category)
-    for canonical, words in (synonyms.get("product_types") or {}).items():
-        product_types.add(canonical, canonical)
-        type_synonyms[canonical] = [str(w) for w in words or []]
-        for word in words or []:
-            product_types.add(str(word), canonical)
-    for canonical, words in (synonyms.get("categories") or {}).items():
-        categories.add(canonical, canonical)
-        for word in words or []:
-            categories.add(str(word), canonical)
-    for colour in catalog_colours:
-        if colour:
-            colours.add(colour, colour)
-    for canonical, words in (synonyms.get("colours") or {}).items():
-        colours.add(canonical, canonical)
-        for word in words or []:
-            colours.add(str(word), canonical)
+    for values, table in ((catalog_colours, colours), (catalog_materials, materials)):
+        for value in values:
+            if value:
+                table.add(value, value)
+    for section, table in (
+        ("product_types", product_types),
+        ("categories", categories),
+        ("colours", colours),
+        ("materials", materials),
+    ):
+        _add_synonyms(table, synonyms.get(section) or {})
     for canonical, words in (synonyms.get("sizes") or {}).items():
         for word in words or []:
             sizes.add(str(word), str(canonical))
-    for material in catalog_materials:
-        if material:
-            materials.add(material, material)
-    for canonical, words in (synonyms.get("materials") or {}).items():
-        materials.add(canonical, canonical)
-        for word in words or []:
-            materials.add(str(word), canonical)
+    type_synonyms = {
+        canonical: [str(w) for w in words or []]
+        for canonical, words in (synonyms.get("product_types") or {}).items()
+    }
     brand_words = _Table()
     ambiguous = {str(word).lower() for word in synonyms.get("ambiguous_brands") or []}
     for brand in catalog_brands:
@@ -251,6 +242,14 @@ def build_vocabulary(
         brand_words,
         type_synonyms,
     )
+
+
+def _add_synonyms(table: _Table, section: Dict[str, List[str]]) -> None:
+    """A canonical value and each of its synonyms, all pointing at the canonical value."""
+    for canonical, words in section.items():
+        table.add(canonical, canonical)
+        for word in words or []:
+            table.add(str(word), canonical)
 
 
 @lru_cache(maxsize=1)
