@@ -49,3 +49,27 @@ def first_number(text: str) -> Optional[int]:
             if value is not None and words[start] not in ("a", "an"):
                 return value
     return number_value(text)
+
+
+_SCALES = ((1_000_000, "million"), (1_000, "thousand"), (100, "hundred"))
+
+
+def number_words(n: int) -> str:
+    """Digits to the words a speaker says: 7 -> "seven", 25 -> "twenty five", 150 -> "one hundred fifty".
+
+    Spaces, no hyphens and no "and", so number_value reads back every result below 100; callers that
+    want "a hundred and fifty" vary the wording themselves.
+    """
+    if n < 0 or n >= 1_000_000_000:
+        raise ValueError(f"number_words: {n} is outside 0..999,999,999")
+    names = {value: word for word, value in NUMBER_WORDS.items()}
+    if n < 20 or (n < 100 and n % 10 == 0):
+        return names[n]
+    if n < 100:
+        return f"{names[n - n % 10]} {names[n % 10]}"
+    for size, scale in _SCALES:
+        if n >= size:
+            head, rest = divmod(n, size)
+            words = f"{number_words(head)} {scale}"
+            return f"{words} {number_words(rest)}" if rest else words
+    raise AssertionError(n)  # unreachable: n >= 100 meets the last scale
