@@ -15,13 +15,24 @@ from nlu.tools.generate_data import (
     DEFAULT_EXCLUDE,
     DEFAULT_OUT,
     DEFAULT_SEED,
+    DEFAULT_SPOKEN_OUT,
     DEFAULT_VOCAB,
+    HAND_WRITTEN,
+    SPOKEN_HELDOUT_SEED,
+    SPOKEN_SEED,
+    SPOKEN_SHARE,
     existing_texts,
     generate,
+    generated_texts,
+    hand_written_examples,
     load_vocab,
+    spoken_heldout,
+    spoken_heldout_yaml,
+    spoken_variants,
+    spoken_variants_yaml,
     to_yaml,
 )
-from nlu.tools.validate_data import DEFAULT_HELDOUT, load_examples, validate
+from nlu.tools.validate_data import DEFAULT_HELDOUT, DEFAULT_SPOKEN_HELDOUT, load_examples, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -250,3 +261,38 @@ def test_generator_keeps_filler_of_outside_quantity_spans() -> None:
     annotated = [example.annotated for example in examples]
     assert any("[a pair](quantity) of " in text for text in annotated)
     assert not any(" of](quantity)" in text or text.rstrip().endswith(" of") for text in annotated)
+
+
+def test_spoken_heldout_text_in_training_is_refused_but_the_same_example_in_both_splits_is_not(
+    tmp_path: Path,
+) -> None:
+    train = _write(tmp_path / "train.yml", "- intent: greet\n  examples: |\n    - um hey there\n")
+    written = _write(
+        tmp_path / "heldout.yml", "- intent: greet\n  examples: |\n    - hey there!\n    - hiya\n"
+    )
+    spoken = _write(
+        tmp_path / "spoken.yml", "- intent: greet\n  examples: |\n    - um hey there\n    - hiya\n"
+    )
+    problems, _ = validate([train, written, spoken], DEFAULT_ATTRIBUTES, [written, spoken], base=tmp_path)
+    assert [str(p) for p in problems] == [
+        "spoken.yml:5: held-out text 'um hey there' is also in training (train.yml:5)"
+    ]
+
+
+def test_the_shipped_spoken_heldout_split_passes_the_validator_as_held_out() -> None:
+    heldouts = [DEFAULT_HELDOUT, DEFAULT_SPOKEN_HELDOUT]
+    problems, count = validate([ROOT / "data", *heldouts], DEFAULT_ATTRIBUTES, heldouts, ROOT)
+    assert [str(p) for p in problems] == []
+    assert count > 4000 + 2 * len(load_examples(DEFAULT_HELDOUT))
+
+
+def test_spoken_files_are_reproduced_byte_for_byte() -> None:
+    hint = "run `python -m nlu.tools.generate_data` and commit"
+    heldout = spoken_heldout(load_examples(DEFAULT_HELDOUT), existing_texts([HAND_WRITTEN]))
+    assert DEFAULT_SPOKEN_HELDOUT.read_text(encoding="utf-8") == spoken_heldout_yaml(
+        heldout, SPOKEN_HELDOUT_SEED
+    ), hint
+    avoid = existing_texts(DEFAULT_EXCLUDE) | generated_texts(DEFAULT_OUT)
+    variants = spoken_variants(hand_written_examples(), avoid)
+    expected = spoken_variants_yaml(variants, SPOKEN_SEED, SPOKEN_SHARE)
+    assert DEFAULT_SPOKEN_OUT.read_text(encoding="utf-8") == expected, hint

@@ -4,8 +4,16 @@ Hand-written data in `data/nlu/*.yml` is the primary source; this adds variety (
 sizes, ages and recipients in more combinations). Output is deterministic for a given seed, vocabulary
 file and set of hand-written / held-out texts (texts already there are skipped so nothing is duplicated):
 
-    python -m nlu.tools.generate_data            # writes data/nlu/generated/search_generated.yml
-    python -m nlu.tools.generate_data --seed 7 --out /tmp/x.yml
+    python -m nlu.tools.generate_data            # writes the three files below
+    python -m nlu.tools.generate_data --seed 7 --out /tmp/x.yml --spoken-out /tmp/s.yml \\
+        --spoken-heldout-out /tmp/h.yml
+
+It writes, in this order (each later one skips the texts of the earlier ones):
+1. tests/data/heldout_nlu_spoken.yml: the held-out split as phone transcripts (nlu/tools/spoken_forms.py,
+   its own seed), example for example, with the written example's labels;
+2. data/nlu/generated/search_generated.yml: the template examples;
+3. data/nlu/generated/spoken_variants.yml: spoken forms of a share of the hand-written examples, the
+   same share of every intent, each with its source's attribute labels.
 
 Every example carries explicit attribute labels computed from its parts (recipient, age, department
 word, product type, gift template). A candidate whose labels the cue lexicon contradicts is dropped, so
@@ -15,6 +23,7 @@ the generated labels always agree with the annotation guideline's weak labels.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
 import re
 import sys
@@ -27,13 +36,28 @@ import yaml
 from common.numbers import UNITS
 from common.schema import DEFAULT_ATTRIBUTES, INTENTS, neutral_value
 from nlu import PROJECT_ROOT
-from nlu.tools.validate_data import load_examples, normalise_for_dedup
+from nlu.tools.spoken_forms import speak
+from nlu.tools.validate_data import (
+    DEFAULT_HELDOUT,
+    DEFAULT_SPOKEN_HELDOUT,
+    Example,
+    load_examples,
+    normalise_for_dedup,
+)
 from nlu.weak_labels import attribute_labels
 
 DEFAULT_VOCAB = PROJECT_ROOT / "data" / "lexicon" / "generator_vocab.yml"
-DEFAULT_OUT = PROJECT_ROOT / "data" / "nlu" / "generated" / "search_generated.yml"
-DEFAULT_EXCLUDE = (PROJECT_ROOT / "data" / "nlu", PROJECT_ROOT / "tests" / "data" / "heldout_nlu.yml")
+HAND_WRITTEN = PROJECT_ROOT / "data" / "nlu"
+DEFAULT_OUT = HAND_WRITTEN / "generated" / "search_generated.yml"
+DEFAULT_EXCLUDE = (HAND_WRITTEN, DEFAULT_HELDOUT, DEFAULT_SPOKEN_HELDOUT)
 DEFAULT_SEED = 20240601
+DEFAULT_SPOKEN_OUT = HAND_WRITTEN / "generated" / "spoken_variants.yml"
+# Spoken variants of this share of each intent's hand-written examples: enough for the model to see
+# number words, fillers and missing punctuation, not so many that they outweigh the typed data.
+SPOKEN_SHARE = 0.12
+SPOKEN_SEED = 20240612
+SPOKEN_HELDOUT_SEED = 4817  # not the training variants' seed: the held-out copy is worded independently
+SPOKEN_ATTEMPTS = 12
 
 # 1 -> "one" ... 19 -> "nineteen", for numbers the generator writes as words.
 NUMBER_NAMES: Dict[int, str] = {value: word for word, value in UNITS.items()}
@@ -325,28 +349,142 @@ def generate(
 
 def to_yaml(examples: Sequence[Generated], seed: int, vocab_path: str) -> str:
     """Rasa 3 NLU YAML for the examples, with a header that says how to regenerate it."""
-    lines = [
+    header = [
         "# GENERATED FILE - do not edit by hand.",
         f"# Made by `python -m nlu.tools.generate_data --seed {seed}` from {vocab_path}",
         "# (templates and vocabularies written for this project). Regenerate after changing the vocabulary,",
         "# the cue lexicon or the hand-written data; tests/test_data_validation.py checks it is up to date.",
-        'version: "3.1"',
-        "nlu:",
     ]
     by_intent: Dict[str, List[Generated]] = {}
     for ex in examples:
         by_intent.setdefault(ex.intent, []).append(ex)
-    for intent in sorted(by_intent):
-        lines += [f"- intent: {intent}", "  examples:"]
-        for ex in by_intent[intent]:
-            attrs = ", ".join(f"{k}: {v}" for k, v in ex.attributes)
-            lines += [
-                "  - text: |",
-                f"      {ex.annotated}",
-                "    metadata:",
-                f"      attributes: {{{attrs}}}",
-            ]
+    return _nlu_yaml(header, [ex for intent in sorted(by_intent) for ex in by_intent[intent]])
+
+
+def _nlu_yaml(header: Sequence[str], examples: Sequence[Generated]) -> str:
+    """Rasa 3 NLU YAML, one intent block per run of examples with the same intent, in the given order."""
+    lines = [*header, 'version: "3.1"', "nlu:"]
+    intent = None
+    for ex in examples:
+        if ex.intent != intent:
+            intent = ex.intent
+            lines += [f"- intent: {intent}", "  examples:"]
+        attrs = ", ".join(f"{k}: {v}" for k, v in ex.attributes)
+        lines += ["  - text: |", f"      {ex.annotated}", "    metadata:", f"      attributes: {{{attrs}}}"]
     return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Spoken forms
+
+
+def hand_written_examples(folder: Path = HAND_WRITTEN) -> List[Example]:
+    """The hand-written examples (every file under `folder` outside generated/), in file order."""
+    files = sorted(f for f in folder.rglob("*.yml") if "generated" not in f.relative_to(folder).parts)
+    return [example for file in files for example in load_examples(file)]
+
+
+def spoken_example(
+    example: Example,
+    seed: int,
+    avoid: Set[str],
+    schema: Mapping[str, Sequence[str]] = DEFAULT_ATTRIBUTES,
+) -> Optional[Generated]:
+    """A spoken form of the example whose text is not in `avoid` and whose cue words do not contradict
+    the written example's labels (carried over explicitly); None if no attempt gives one."""
+    labels = attribute_labels(example.text, example.attributes, schema).values
+    for attempt in range(SPOKEN_ATTEMPTS):
+        annotated = speak(example.annotated, seed, attempt)
+        if annotated is None:
+            continue
+        plain = plain_text(annotated)
+        if normalise_for_dedup(plain) in avoid or attribute_labels(plain, labels, schema).conflicts:
+            continue
+        return Generated(example.intent, annotated, tuple(labels.items()))
+    return None
+
+
+def spoken_heldout(
+    written: Sequence[Example],
+    training_texts: Set[str],
+    seed: int = SPOKEN_HELDOUT_SEED,
+    schema: Mapping[str, Sequence[str]] = DEFAULT_ATTRIBUTES,
+) -> List[Generated]:
+    """The held-out split as transcripts, example for example: same intent, entity types and labels.
+
+    A spoken text may read like its own written example, never like training data, another held-out
+    example or an earlier spoken one."""
+    written_texts = [normalise_for_dedup(example.text) for example in written]
+    out: List[Generated] = []
+    made: Set[str] = set()
+    for index, example in enumerate(written):
+        others = set(written_texts[:index] + written_texts[index + 1 :])
+        spoken = spoken_example(example, seed, training_texts | others | made, schema)
+        if spoken is None:
+            raise ValueError(f"{example.path}:{example.line}: no spoken form of '{example.text}'")
+        made.add(normalise_for_dedup(plain_text(spoken.annotated)))
+        out.append(spoken)
+    return out
+
+
+def _rank(seed: int, text: str) -> str:
+    """A fixed pseudo-random order that does not move when other examples are added or removed."""
+    return hashlib.sha256(f"{seed}:{normalise_for_dedup(text)}".encode()).hexdigest()
+
+
+def spoken_variants(
+    sources: Sequence[Example],
+    avoid: Set[str],
+    seed: int = SPOKEN_SEED,
+    share: float = SPOKEN_SHARE,
+    schema: Mapping[str, Sequence[str]] = DEFAULT_ATTRIBUTES,
+) -> List[Generated]:
+    """Spoken forms of `share` of each intent's examples (at least one), none of them in `avoid`."""
+    by_intent: Dict[str, List[Example]] = {}
+    for example in sources:
+        by_intent.setdefault(example.intent, []).append(example)
+    seen = set(avoid)
+    out: List[Generated] = []
+    for intent in sorted(by_intent):
+        pool = sorted(by_intent[intent], key=lambda example: _rank(seed, example.text))
+        wanted = max(1, round(share * len(pool)))
+        made = 0
+        for example in pool:
+            if made == wanted:
+                break
+            spoken = spoken_example(example, seed, seen, schema)
+            if spoken is not None:
+                seen.add(normalise_for_dedup(plain_text(spoken.annotated)))
+                out.append(spoken)
+                made += 1
+    return out
+
+
+def spoken_heldout_yaml(examples: Sequence[Generated], seed: int) -> str:
+    header = [
+        "# GENERATED FILE - do not edit by hand. The spoken-form copy of tests/data/heldout_nlu.yml: each",
+        "# example as phone ASR (Whisper tiny.en) would write it when a caller says it (numbers in words,",
+        "# no punctuation, fillers, repeated words; nlu/tools/spoken_forms.py), in the same order, with the",
+        "# same intent, entity types and attribute labels (written out here). Made by",
+        f"# `python -m nlu.tools.generate_data` with spoken seed {seed}, not the training variants' seed.",
+        "# Training never reads it; python -m nlu.tools.validate_data checks none of its texts is in data/.",
+    ]
+    return _nlu_yaml(header, examples)
+
+
+def spoken_variants_yaml(examples: Sequence[Generated], seed: int, share: float) -> str:
+    header = [
+        "# GENERATED FILE - do not edit by hand. Spoken forms (what phone ASR writes: number words, no",
+        f"# punctuation, fillers) of {share:.0%} of each intent's hand-written examples in data/nlu/,",
+        "# with their attribute labels, made by `python -m nlu.tools.generate_data`",
+        f"# (nlu/tools/spoken_forms.py, spoken seed {seed}). Regenerate after changing the hand-written",
+        "# data; tests/test_data_validation.py checks it is up to date.",
+    ]
+    return _nlu_yaml(header, examples)
+
+
+def generated_texts(path: Path) -> Set[str]:
+    return {normalise_for_dedup(example.text) for example in load_examples(path)} if path.exists() else set()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -354,9 +492,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--vocab", type=Path, default=DEFAULT_VOCAB)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--spoken-out", type=Path, default=DEFAULT_SPOKEN_OUT)
+    parser.add_argument("--spoken-heldout-out", type=Path, default=DEFAULT_SPOKEN_HELDOUT)
     args = parser.parse_args(argv)
     try:
         vocab = load_vocab(args.vocab)
+        sources = hand_written_examples()
+        heldout = spoken_heldout(load_examples(DEFAULT_HELDOUT), existing_texts([HAND_WRITTEN]))
+        _write(args.spoken_heldout_out, spoken_heldout_yaml(heldout, SPOKEN_HELDOUT_SEED), len(heldout))
         examples = generate(vocab, args.seed, existing_texts(DEFAULT_EXCLUDE))
     except (ValueError, yaml.YAMLError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -365,10 +508,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         shown = args.vocab.resolve().relative_to(PROJECT_ROOT)
     except ValueError:
         shown = args.vocab
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(to_yaml(examples, args.seed, str(shown)), encoding="utf-8")
-    print(f"wrote {len(examples)} examples to {args.out}")
+    _write(args.out, to_yaml(examples, args.seed, str(shown)), len(examples))
+    variants = spoken_variants(sources, existing_texts(DEFAULT_EXCLUDE) | generated_texts(args.out))
+    _write(args.spoken_out, spoken_variants_yaml(variants, SPOKEN_SEED, SPOKEN_SHARE), len(variants))
     return 0
+
+
+def _write(path: Path, text: str, count: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote {count} examples to {path}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Project checks on NLU training data that `rasa data validate` does not make.
 
-    python -m nlu.tools.validate_data                       # data/ and tests/data/heldout_nlu.yml
+    python -m nlu.tools.validate_data                       # data/ and the held-out splits (tests/data/)
     python -m nlu.tools.validate_data data/nlu/toys.yml     # some files or folders
 
 Reports, each as `path:line: message` (exit code 1 when there is any):
@@ -8,7 +8,9 @@ Reports, each as `path:line: message` (exit code 1 when there is any):
   attribute set from the JointShoppingNLU step of config.yml when it declares one),
 - entity spans that cut a word, bracketed text with no entity type, empty examples,
 - duplicate examples, and contradictory ones (same text, different intent / entities / attributes),
-  including across training data and the held-out split (a held-out text must not be in training),
+  including across training data and the held-out splits (a held-out text must not be in training;
+  the spoken split repeats the written one's examples, so the same text with the same labels in both is
+  fine),
 - explicit attribute labels that the cue lexicon's weak labels contradict.
 Malformed YAML is reported with its file and line, without a traceback.
 """
@@ -21,7 +23,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import yaml
 
@@ -30,8 +32,11 @@ from nlu import PROJECT_ROOT
 from nlu.pipeline_config import DEFAULT_CONFIG_PATH, attribute_schema_of
 from nlu.weak_labels import attribute_labels
 
-DEFAULT_PATHS = (PROJECT_ROOT / "data", PROJECT_ROOT / "tests" / "data" / "heldout_nlu.yml")
 DEFAULT_HELDOUT = PROJECT_ROOT / "tests" / "data" / "heldout_nlu.yml"
+# The spoken-form copy of the held-out split (what phone ASR writes), made by nlu.tools.generate_data.
+DEFAULT_SPOKEN_HELDOUT = PROJECT_ROOT / "tests" / "data" / "heldout_nlu_spoken.yml"
+DEFAULT_HELDOUTS = (DEFAULT_HELDOUT, DEFAULT_SPOKEN_HELDOUT)
+DEFAULT_PATHS = (PROJECT_ROOT / "data", *DEFAULT_HELDOUTS)
 
 # Rasa's entity annotation: [text](type), [text](type:value), or [text]{"entity": "type", ...}.
 _ANNOTATION_RE = re.compile(r"\[(?P<text>[^\]]+?)\](?:\((?P<paren>[^)]*)\)|\{(?P<brace>[^}]*)\})")
@@ -243,10 +248,13 @@ def check_example(example: Example, schema: Mapping[str, Sequence[str]]) -> Tupl
 def validate(
     paths: Iterable[Path],
     schema: Mapping[str, Sequence[str]],
-    heldout: Optional[Path] = DEFAULT_HELDOUT,
+    heldout: Union[Path, Sequence[Path], None] = DEFAULT_HELDOUT,
     base: Optional[Path] = None,
 ) -> Tuple[List[Problem], int]:
-    """All problems in the NLU files under `paths`, and how many examples were checked."""
+    """All problems in the NLU files under `paths`, and how many examples were checked.
+
+    `heldout` is the held-out file, or several (the written split and its spoken copy).
+    """
     files: List[Path] = []
     for path in paths:
         if path.is_dir():
@@ -256,9 +264,10 @@ def validate(
             files.append(path)
         else:
             return [Problem(str(path), 0, "no such file or folder")], 0
-    heldout_resolved = heldout.resolve() if heldout is not None else None
+    heldout_files = [heldout] if isinstance(heldout, Path) else list(heldout or ())
+    heldout_resolved = {path.resolve() for path in heldout_files}
     problems: List[Problem] = []
-    seen: Dict[str, Tuple[Example, bool, tuple]] = {}
+    seen: Dict[str, Tuple[Example, Optional[Path], tuple]] = {}
     count = 0
     for file in dict.fromkeys(f.resolve() for f in files):
         shown = _display(file, base)
@@ -272,7 +281,7 @@ def validate(
         except UnicodeDecodeError as err:
             problems.append(Problem(shown, 1, f"not UTF-8 text: {err.reason}"))
             continue
-        is_heldout = heldout_resolved is not None and file == heldout_resolved
+        heldout_file = file if file in heldout_resolved else None
         for example in examples:
             count += 1
             own, labels = check_example(example, schema)
@@ -283,26 +292,31 @@ def validate(
                 tuple(sorted(labels.items())),
             )
             key = normalise_for_dedup(example.text)
-            if key in seen:
-                problems.append(_duplicate_problem(example, is_heldout, signature, *seen[key]))
-            else:
-                seen[key] = (example, is_heldout, signature)
+            if key not in seen:
+                seen[key] = (example, heldout_file, signature)
+                continue
+            problem = _duplicate_problem(example, heldout_file, signature, *seen[key])
+            if problem is not None:
+                problems.append(problem)
     return sorted(problems), count
 
 
 def _duplicate_problem(
     example: Example,
-    is_heldout: bool,
+    heldout_file: Optional[Path],
     signature: tuple,
     first: Example,
-    first_heldout: bool,
+    first_heldout_file: Optional[Path],
     first_signature: tuple,
-) -> Problem:
+) -> Optional[Problem]:
+    """The problem with a text seen before; None for the same example in two held-out splits."""
     where = f"{first.path}:{first.line}"
-    if is_heldout != first_heldout:
+    if (heldout_file is None) != (first_heldout_file is None):
         message = f"held-out text '{example.text}' is also in training ({where})"
         return Problem(example.path, example.line, message)
     if signature == first_signature:
+        if heldout_file is not None and heldout_file != first_heldout_file:
+            return None  # a spoken copy that reads the same as the written example
         return Problem(example.path, example.line, f"duplicate of {where}: '{example.text}'")
     differences = [
         name
@@ -329,7 +343,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument(
         "--config", type=Path, default=DEFAULT_CONFIG_PATH, help="config.yml with the attributes"
     )
-    parser.add_argument("--heldout", type=Path, default=DEFAULT_HELDOUT, help="the held-out split's file")
+    parser.add_argument(
+        "--heldout",
+        type=Path,
+        action="append",
+        help="a held-out split's file (repeatable; default: the written and the spoken split)",
+    )
     args = parser.parse_args(argv)
     paths = args.paths or list(DEFAULT_PATHS)
     try:
@@ -337,7 +356,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except yaml.YAMLError as err:
         print(f"{args.config}: malformed YAML: {err}", file=sys.stderr)
         return 1
-    problems, count = validate(paths, schema, args.heldout)
+    problems, count = validate(paths, schema, args.heldout or list(DEFAULT_HELDOUTS))
     for problem in problems:
         print(problem)
     if problems:
