@@ -18,7 +18,7 @@ help:
 	@echo "make lint      ruff"
 	@echo "make validate  rasa data validate + the project's data checks"
 	@echo "make train     rasa train into models/"
-	@echo "make evaluate  joint model vs DIET on the held-out split (and QueryNER if ../shared has it)"
+	@echo "make evaluate  joint model vs DIET on the held-out split, written and spoken (and QueryNER if ../shared has it)"
 
 install:
 	@bash scripts/install.sh
@@ -44,7 +44,7 @@ train: install
 
 evaluate: install
 	@$(PY) -m nlu.tools.evaluate --model-config config.yml --baseline-config config.diet.yml --train data \
-		--test tests/data/heldout_nlu.yml --out reports/eval
+		--test tests/data/heldout_nlu.yml --test tests/data/heldout_nlu_spoken.yml --out reports/eval
 
 lock: install
 	@{ head -3 requirements/lock.txt; $(VENV)/bin/pip freeze --exclude-editable | \

@@ -1,8 +1,11 @@
 """Evaluate the joint NLU model and the DIET baseline side by side.
 
     python -m nlu.tools.evaluate --model-config config.yml --baseline-config config.diet.yml \\
-        --train data --test tests/data/heldout_nlu.yml \\
+        --train data --test tests/data/heldout_nlu.yml --test tests/data/heldout_nlu_spoken.yml \\
         --bio ../shared/datasets/queryner/validation.jsonl --out reports/eval
+
+`--test` is repeatable: the written held-out split and its spoken-form copy (what phone ASR writes) are
+scored by the same models, and the report puts their headline figures side by side.
 
 `--mapping` defaults to data/lexicon/queryner_mapping.yml, the importer's mapping (one file for both).
 
@@ -258,6 +261,8 @@ def markdown_report(report: Mapping[str, Any]) -> str:
             f"training time {_fmt(info.get('training_seconds'), 1)} s"
         )
     lines.append("")
+    if len(report["sets"]) > 1:
+        lines += _summary(report, models)
     for set_name, results in report["sets"].items():
         lines += [f"## {set_name}", ""]
         header = "| metric | " + " | ".join(models) + " |"
@@ -304,6 +309,19 @@ def markdown_report(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _summary(report: Mapping[str, Any], models: Sequence[str]) -> List[str]:
+    """One row per set (written vs spoken held-out, QueryNER): the headline figures of every model."""
+    columns = [("entity F1", ("entities", "micro", "f1")), ("intent acc", ("intent", "accuracy"))]
+    columns.append(("attribute macro-F1", ("attributes", "macro_f1")))
+    header = "| set | examples | " + " | ".join(f"{m} {name}" for m in models for name, _ in columns) + " |"
+    lines = ["## All sets", "", header, "|---" * (2 + len(models) * len(columns)) + "|"]
+    for set_name, results in report["sets"].items():
+        examples = _fmt(_get(results[models[0]], "examples")) if models else "n/a"
+        cells = [_fmt(_get(results[m], *keys)) for m in models for _, keys in columns]
+        lines.append(f"| {set_name} | {examples} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 # ----------------------------------------------------------------------------------------------------
 # CLI
 
@@ -314,7 +332,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     parser.add_argument("--baseline-config", type=Path, default=Path("config.diet.yml"))
     parser.add_argument("--train", type=Path, default=Path("data"), help="training data (file or folder)")
     parser.add_argument("--domain", type=Path, default=Path("bot/domain.yml"))
-    parser.add_argument("--test", type=Path, help="held-out Rasa NLU YAML")
+    parser.add_argument(
+        "--test", type=Path, action="append", default=[], help="held-out Rasa NLU YAML (repeatable)"
+    )
     parser.add_argument("--bio", type=Path, action="append", default=[], help="BIO JSONL file (repeatable)")
     parser.add_argument(
         "--mapping", type=Path, default=DEFAULT_MAPPING, help="type mapping for --bio files (YAML)"
@@ -332,8 +352,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
 
     schema = attribute_schema_of(args.model_config)
     eval_sets: List[EvalSet] = []
-    if args.test:
-        eval_sets.append(load_rasa_set(args.test, schema))
+    eval_sets += [load_rasa_set(path, schema) for path in args.test]
     if args.bio:
         mapping = load_mapping(args.mapping)
         eval_sets += [load_bio_set(path, mapping, list(schema)) for path in args.bio]
