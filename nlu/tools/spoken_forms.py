@@ -238,7 +238,8 @@ def speak_number_token(token: str, rng: random.Random, after_number: bool = Fals
         if sep is None and suffix in ("st", "nd", "rd", "th") and "." not in num:
             return say_ordinal(int(num.replace(",", "")))
         if sep is None and suffix == "s" and num.isdigit() and 10 <= int(num) < 100 and int(num) % 10 == 0:
-            return say_ordinal(int(num))[: -len("th")].replace("ie", "ies")  # "seventieth" -> "seventies"
+            decade = number_words(int(num))  # "70s" -> "seventies"
+            return decade[:-1] + "ies" if decade.endswith("y") else decade + "s"
         if sep is None and suffix == "x":
             return say_integer(int(num), rng)  # "4x ethernet cables": a count
         table = RANGE_UNITS if sep == "-" and suffix in RANGE_UNITS else UNITS
