@@ -403,12 +403,20 @@
     }
   }
 
+  /* Whether the widget can show a custom payload: cards, a comparison, or one carrying text. */
+  function isShown(custom) {
+    return custom.type === "product_cards" || custom.type === "comparison" || typeof custom.text === "string";
+  }
+
   /* One bot message as the channel returns it; returns the node, or null when there is nothing to show. */
   function renderBotMessage(message) {
     if (!message || typeof message !== "object") {
       return null;
     }
     var custom = message.custom && typeof message.custom === "object" ? message.custom : null;
+    if (custom && !isShown(custom)) {
+      custom = null; // a payload for another channel (e.g. the phone channel's handoff): nothing to show
+    }
     var hasText = typeof message.text === "string" && message.text.trim() !== "";
     if (!hasText && !custom && !message.image) {
       return null;
