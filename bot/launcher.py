@@ -1,4 +1,5 @@
-"""Start, wait for and stop Shopcue's two processes: the Rasa server and the action server.
+"""Start, wait for and stop Shopcue's processes: the Rasa server, the action server and the phone
+channel's voice service (voice/app.py).
 
 One place for this, used by `make run` (`python -m bot.launcher`) and by the end-to-end tests, so a
 developer's bot and the tested bot come up the same way.
@@ -123,7 +124,8 @@ def train_model(
 
 @dataclass
 class BotProcesses:
-    """The Rasa server and the action server as child processes, with a REST client for them."""
+    """The Rasa server and the action server as child processes, with a REST client for them; with
+    `voice` (or `start_voice()` later) also the voice service, talking to this Rasa server."""
 
     model: Path
     rasa_port: int = field(default_factory=free_port)
@@ -132,7 +134,12 @@ class BotProcesses:
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="shopcue-logs-")))
     env: Dict[str, str] = field(default_factory=dict)
     host: str = "127.0.0.1"
+    voice: bool = False
+    voice_port: int = field(default_factory=free_port)
+    # SHOPCUE_VOICE_* settings for the voice service (voice/settings.py); they win over the environment.
+    voice_env: Dict[str, str] = field(default_factory=dict)
     _processes: List[subprocess.Popen] = field(default_factory=list, init=False, repr=False)
+    _voice_process: Optional[subprocess.Popen] = field(default=None, init=False, repr=False)
 
     @property
     def rasa_url(self) -> str:
@@ -150,8 +157,16 @@ class BotProcesses:
     def actions_log(self) -> Path:
         return self.log_dir / "actions.log"
 
+    @property
+    def voice_url(self) -> str:
+        return f"http://{self.host}:{self.voice_port}"
+
+    @property
+    def voice_log(self) -> Path:
+        return self.log_dir / "voice.log"
+
     def start(self, timeout: float = 300.0) -> BotProcesses:
-        """Start both servers and return once both answer; on failure stop them and raise."""
+        """Start the servers and return once all answer; on failure stop them and raise."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         endpoints = self.log_dir / "endpoints.yml"
         endpoints.write_text(f'action_endpoint:\n  url: "{self.actions_url}/webhook"\n')
@@ -167,22 +182,60 @@ class BotProcesses:
                  "--interface", self.host, "--port", str(self.rasa_port)],
                 self.rasa_log,
             )
+            if self.voice:
+                self._spawn_voice(self.voice_env)
             deadline = time.monotonic() + timeout
             self._wait_until(lambda: http_json("GET", f"{self.actions_url}/health", timeout=5), deadline,
                              "action server", self.actions_log)
             self._wait_until(self._model_loaded, deadline, "Rasa server", self.rasa_log)
+            if self.voice:
+                self._wait_until(self._voice_ready, deadline, "voice service", self.voice_log)
         except BaseException:
             self.stop()
             raise
         return self
 
+    def start_voice(self, env: Optional[Mapping[str, str]] = None, timeout: float = 120.0) -> None:
+        """Start the voice service on `voice_port` against this (running) Rasa server and return once
+        its models are loaded; `env` adds SHOPCUE_VOICE_* settings. On failure stop it and raise."""
+        self._spawn_voice({**self.voice_env, **(env or {})})
+        try:
+            self._wait_until(self._voice_ready, time.monotonic() + timeout, "voice service", self.voice_log)
+        except BaseException:
+            self.stop_voice()
+            raise
+
+    def stop_voice(self, grace: float = 10.0) -> None:
+        """Stop the voice service only."""
+        if self._voice_process is not None:
+            _stop_processes([self._voice_process], grace)
+            self._processes.remove(self._voice_process)
+            self._voice_process = None
+
+    def _spawn_voice(self, env: Mapping[str, str]) -> None:
+        # The launcher knows where its Rasa server is; the public URL (what Twilio calls) stays the
+        # environment's when set (a tunnel or proxy), else it is this service's own address.
+        settings = {"SHOPCUE_VOICE_RASA_WEBHOOK_URL": f"{self.rasa_url}/webhooks/rest/webhook"}
+        if "SHOPCUE_VOICE_PUBLIC_URL" not in os.environ:
+            settings["SHOPCUE_VOICE_PUBLIC_URL"] = self.voice_url
+        self._spawn(
+            [sys.executable, "-m", "voice.app", "--host", self.host, "--port", str(self.voice_port)],
+            self.voice_log,
+            {**settings, **env},
+        )
+        self._voice_process = self._processes[-1]
+
+    def _voice_ready(self) -> bool:
+        return bool(http_json("GET", f"{self.voice_url}/health", timeout=5))
+
     def _model_loaded(self) -> bool:
         status = http_json("GET", f"{self.rasa_url}/status", timeout=5)
         return bool(status and status.get("model_file"))
 
-    def _spawn(self, command: List[str], log_path: Path) -> None:
+    def _spawn(self, command: List[str], log_path: Path, extra_env: Optional[Mapping[str, str]] = None
+               ) -> None:
         log = log_path.open("w")
-        env = child_env({"PYTHONUNBUFFERED": "1"}, self.env)
+        env = child_env({"PYTHONUNBUFFERED": "1"}, self.env, extra_env)
         process = subprocess.Popen(
             command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
@@ -203,19 +256,10 @@ class BotProcesses:
         raise LaunchError(f"the {name} did not answer in time:\n{tail(log_path)}")
 
     def stop(self, grace: float = 10.0) -> None:
-        """Stop both servers (their whole process groups), politely first, then for sure."""
-        for process in self._processes:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        for process in self._processes:
-            try:
-                process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=grace)
+        """Stop every server (their whole process groups), politely first, then for sure."""
+        _stop_processes(self._processes, grace)
         self._processes.clear()
+        self._voice_process = None
 
     def send(self, sender: str, text: str, timeout: float = 60.0) -> List[Dict[str, Any]]:
         """One user message over the REST channel; the bot's replies."""
@@ -234,6 +278,21 @@ class BotProcesses:
         self.stop()
 
 
+def _stop_processes(processes: List[subprocess.Popen], grace: float) -> None:
+    """Stop child processes (their whole process groups), politely first, then for sure."""
+    for process in processes:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=grace)
+
+
 @contextlib.contextmanager
 def running_bot(model: Path, **kwargs: Any) -> Iterator[BotProcesses]:
     """`with running_bot(model) as bot:` both servers up for the block, down after it, even on errors."""
@@ -246,10 +305,11 @@ def running_bot(model: Path, **kwargs: Any) -> Iterator[BotProcesses]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """`make run`: train if needed, start both servers, print the URLs, stop both on Ctrl-C."""
+    """`make run`: train if needed, start the servers, print the URLs, stop them all on Ctrl-C."""
     parser = argparse.ArgumentParser(prog="python -m bot.launcher", description=main.__doc__)
     parser.add_argument("--rasa-port", type=int, default=5005)
     parser.add_argument("--actions-port", type=int, default=5055)
+    parser.add_argument("--voice-port", type=int, default=5077)
     parser.add_argument("--models", type=Path, default=PROJECT_ROOT / "models")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--logs", type=Path, default=PROJECT_ROOT / "artifacts" / "logs")
@@ -257,9 +317,10 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     print("Shopcue: training the model if the data or config changed ...", flush=True)
     model = train_model(args.models, config=args.config)
-    print(f"Shopcue: model {model.name}; starting the action server and the Rasa server ...", flush=True)
+    print(f"Shopcue: model {model.name}; starting the action server, the Rasa server and the voice "
+          "service ...", flush=True)
     bot = BotProcesses(model=model, rasa_port=args.rasa_port, actions_port=args.actions_port,
-                       log_dir=args.logs, host="localhost")
+                       log_dir=args.logs, host="localhost", voice=True, voice_port=args.voice_port)
     stop_requested = False
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -275,6 +336,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             f"  web chat:      {bot.rasa_url}/webhooks/webchat/\n"
             f"  REST webhook:  {bot.rasa_url}/webhooks/rest/webhook\n"
             f"  action server: {bot.actions_url}/webhook\n"
+            f"  phone channel: {bot.voice_url}/voice/incoming (Twilio's voice webhook; README: Phone)\n"
+            f"  try a call:    {venv_bin('python')} -m voice.simulate_call --say 'running shoes'\n"
             f"  logs:          {bot.log_dir}\n"
             "Press Ctrl-C to stop.",
             flush=True,

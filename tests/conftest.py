@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Dict, Iterator
 
 import pytest
 import yaml
@@ -76,3 +76,20 @@ def bot(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield processes
     finally:
         processes.stop()
+
+
+@pytest.fixture(scope="module")
+def voice_env() -> Dict[str, str]:
+    """SHOPCUE_VOICE_* settings for the `voice` fixture's service; a test module overrides this fixture
+    (e.g. to point the Twilio REST API at a local fake)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def voice(bot: BotProcesses, voice_env: Dict[str, str]) -> Iterator[BotProcesses]:
+    """The running bot plus the phone channel's voice service (`bot.voice_url`), with `voice_env`."""
+    bot.start_voice(env=voice_env)
+    try:
+        yield bot
+    finally:
+        bot.stop_voice()

@@ -21,6 +21,7 @@ from voice import media_stream
 from voice.app import create_app
 from voice.audio import FRAME_SAMPLES, mulaw_frames
 from voice.call import (
+    CHUNK_CHARS,
     LEAD_S,
     NO_TRANSFER,
     NOT_CAUGHT,
@@ -29,6 +30,7 @@ from voice.call import (
     UNCLEAR_GOODBYE,
     CallSession,
     Engines,
+    speech_chunks,
 )
 from voice.conversation import hints_for
 from voice.logs import get_logger, log_event
@@ -151,7 +153,7 @@ def test_a_call_beyond_the_line_limit_is_told_politely_and_hung_up() -> None:
 
 
 class FakeSpeaker:
-    """Says each sentence as silence frames, 20 ms per 3 characters; remembers what it said."""
+    """Says each chunk of speech as silence frames, 20 ms per 3 characters; remembers the chunks."""
 
     def __init__(self) -> None:
         self.said: List[str] = []
@@ -177,6 +179,14 @@ class FakeTranscriber:
         return Transcript(text=text, seconds=0.01, no_speech_prob=0.01, avg_logprob=-0.2)
 
 
+APOLOGY = "Sorry, I didn't get that."
+
+
+def chunks(*texts: str) -> List[str]:
+    """The chunks the call synthesizes these lines in, one after the other."""
+    return [chunk for text in texts for chunk in speech_chunks(text)]
+
+
 def words(text: str) -> str:
     return " ".join(re.findall(r"[a-z]+", text.lower()))
 
@@ -190,7 +200,7 @@ class FakeBot:
 
     async def send(self, sender: str, text: str) -> List[Dict[str, Any]]:
         self.messages.append((sender, text))
-        return self.replies.get(words(text), [{"text": "Sorry, I didn't get that."}])
+        return self.replies.get(words(text), [{"text": APOLOGY}])
 
 
 class FakePhone:
@@ -331,7 +341,8 @@ def test_a_turn_goes_from_the_callers_speech_to_the_bot_and_back_as_paced_audio(
     sender, text = call.bot.messages[0]
     assert sender.startswith("call-") and "c" * 16 not in sender, "the sender id is derived, not the CallSid"
     assert "running shoes" in text.lower()
-    assert call.speaker.said[1] == for_the_ear(reply)
+    assert call.speaker.said[1:] == chunks(for_the_ear(reply)), "the reply, in chunks"
+    assert len(call.speaker.said) > 2, "a long reply is synthesized a clause at a time"
     assert "trainers" in call.transcriber.hints[0], "catalog words are hints to the recogniser"
     [turn] = call.turns
     assert turn.outcome == "reply" and turn.total_ms is not None
@@ -347,15 +358,16 @@ def test_speaking_over_the_bot_clears_playback_and_stops_sending() -> None:
         await call.start()
         await call.until(lambda: "mark" in call.twilio.events())  # the greeting has been sent
         await call.twilio.say_something()
-        await call.until(lambda: len(call.speaker.said) == 2)
+        await call.until(lambda: len(call.speaker.said) >= 2)
         await asyncio.sleep(0.5)  # the long reply is playing
         await call.twilio.play(hum(1.0))
         await call.until(lambda: "clear" in call.twilio.events())
         cleared = call.twilio.times("clear")[-1]
         await call.twilio.play([SILENT_FRAME] * 40)
-        await call.until(lambda: len(call.speaker.said) == 3)  # the answer to what the caller said
+        await call.until(lambda: APOLOGY in call.speaker.said)  # the answer to what the caller said
         await call.end()
-        late = [at for at in call.twilio.times("media") if cleared < at < call.speaker.said_at[2]]
+        answered = call.speaker.said_at[call.speaker.said.index(APOLOGY)]
+        late = [at for at in call.twilio.times("media") if cleared < at < answered]
         assert not late, "no audio of the interrupted reply after the clear"
 
     run(scenario)
@@ -371,7 +383,7 @@ def test_silence_gets_a_reprompt_then_a_goodbye_and_the_call_is_hung_up() -> Non
         await call.end()
 
     run(scenario)
-    assert call.speaker.said == ["Hi, this is Shopcue.", STILL_THERE, SILENT_GOODBYE]
+    assert call.speaker.said == chunks("Hi, this is Shopcue.", STILL_THERE, SILENT_GOODBYE)
     assert [action for action, _, _ in call.phone.actions] == ["hang up"]
     assert call.session is not None and call.session.outcome == "goodbye"
 
@@ -382,13 +394,13 @@ def test_audio_we_cannot_make_out_is_asked_again_then_the_call_ends_politely() -
     async def scenario() -> None:
         await call.start()
         await call.twilio.say_something()
-        await call.until(lambda: NOT_CAUGHT in call.speaker.said)
+        await call.until(lambda: chunks(NOT_CAUGHT)[-1] in call.speaker.said)
         await call.twilio.say_something()
         await call.until(lambda: call.twilio.closed)
         await call.end()
 
     run(scenario)
-    assert call.speaker.said == ["Hi, this is Shopcue.", NOT_CAUGHT, UNCLEAR_GOODBYE]
+    assert call.speaker.said == chunks("Hi, this is Shopcue.", NOT_CAUGHT, UNCLEAR_GOODBYE)
     assert call.bot.messages == [], "nothing the recogniser could not make out reaches the bot"
     assert [action for action, _, _ in call.phone.actions] == ["hang up"]
     assert [turn.outcome for turn in call.turns] == ["not caught", "not caught"]
@@ -405,7 +417,7 @@ def test_a_handoff_reply_is_said_then_the_call_is_put_through() -> None:
         await call.end()
 
     run(scenario)
-    assert call.speaker.said[-1] == for_the_ear(handoff)
+    assert call.speaker.said[-len(chunks(for_the_ear(handoff))) :] == chunks(for_the_ear(handoff))
     [(action, call_sid, at)] = call.phone.actions
     assert action == "transfer" and call_sid == "CA" + "c" * 32
     assert at >= call.twilio.times("mark")[-1], "put through only after the line was played"
@@ -419,11 +431,22 @@ def test_without_a_handoff_number_the_caller_is_told_and_the_call_goes_on() -> N
     async def scenario() -> None:
         await call.start()
         await call.twilio.say_something()
-        await call.until(lambda: NO_TRANSFER in call.speaker.said)
+        await call.until(lambda: chunks(NO_TRANSFER)[-1] in call.speaker.said)
         await call.end()
 
     run(scenario)
     assert call.phone.actions == [] and not call.twilio.closed
+
+
+def test_a_long_reply_is_cut_at_clauses_so_its_first_words_come_quickly() -> None:
+    reply = (
+        "For trainers, I found five: Adidas Cloud Runner Trainers in pink for 44 dollars 99, Converse Boys' "
+        "Running Trainers in gold for 61 dollars 99, and three more. Want details on one?"
+    )
+    parts = speech_chunks(reply)
+    assert parts[0] == "For trainers, I found five:" and parts[-1] == "Want details on one?"
+    assert " ".join(parts) == reply and all(len(part) <= CHUNK_CHARS + 15 for part in parts)
+    assert speech_chunks("Hi, this is Shopcue.") == ["Hi, this is Shopcue."], "short sentences stay whole"
 
 
 def test_after_a_size_question_sizes_are_the_first_hints() -> None:

@@ -5,7 +5,7 @@
     WS   /voice/stream     the media stream; only a `start` carrying an unused token for a call we
                            answered is served, anything else is closed
     GET  /health           200 once the models are loaded (503 while loading or after a failure)
-    GET  /voice/turns      the latest turns' latency records and their p50/p95 (for benchmarks)
+    GET  /voice/turns      the latest turns' latency records and their p50/p95 (?call=CallSid: one call's)
 
 Run it with `python -m voice.app --port 5077` (`make run` does), settings from SHOPCUE_VOICE_*.
 """
@@ -172,6 +172,7 @@ VerifiedCall = Annotated[IncomingCall, Depends(verified_call)]
 incoming_router = APIRouter(prefix="/voice", tags=["twilio"])
 stream_router = APIRouter(prefix="/voice", tags=["twilio"])
 health_router = APIRouter(tags=["health"])
+turns_router = APIRouter(prefix="/voice", tags=["benchmarks"])
 
 
 @incoming_router.post("/incoming", response_class=Response)
@@ -285,10 +286,14 @@ async def health(response: Response, service: ServiceDep) -> Health:
     return Health(status="failed" if service.load_error else "loading", active_calls=service.active_calls)
 
 
-@health_router.get("/voice/turns", response_model=TurnsReport)
-async def turns(service: ServiceDep) -> TurnsReport:
-    """The latest turns' latency records (caller's last word -> first reply audio), with p50/p95."""
+@turns_router.get("/turns", response_model=TurnsReport)
+async def turns(service: ServiceDep, settings: SettingsDep, call: Optional[str] = None) -> TurnsReport:
+    """The latest turns' latency records (caller's last word -> first reply audio), with p50/p95;
+    `call`: only that call's (by its CallSid)."""
     records = list(service.turns)
+    if call:
+        sender = settings.sender_id(call)
+        records = [record for record in records if record.call == sender]
     return TurnsReport(summary=summarise(records), turns=records)
 
 
@@ -320,7 +325,7 @@ def create_app(settings: Optional[VoiceSettings] = None, engines: Optional[Engin
     if engines is not None:
         app.state.voice.set_engines(engines)
     app.dependency_overrides[get_settings] = lambda: settings
-    for router in (incoming_router, stream_router, health_router):
+    for router in (incoming_router, stream_router, health_router, turns_router):
         app.include_router(router)
     return app
 

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,6 +42,19 @@ FRAME_S = FRAME_MS / 1000
 # Audio is sent this far ahead of real time, so the event loop's jitter never leaves Twilio's player
 # without a frame; a barge-in's `clear` drops it.
 LEAD_S = 3 * FRAME_S
+# Replies are synthesized in chunks of about this many characters, cut at a clause (",", ":" or ";")
+# and never shorter than CHUNK_MIN_CHARS: the voice synthesizes a whole chunk before any of it plays,
+# and a reply's first sentence is often one long list ("For trainers, I found five: ..., ..., and two
+# more."): whole, 16 s of audio took 2.7 s to synthesize before the first frame; its first clause 0.2 s.
+# Later chunks are synthesized while the earlier ones play.
+CHUNK_CHARS = 60
+CHUNK_MIN_CHARS = 16
+_CLAUSE_END = re.compile(r"[,;:](?=\s)")
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
+# Silence after a chunk: a comma's pause after a clause, a sentence's after a sentence (voice/tts.py
+# puts the same between the sentences it splits itself).
+CLAUSE_PAUSE = [b"\xff" * FRAME_SAMPLES] * 5
+SENTENCE_PAUSE = [b"\xff" * FRAME_SAMPLES] * 10
 # How long past its expected play-out to wait for a mark before ending or transferring the call anyway.
 MARK_GRACE_S = 2.0
 
@@ -141,13 +155,21 @@ class Engines:
     def prepare(self, texts: Sequence[str]) -> None:
         """Synthesize these lines now, so saying them later costs nothing."""
         for text in texts:
-            self.prepared[text] = list(self.speaker.iter_phone_frames(text))
+            self.prepared[text] = list(self._synthesize(text))
 
     def sentences(self, text: str) -> Iterator[List[bytes]]:
-        """The text's frames a sentence at a time: prepared ones at once, others as synthesized."""
+        """The text's frames a chunk (a sentence or a clause) at a time, each with its pause after it:
+        prepared lines at once, others as synthesized."""
         if text in self.prepared:
             return iter(self.prepared[text])
-        return self.speaker.iter_phone_frames(text)
+        return self._synthesize(text)
+
+    def _synthesize(self, text: str) -> Iterator[List[bytes]]:
+        for chunk in speech_chunks(text):
+            pause = SENTENCE_PAUSE if chunk[-1] in ".?!" else CLAUSE_PAUSE
+            parts = list(self.speaker.iter_phone_frames(chunk))
+            for index, frames in enumerate(parts):
+                yield [*frames, *pause] if index == len(parts) - 1 else frames
 
     def new_endpointer(self) -> Endpointer:
         """A fresh endpointer for one call (it keeps the call's state)."""
@@ -156,6 +178,22 @@ class Engines:
     def close(self) -> None:
         self.stt_thread.shutdown(wait=False, cancel_futures=True)
         self.tts_thread.shutdown(wait=False, cancel_futures=True)
+
+
+def speech_chunks(text: str) -> List[str]:
+    """The text cut into sentences, and long sentences at clauses into chunks of about CHUNK_CHARS."""
+    chunks: List[str] = []
+    for sentence in _SENTENCE_END.split(text.strip()):
+        while len(sentence) > CHUNK_CHARS:
+            cuts = [m.end() for m in _CLAUSE_END.finditer(sentence) if m.end() >= CHUNK_MIN_CHARS]
+            cut = max((c for c in cuts if c <= CHUNK_CHARS), default=min(cuts, default=0))
+            if not cut or len(sentence) - cut < CHUNK_MIN_CHARS:
+                break
+            chunks.append(sentence[:cut])
+            sentence = sentence[cut:].strip()
+        if sentence:
+            chunks.append(sentence)
+    return chunks
 
 
 @dataclasses.dataclass

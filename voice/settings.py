@@ -66,8 +66,10 @@ class VoiceSettings(BaseSettings):
     # Unset: the endpointer's own tuned default (voice/vad.py).
     end_of_turn_silence_ms: Optional[int] = None
     # A transcript is "not caught" (the caller is asked to say it again) when it is empty (voice/stt.py
-    # drops silence and Whisper's made-up phrases) or its mean token log-probability is below this.
-    min_avg_logprob: float = -1.0
+    # drops silence, noise and Whisper's made-up phrases) or its mean token log-probability is below
+    # this. Clear phone speech can score -1.1 ("show me Bluetooth speakers"); the NLU's own
+    # low-confidence clarification handles an unsure reading better than asking again.
+    min_avg_logprob: float = -1.5
     # Calls served at once; a further caller hears a polite "try again later" (each call's recognition
     # and voice share the CPU).
     max_calls: int = 4
