@@ -209,7 +209,9 @@ def read_request(message: Mapping[str, Any], vocabulary: Vocabulary) -> ShopperR
     ):
         for entity in entities:
             if entity.type == kind and is_negated(text, entity.start):
-                excluded.append((name, resolve(entity.value) or normalise(entity.value)))
+                value = resolve(entity.value) or ("" if kind == COLOR else normalise(entity.value))
+                if value:
+                    excluded.append((name, value))
 
     tagged = {e.type for e in entities}
     fields.update(_product_fields(positive(PRODUCT_TYPE), text, vocabulary, tagged, from_text))
@@ -218,14 +220,21 @@ def read_request(message: Mapping[str, Any], vocabulary: Vocabulary) -> ShopperR
         fields["terms"] = tuple(dict.fromkeys(fields.get("terms", ()) + extra))[:MAX_TERMS]
 
     brand = next(iter(positive(BRAND)), None)
-    if brand:
-        fields["brand"] = vocabulary.brand(brand.value) or brand.value.strip()
+    known_brand = vocabulary.brand(brand.value) if brand else None
+    misheard = vocabulary.closest_product(brand.value, STOP_WORDS) if brand and not known_brand else None
+    if misheard:  # "hedphones" tagged as a brand: a misspelled product, not a brand we don't stock
+        if not (fields.get("product_type") or fields.get("category")):
+            typed, product_type, category = misheard
+            fields.update(product_type=product_type, category=category, misspelled=typed)
+    elif brand:
+        fields["brand"] = known_brand or brand.value.strip()
     elif not fields.get("brand") and vocabulary.brand_words.scan(text):
         fields["brand"] = vocabulary.brand(text)
         from_text.append(BRAND)
-    colour = next(iter(positive(COLOR)), None)
+    # A colour the catalog does not know ("any colour", "colour") is no filter: the model tagged noise.
+    colour = next((e for e in positive(COLOR) if vocabulary.colour(e.value)), None)
     if colour:
-        fields["colour"] = vocabulary.colour(colour.value) or normalise(colour.value)
+        fields["colour"] = vocabulary.colour(colour.value)
     elif not fields.get("colour"):
         fields.update(_colour_from_text(text, vocabulary, excluded, from_text))
     material = next(iter(positive(MATERIAL)), None)

@@ -411,6 +411,19 @@ def test_an_excluded_colour_or_material_is_never_shown(chat: Chat) -> None:
     assert all(card["attributes"]["colour"] != "blue" for card in chat.cards()), "exclusions add up"
     chat.say("search_product", "trainers, not red", [("product_type", "trainers")])
     assert "T1" not in chat.card_ids(), "a negated colour the model did not tag is read from the text"
+    chat.say(
+        "search_product",
+        "trainers in any colour but white",
+        [("product_type", "trainers"), ("color", "colour"), ("color", "white")],
+    )
+    assert len(chat.cards()) == 4 and "T5" not in chat.card_ids(), "a tagged 'colour' is no colour"
+    assert "dropped" not in chat.text
+
+
+def test_a_misspelled_product_tagged_as_a_brand_is_read_as_the_product(chat: Chat) -> None:
+    chat.say("search_product", "hedphones", [("brand", "hedphones")])
+    assert chat.cards() and all("Headphones" in card["title"] for card in chat.cards())
+    assert "dropped" not in chat.text and "brand" not in chat.text
 
 
 def test_asking_about_a_product_by_its_name_finds_that_product(chat: Chat) -> None:
