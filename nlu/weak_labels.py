@@ -18,14 +18,23 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import yaml
 
 from common.numbers import NUMBER_WORDS, TENS, UNITS, number_value
-from common.schema import DEFAULT_ATTRIBUTES, neutral_value, normalise_attribute_value
+from common.schema import (
+    AGE_GROUP,
+    DEFAULT_ATTRIBUTES,
+    FALSE,
+    GENDER,
+    GIFT,
+    TRUE,
+    neutral_value,
+    normalise_attribute_value,
+)
 from nlu import PROJECT_ROOT
 
 DEFAULT_LEXICON_PATH = PROJECT_ROOT / "data" / "lexicon" / "attribute_cues.yml"
 LEXICON_ENV_VAR = "SHOPCUE_CUE_LEXICON"
 
 # The attributes the lexicon may speak about (the others come only from explicit labels).
-LEXICON_ATTRIBUTES = ("gender", "age_group", "gift")
+LEXICON_ATTRIBUTES = (GENDER, AGE_GROUP, GIFT)
 
 Phrase = Tuple[str, ...]
 Cue = Dict[str, str]
@@ -98,7 +107,7 @@ def _cue_map(section: object, name: str, source: str) -> Dict[Phrase, Cue]:
         cue: Cue = {}
         for attribute, value in info.items():
             norm = normalise_attribute_value(value)
-            if attribute not in ("gender", "age_group") or norm not in DEFAULT_ATTRIBUTES[attribute]:
+            if attribute not in (GENDER, AGE_GROUP) or norm not in DEFAULT_ATTRIBUTES[attribute]:
                 raise ValueError(f"{source}: {name}.{phrase}: unknown attribute or value {attribute}={value}")
             cue[attribute] = norm
         cues[_phrase(str(phrase))] = cue
@@ -127,7 +136,7 @@ def parse_lexicon(data: Mapping[str, object], source: str = "<lexicon>") -> Lexi
     bands = []
     for group, bounds in dict(numeric.get("bands", {})).items():
         well_formed = isinstance(bounds, list) and len(bounds) == 2
-        if group not in DEFAULT_ATTRIBUTES["age_group"] or not well_formed:
+        if group not in DEFAULT_ATTRIBUTES[AGE_GROUP] or not well_formed:
             raise ValueError(f"{source}: numeric_age.bands.{group} must be an age_group with [low, high]")
         bands.append((str(group), int(bounds[0]), int(bounds[1])))
     return Lexicon(
@@ -316,17 +325,17 @@ def label_attributes(text: str, lexicon: Optional[Lexicon] = None) -> Dict[str, 
     product_cues = [lex.product_types[p] for _, _, p in _find(tokens, list(lex.product_types), blocked)]
 
     labels: Dict[str, str] = {}
-    gender = _first_tier_agreement("gender", (person_cues, pronoun_cues, product_cues))
+    gender = _first_tier_agreement(GENDER, (person_cues, pronoun_cues, product_cues))
     if gender:
-        labels["gender"] = gender
-    numeric_cues = [{"age_group": g} for g in numeric_age_groups(text, lex)]
-    age_group = _first_tier_agreement("age_group", (numeric_cues, person_cues, product_cues))
+        labels[GENDER] = gender
+    numeric_cues = [{AGE_GROUP: g} for g in numeric_age_groups(text, lex)]
+    age_group = _first_tier_agreement(AGE_GROUP, (numeric_cues, person_cues, product_cues))
     if age_group:
-        labels["age_group"] = age_group
+        labels[AGE_GROUP] = age_group
 
     gift = _gift_evidence(tokens, lex, blocked, people, occasion_matches, possessor_of_someone)
     if gift is not None:
-        labels["gift"] = gift
+        labels[GIFT] = gift
     return labels
 
 
@@ -334,9 +343,9 @@ def _gift_evidence(tokens, lex, blocked, people, occasion_matches, possessor_of_
     """'true' for gift words or an occasion for someone; 'false' for buying for oneself; else None."""
     negated = _find(tokens, lex.negated_gift, blocked)
     if negated:
-        return "false"
+        return FALSE
     if _find(tokens, lex.gift_words, blocked):
-        return "true"
+        return TRUE
     if occasion_matches:
         occasion_starts = {s for s, _, _ in occasion_matches}
         occasion_positions = {i for s, e, _ in occasion_matches for i in range(s, e)}
@@ -350,14 +359,14 @@ def _gift_evidence(tokens, lex, blocked, people, occasion_matches, possessor_of_
                     break
             own_occasion = tokens[end - 1].possessive and end in occasion_starts
             if (marked and not possessor_of_someone(start, end)) or own_occasion:
-                return "true"
+                return TRUE
         for i, token in enumerate(tokens):
             if token.key in ("her", "him", "them") and i > 0 and tokens[i - 1].key in ("for", "to"):
-                return "true"
+                return TRUE
         if _find(tokens, lex.someone, blocked):
-            return "true"
+            return TRUE
     if _find(tokens, lex.self_phrases, blocked):
-        return "false"
+        return FALSE
     return None
 
 
