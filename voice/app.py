@@ -35,7 +35,7 @@ from voice.logs import configure, get_logger, log_event
 from voice.media_stream import StreamStart
 from voice.settings import VoiceSettings, get_settings
 
-logger = get_logger(__name__)
+logger = get_logger("voice.app")  # by name: run as `python -m voice.app`, __name__ is __main__
 
 TWIML_MEDIA_TYPE = "application/xml"
 # A stream whose `start` has not arrived by then is closed.
