@@ -46,8 +46,9 @@ LEAD_S = 3 * FRAME_S
 # and never shorter than CHUNK_MIN_CHARS: the voice synthesizes a whole chunk before any of it plays,
 # and a reply's first sentence is often one long list ("For trainers, I found five: ..., ..., and two
 # more."): whole, 16 s of audio took 2.7 s to synthesize before the first frame; its first clause 0.2 s.
-# Later chunks are synthesized while the earlier ones play.
+# The first chunk is kept shorter still; later chunks are synthesized while the earlier ones play.
 CHUNK_CHARS = 60
+FIRST_CHUNK_CHARS = 32
 CHUNK_MIN_CHARS = 16
 _CLAUSE_END = re.compile(r"[,;:](?=\s)")
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
@@ -181,12 +182,13 @@ class Engines:
 
 
 def speech_chunks(text: str) -> List[str]:
-    """The text cut into sentences, and long sentences at clauses into chunks of about CHUNK_CHARS."""
+    """The text cut into sentences, and long sentences at clauses into chunks of about CHUNK_CHARS
+    (the first one about FIRST_CHUNK_CHARS)."""
     chunks: List[str] = []
     for sentence in _SENTENCE_END.split(text.strip()):
-        while len(sentence) > CHUNK_CHARS:
+        while len(sentence) > (limit := CHUNK_CHARS if chunks else FIRST_CHUNK_CHARS):
             cuts = [m.end() for m in _CLAUSE_END.finditer(sentence) if m.end() >= CHUNK_MIN_CHARS]
-            cut = max((c for c in cuts if c <= CHUNK_CHARS), default=min(cuts, default=0))
+            cut = max((c for c in cuts if c <= limit), default=min(cuts, default=0))
             if not cut or len(sentence) - cut < CHUNK_MIN_CHARS:
                 break
             chunks.append(sentence[:cut])

@@ -424,8 +424,10 @@ def _transcribe_turns(record: CallRecord, transcriber: Optional[Transcriber]) ->
 
 
 def save(record: CallRecord, out_dir: Path) -> None:
-    """Each bot turn as turn-NN.wav (8 kHz) and the call as call.json."""
+    """Each bot turn as turn-NN.wav (8 kHz) and the call as call.json (replacing an earlier call's)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("turn-*.wav"):
+        old.unlink()
     for number, turn in enumerate(record.bot_turns, 1):
         write_wav(out_dir / f"turn-{number:02d}.wav", turn.pcm(), PHONE_RATE)
     summary = {
