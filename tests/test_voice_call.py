@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from bot.launcher import PROJECT_ROOT, BotProcesses
-from common.stats import percentile
-from voice.call import NOT_CAUGHT
+from voice.app import summarise
+from voice.call import NOT_CAUGHT, TurnLatency
 from voice.settings import VoiceSettings
 from voice.simulate_call import CallRecord, Line, bot_ears, caller_voice, report, simulate_call
 from voice.stt import Transcriber
@@ -130,20 +130,9 @@ def latencies() -> Iterator[List[Dict[str, Any]]]:
     """The service's turn records of every call in this module, written out at the end."""
     turns: List[Dict[str, Any]] = []
     yield turns
-    timed = [turn["total_ms"] for turn in turns if turn.get("total_ms") is not None]
-    parts = {
-        part: round(percentile([t[f"{part}_ms"] for t in turns if t.get("total_ms") is not None], 50))
-        for part in ("vad", "stt", "bot", "tts")
-    }
-    summary = {
-        "turns": len(timed),
-        "p50_ms": round(percentile(timed, 50)),
-        "p95_ms": round(percentile(timed, 95)),
-    }
+    summary = summarise([TurnLatency(**turn) for turn in turns]).dict()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "e2e-turns.json").write_text(
-        json.dumps({"summary": {**summary, "median_parts_ms": parts}, "turns": turns}, indent=2)
-    )
+    (ARTIFACTS / "e2e-turns.json").write_text(json.dumps({"summary": summary, "turns": turns}, indent=2))
 
 
 def place_call(

@@ -30,6 +30,7 @@ from voice.call import (
     UNCLEAR_GOODBYE,
     CallSession,
     Engines,
+    TurnLatency,
     speech_chunks,
 )
 from voice.conversation import hints_for
@@ -511,6 +512,21 @@ def test_a_stream_that_does_not_start_is_closed() -> None:
         with pytest.raises(WebSocketDisconnect) as refused:
             websocket.receive_json()
     assert refused.value.code == 1008
+
+
+def test_turn_latencies_are_served_per_call_with_percentiles_of_the_answered_turns() -> None:
+    settings = voice_settings()
+    app = create_app(settings, engines=fake_engines())
+    mine, other = settings.sender_id("CA" + "1" * 32), settings.sender_id("CA" + "2" * 32)
+    for turn, total in enumerate((900.0, 1100.0, 1300.0, 2000.0), 1):
+        app.state.voice.turns.append(TurnLatency(call=mine, turn=turn, vad_ms=600, total_ms=total))
+    app.state.voice.turns.append(TurnLatency(call=mine, turn=5, outcome="not caught", total_ms=650.0))
+    app.state.voice.turns.append(TurnLatency(call=other, turn=1, total_ms=5000.0))
+    report = TestClient(app).get("/voice/turns", params={"call": "CA" + "1" * 32}).json()
+    assert [turn["turn"] for turn in report["turns"]] == [1, 2, 3, 4, 5]
+    summary = report["summary"]
+    assert summary["turns"] == 4 and summary["p50_ms"] == 1200.0 and summary["vad_p50_ms"] == 600.0
+    assert 1300.0 < summary["p95_ms"] < 2000.0
 
 
 # ---- privacy ----------------------------------------------------------------------------------------------

@@ -128,8 +128,8 @@ class TurnsReport(BaseModel):
 
 
 def summarise(turns: List[TurnLatency]) -> LatencySummary:
-    """p50/p95 of the turns that got a spoken answer, with the median of each part."""
-    timed = [t for t in turns if t.total_ms is not None]
+    """p50/p95 of the turns the bot answered aloud (not re-prompts), with the median of each part."""
+    timed = [t for t in turns if t.total_ms is not None and t.outcome in ("reply", "handoff")]
 
     def p50(values: List[float]) -> float:
         return round(percentile(values, 50), 1)
