@@ -226,7 +226,13 @@ class BotProcesses:
         self._voice_process = self._processes[-1]
 
     def _voice_ready(self) -> bool:
-        return bool(http_json("GET", f"{self.voice_url}/health", timeout=5))
+        try:
+            return bool(http_json("GET", f"{self.voice_url}/health", timeout=5))
+        except urllib.error.HTTPError as error:  # 503 while loading its models, or for good on failure
+            if b'"failed"' in error.read():
+                detail = tail(self.voice_log)
+                raise LaunchError(f"the voice service could not load its models:\n{detail}") from error
+            raise
 
     def _model_loaded(self) -> bool:
         status = http_json("GET", f"{self.rasa_url}/status", timeout=5)

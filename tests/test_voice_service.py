@@ -9,6 +9,7 @@ import logging
 import re
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -19,7 +20,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from voice import media_stream
 from voice.app import create_app
-from voice.audio import FRAME_SAMPLES, mulaw_frames
+from voice.audio import FRAME_SAMPLES, mulaw_frames, read_wav
 from voice.call import (
     CHUNK_CHARS,
     LEAD_S,
@@ -437,6 +438,26 @@ def test_without_a_handoff_number_the_caller_is_told_and_the_call_goes_on() -> N
 
     run(scenario)
     assert call.phone.actions == [] and not call.twilio.closed
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_caller_audio_is_kept_only_when_the_setting_says_so(keep: bool, tmp_path: Path) -> None:
+    call = Call(["show me trainers"], {}, keep_audio=keep, audio_dir=tmp_path / "audio")
+
+    async def scenario() -> None:
+        await call.start()
+        await call.twilio.say_something()
+        await call.until(lambda: len(call.turns) == 1 and APOLOGY in call.speaker.said)
+        await call.end()
+
+    run(scenario)
+    kept = sorted((tmp_path / "audio").glob("*/*.wav")) if (tmp_path / "audio").exists() else []
+    if keep:
+        assert [path.name for path in kept] == ["turn-001.wav"] and kept[0].parent.name.startswith("call-")
+        pcm, rate = read_wav(kept[0])
+        assert rate == 8000 and len(pcm) >= 8000, "the whole utterance, at the phone's rate"
+    else:
+        assert kept == []
 
 
 def test_a_long_reply_is_cut_at_clauses_so_its_first_words_come_quickly() -> None:
