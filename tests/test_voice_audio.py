@@ -241,8 +241,8 @@ def test_endpointer_finds_each_utterance_and_ends_it_within_the_silence_window(
         assert end_ms <= at_ms <= end_ms + CONFIG.silence_ms + 20  # the turn ends within the window + 1 frame
         assert utterance.detected_at_ms == at_ms
         assert utterance.ended_at_ms == at_ms - CONFIG.silence_ms
-        # The audio holds the whole sentence, the preroll before it, and none of the trailing silence.
-        begins_ms = utterance.ended_at_ms - len(utterance.pcm) * 1000 / PHONE_RATE
+        # The audio holds the preroll, the whole sentence and the postroll, not the rest of the silence.
+        begins_ms = utterance.ended_at_ms + CONFIG.postroll_ms - len(utterance.pcm) * 1000 / PHONE_RATE
         assert begins_ms <= start_ms - CONFIG.preroll_ms + 60
         assert utterance.ended_at_ms >= end_ms - 100
         assert utterance.speech_ms <= len(pcm) * 1000 / PHONE_RATE
