@@ -471,6 +471,14 @@ def test_a_long_reply_is_cut_at_clauses_so_its_first_words_come_quickly() -> Non
     assert speech_chunks("Hi, this is Shopcue.") == ["Hi, this is Shopcue."], "short sentences stay whole"
 
 
+def test_a_chunk_the_bot_said_lately_is_not_synthesized_again() -> None:
+    engines = fake_engines()
+    first = list(engines.sentences("For trainers, I found five: A, B and C. Want details on one?"))
+    again = list(engines.sentences("For boots, I found two: D and E. Want details on one?"))
+    assert engines.speaker.said.count("Want details on one?") == 1
+    assert first[-1] == again[-1], "the repeat sounds the same"
+
+
 def test_after_a_size_question_sizes_are_the_first_hints() -> None:
     hints = hints_for("Which size would you like? In stock: 8, 9, 10.")
     assert hints[:3] == ("8", "9", "10") and "medium" in hints and "trainers" in hints

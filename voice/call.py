@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import re
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Dict, Iterator, List, Mapping, Optional, Protocol, Sequence
@@ -52,6 +53,8 @@ FIRST_CHUNK_CHARS = 32
 CHUNK_MIN_CHARS = 16
 _CLAUSE_END = re.compile(r"[,;:](?=\s)")
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
+# How many synthesized chunks are kept for repeats (a 3 s chunk is 24 KB of mu-law).
+RECENT_CHUNKS = 512
 # Silence after a chunk: a comma's pause after a clause, a sentence's after a sentence (voice/tts.py
 # puts the same between the sentences it splits itself).
 CLAUSE_PAUSE = [b"\xff" * FRAME_SAMPLES] * 5
@@ -95,7 +98,7 @@ class TurnLatency(BaseModel):
     queue_ms: float = 0.0  # waiting for the previous turn to finish
     stt_ms: float = 0.0  # speech recognition
     bot_ms: float = 0.0  # the Rasa server (NLU, dialogue, actions)
-    tts_ms: float = 0.0  # the bot's text -> the first audio frame sent (the first sentence's synthesis)
+    tts_ms: float = 0.0  # the bot's text -> the first audio frame sent (the first chunk's synthesis)
     total_ms: Optional[float] = None  # last word -> first reply frame sent; None when nothing was said
 
 
@@ -130,6 +133,9 @@ class Engines:
     endpointer: EndpointerConfig
     # Sentence frames of lines synthesized in advance (the greeting, FIXED_LINES), by text.
     prepared: Dict[str, List[List[bytes]]] = dataclasses.field(default_factory=dict)
+    # The latest chunks synthesized, by text: the bot repeats itself ("Want details on one?", the
+    # handoff line, "For trainers, I found five:"), and a repeat then starts at once.
+    recent: OrderedDict[str, List[List[bytes]]] = dataclasses.field(default_factory=OrderedDict)
     stt_thread: ThreadPoolExecutor = dataclasses.field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="voice-stt")
     )
@@ -168,9 +174,19 @@ class Engines:
     def _synthesize(self, text: str) -> Iterator[List[bytes]]:
         for chunk in speech_chunks(text):
             pause = SENTENCE_PAUSE if chunk[-1] in ".?!" else CLAUSE_PAUSE
-            parts = list(self.speaker.iter_phone_frames(chunk))
+            parts = self._chunk(chunk)
             for index, frames in enumerate(parts):
                 yield [*frames, *pause] if index == len(parts) - 1 else frames
+
+    def _chunk(self, chunk: str) -> List[List[bytes]]:
+        """One chunk's frames (per sentence the voice made of it), from `recent` when said lately."""
+        parts = self.recent.get(chunk)
+        if parts is None:
+            parts = self.recent[chunk] = list(self.speaker.iter_phone_frames(chunk))
+            if len(self.recent) > RECENT_CHUNKS:
+                self.recent.popitem(last=False)
+        self.recent.move_to_end(chunk)
+        return parts
 
     def new_endpointer(self) -> Endpointer:
         """A fresh endpointer for one call (it keeps the call's state)."""
