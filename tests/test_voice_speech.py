@@ -154,14 +154,14 @@ def test_encoder_window_is_the_audio_plus_padding_in_whole_seconds() -> None:
 
 
 def test_hints_are_deduplicated_capped_and_formatted() -> None:
-    config = SttConfig(max_hints=3)
-    assert hint_arguments(["boots", " boots ", "", "scarf", "mug", "vase"], config) == (
-        "boots, scarf, mug",
+    hints = ["boots", " boots ", "", "scarf", "mug", "vase"]
+    assert hint_arguments(hints, SttConfig(max_hints=3)) == (
         None,
+        "A shopper on the phone asks about boots, scarf, mug.",
     )
-    hotwords, prompt = hint_arguments(["boots"], SttConfig(hint_mode="prompt"))
-    assert hotwords is None and "boots" in prompt
-    assert hint_arguments(["boots"], SttConfig(hint_mode="none")) == (None, None)
+    assert hint_arguments(hints, SttConfig(max_hints=2, hint_mode="hotwords")) == ("boots, scarf", None)
+    assert hint_arguments(hints, SttConfig(hint_mode="none")) == (None, None)
+    assert hint_arguments([], SttConfig()) == (None, None)
 
 
 # --- the transcription CLI ---------------------------------------------------------------------------
