@@ -147,7 +147,7 @@ def test_drop_restatements_cuts_whisper_starting_over(text: str, expected: str) 
 
 
 def test_encoder_window_is_the_audio_plus_padding_in_whole_seconds() -> None:
-    config = SttConfig()
+    config = SttConfig(window_padding_s=6.0, min_window_s=8.0)
     assert encoder_frames(150, config) == 800  # 1.5 s of audio: the 8 s minimum
     assert encoder_frames(450, config) == 1100  # 4.5 s + 6 s, rounded up
     assert encoder_frames(2900, config) == 3000  # never past Whisper's 30 s

@@ -38,8 +38,8 @@ _ANNOTATION = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*|[♪♫]+")
 WHISPER_FRAMES = 3000  # Whisper's 30 s window in mel frames (100 a second)
 HOTWORD_SEPARATOR = ", "  # joined with spaces or semicolons, the same 40 hints raised the WER instead
 
-# Figures: word error rates after normalise_transcript, pooled over 300 phone-band utterances (1,830
-# words): 140 of 20 shopping sentences said by Piper's joe at seven tempo/noise settings (three with line
+# Figures: word error rates after normalise_transcript, pooled over 300 phone-band utterances (1,841
+# words): 140 of 20 shopping sentences said by Piper's joe at seven tempo/noise settings (four with line
 # hiss), and the phone benchmark's 160 (benchmarks/voice_corpus.py: held-out sentences, Piper and
 # Kokoro's Japanese-accented voices, line noise at 20/10 dB SNR). Times: a 2.7-3.3 s utterance, median
 # of 36 runs on this 2-core box at load average 4-5 (other work running); idle, they are shorter.
@@ -52,8 +52,8 @@ class SttConfig:
     # int8 weights: 0.20 s per utterance against 0.45 s for float32 (greedy; WER 0.165 against 0.194 on
     # the first 80 utterances).
     compute_type: str = "int8"
-    # Beam 5: WER 0.271 with the hint prompt, 0.298 without; greedy 0.313 / 0.303; beam 3 0.277.
-    # 0.198 s against 0.125 s for greedy without hints: a misheard turn costs far more (a re-prompt).
+    # Beam 5 (audio + 6 s window): WER 0.271 with the hint prompt, 0.298 without; greedy 0.313 / 0.303;
+    # beam 3 0.277. 0.198 s against 0.125 s greedy: a misheard turn costs far more (a re-prompt).
     beam_size: int = 5
     # CTranslate2 intra-op threads; 0: its default (the physical cores). On the busy 2-core box 1 thread
     # took 0.195 s per utterance, 2 threads 0.216 s (80, greedy): a second core helps an idle box.
@@ -75,14 +75,15 @@ class SttConfig:
     # Full-window path only: faster-whisper's Silero VAD; off, our endpointer has trimmed the audio.
     vad_filter: bool = False
     # The encoder window is the audio plus this much padding, at least min_window_s, in whole seconds.
-    # Whisper pads every input to 30 s, and its encoder then takes ~0.5 s whatever the audio: 0.65 s a
-    # 3 s utterance against 0.20 s here (beam 5, prompt). The accuracy is the same: greedy with
-    # hotwords, WER 0.165 / 0.180 against 0.162 / 0.168 on the first 80 / 60 utterances. 10 s of
-    # padding: 0.263 against 0.271 pooled, for 0.24 s. With too little, Whisper fills the window by
-    # repeating itself (36 utterances, before drop_restatements: 0.5 s of padding WER 0.33, 4 s 0.18,
-    # 6 s 0.14, 30 s 0.16). None: Whisper's full window, through faster-whisper's own transcribe.
-    window_padding_s: Optional[float] = 6.0
-    min_window_s: float = 8.0
+    # Whisper pads every input to 30 s, and its encoder then takes ~0.5 s whatever the audio. Beam 5
+    # with the hint prompt, pooled WER / seconds for a 3 s utterance: 30 s window 0.252 / 0.65 s;
+    # audio + 10 s 0.263 / 0.24 s; audio + 6 s 0.271 / 0.20 s. The turn budget (p50 1.2 s from the last
+    # word, 0.6 s of it the endpointer's silence) has no room for the full window. With too little
+    # padding Whisper fills the window by repeating itself (36 utterances, greedy, before
+    # drop_restatements: 0.5 s of padding WER 0.33, 4 s 0.18, 6 s 0.14, 30 s 0.16).
+    # None: Whisper's full window, through faster-whisper's own transcribe.
+    window_padding_s: Optional[float] = 10.0
+    min_window_s: float = 12.0
     # Audio quieter than this (RMS, dBFS) is not sent to the model: "" at once (a voice is -35 to -15).
     silence_db: float = -50.0
     # Audio shorter than this is not speech a shopper would say (the endpointer's minimum is 200 ms).
@@ -95,8 +96,9 @@ class SttConfig:
     no_speech_threshold: float = 0.6
     hallucination_logprob: float = -1.0
     # How hints reach the decoder: "prompt" (an initial prompt sentence naming them), "hotwords"
-    # (faster-whisper's word prompt) or "none". Pooled WER with beam 5: prompt 0.271, hotwords 0.284,
-    # none 0.298; greedy: 0.313 / 0.304 / 0.303. They fix words in them ("Bluetooth headphones", "Lego").
+    # (faster-whisper's word prompt) or "none". Pooled WER with beam 5 (audio + 6 s): prompt 0.271,
+    # hotwords 0.284, none 0.298; greedy: 0.313 / 0.304 / 0.303; 30 s window, beam 5: prompt 0.252,
+    # none 0.264. They fix words in them ("Bluetooth headphones", "Lego").
     hint_mode: str = "prompt"
     # The first this many hints are used (a call puts sizes first after a size question). With beam 5
     # and the prompt, 20 gave WER 0.284, 40 0.271, 60 0.274; greedy with 93 hotwords 0.225 against
