@@ -96,10 +96,12 @@ def test_resample_removes_what_the_new_rate_cannot_carry() -> None:
     assert level_db(out) < level_db(tone(5000, 22050)) - 40
 
 
-def test_resample_keeps_float_audio_float() -> None:
+def test_resample_keeps_float_audio_float_and_refuses_other_integers() -> None:
     out = resample(to_float(tone(440, PHONE_RATE)), PHONE_RATE, STT_RATE)
     assert out.dtype == np.float32
     assert np.max(np.abs(out)) == pytest.approx(0.5, abs=0.02)
+    with pytest.raises(TypeError):  # int32 samples have no agreed full scale
+        resample(tone(440, PHONE_RATE).astype(np.int32), PHONE_RATE, STT_RATE)
 
 
 def test_to_int16_clips_instead_of_wrapping() -> None:

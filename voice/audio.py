@@ -85,10 +85,10 @@ def resample(pcm: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
         raise ValueError(f"sample rates must be positive, got {from_rate} -> {to_rate}")
     divisor = gcd(from_rate, to_rate)
     if samples.dtype == np.int16:
-        out = signal.resample_poly(to_float(samples), to_rate // divisor, from_rate // divisor)
-        return to_int16(out)
-    out = signal.resample_poly(samples, to_rate // divisor, from_rate // divisor)
-    return out.astype(samples.dtype if np.issubdtype(samples.dtype, np.floating) else np.float64)
+        return to_int16(signal.resample_poly(to_float(samples), to_rate // divisor, from_rate // divisor))
+    if not np.issubdtype(samples.dtype, np.floating):
+        raise TypeError(f"resample takes int16 or float audio, got {samples.dtype}")
+    return signal.resample_poly(samples, to_rate // divisor, from_rate // divisor).astype(samples.dtype)
 
 
 def mulaw_frames(pcm_8k: np.ndarray) -> List[bytes]:

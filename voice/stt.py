@@ -152,12 +152,16 @@ class Transcriber:
         """int16 (or float) mono audio at `rate` -> text. `hints` are words the caller is likely to say
         (catalog product types, brands, colours; sizes after a size question)."""
         started = time.perf_counter()
-        samples = to_float(pcm) if np.asarray(pcm).dtype == np.int16 else np.asarray(pcm, dtype=np.float32)
+        samples = np.asarray(pcm)
+        if samples.dtype == np.int16:
+            samples = to_float(samples)
+        elif not np.issubdtype(samples.dtype, np.floating):
+            raise TypeError(f"transcribe takes int16 or float audio, got {samples.dtype}")
         audio_seconds = len(samples) / rate if rate else 0.0
         if audio_seconds * 1000 < self.config.min_audio_ms or level_db(samples) < self.config.silence_db:
             return Transcript("", time.perf_counter() - started, 1.0, 0.0, audio_seconds)
         self.load()
-        audio = resample(samples.astype(np.float32), rate, STT_RATE).astype(np.float32)
+        audio = resample(samples.astype(np.float32), rate, STT_RATE)
         hotwords, prompt = hint_arguments(hints, self.config)
         if self.config.window_padding_s is None:
             text, no_speech, logprob = self._decode_full_window(audio, hotwords, prompt)

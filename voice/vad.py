@@ -60,7 +60,7 @@ class SpeechStarted:
     at_ms: int = 0  # stream time of the speech onset (start of its first voiced frame)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds an array: compared by identity
 class UtteranceEnded:
     """A finished utterance, ready for speech recognition."""
 
