@@ -287,7 +287,9 @@ def normalise_transcript(text: str) -> str:
     starts or repeated words, and number words as digits where they are quantities, sizes, ages or
     prices ("size ten" -> "size 10", "a hundred and twenty" -> "120"); "$50" stays."""
     text = text.lower().replace("\u2019", "'")
-    text = re.sub(r",\s*(?:like|you know)\s*,", ",", text)  # ", like," is a filler; "i like red" is not
+    # Between commas, "like", "you know" and "i mean" are fillers ("i like red" is not); so is a "well,"
+    # or "so," that opens the utterance.
+    text = re.sub(r",\s*(?:like|you know|i mean)\s*,|^\s*(?:well|so)\s*,", ",", text)
     text = re.sub(r"(?<=\d)-(?=[a-z])|(?<=[a-z])-(?=\d)|\b(?<=year)-(?=old\b)", " ", text)  # 10-year-old
     text = re.sub(r"\b([a-z]+)-(?=[a-z]+\b)", _hyphen, text)  # "twenty-five" -> "twenty five"
     text = re.sub(r"[^\w$'.\s-]|(?<!\d)\.|\.(?!\d)", " ", text)  # punctuation, but "29.99" and "$50"
