@@ -709,6 +709,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ids = [clip["id"] for clip in clips]
         if any([row["id"] for row in rows] != ids for rows in transcripts.values()):
             parser.error(f"{args.transcripts} holds transcripts of other clips")
+        for rows in transcripts.values():  # normalised again by today's normalise_transcript
+            for row in rows:
+                row["normalised"] = normalise_transcript(row["text"]) if row["caught"] else ""
     else:
         transcripts = transcribe_all(args.corpus, clips, settings, VoiceSettings().min_avg_logprob)
     loads["after STT"] = load_average()
