@@ -36,6 +36,7 @@ import logging
 import os
 import platform
 import random
+import re
 import secrets
 import sys
 import tempfile
@@ -110,6 +111,8 @@ def stt_settings() -> Dict[str, SttSetting]:
 
 STT_SETTINGS = stt_settings()
 LIVE = next(iter(STT_SETTINGS))  # the service's own SttConfig, with the catalog hints of a first turn
+_COMMA = re.compile(r"(?<!\d),|,(?!\d)")  # a comma, not one inside a number ("1,200")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -118,9 +121,12 @@ LIVE = next(iter(STT_SETTINGS))  # the service's own SttConfig, with the catalog
 
 def words(text: str) -> List[str]:
     """The words to compare: normalise_transcript's (lower case, no punctuation or fillers, numbers as
-    digits), apostrophes and hyphens dropped, "$45" as "45 dollars", EQUIVALENT spellings."""
+    digits, "1,200" as 1200), apostrophes and hyphens dropped, "$45" as "45 dollars", EQUIVALENT
+    spellings. Other commas go first: the normaliser reads "so," or ", I mean," as fillers, which
+    Whisper's punctuation marks and the unpunctuated reference does not, so the same words said would
+    count as errors."""
     out: List[str] = []
-    for word in normalise_transcript(text).split():
+    for word in normalise_transcript(_THOUSANDS.sub("", _COMMA.sub(" ", text))).split():
         word = word.replace("'", "")
         if word.startswith("$") and len(word) > 1:
             out += [word[1:], "dollars"]
