@@ -169,7 +169,7 @@ def test_a_whole_call_finds_products_narrows_them_and_reaches_a_person(
     caller_settings: VoiceSettings, ears: Any, latencies: List, twilio_api: FakeTwilioApi
 ) -> None:
     lines = [
-        Line(text="I need running shoes for my son"),
+        Line(text="I need trainers for my son"),
         Line(text="under fifty dollars"),
         Line(text="talk to a person"),
     ]
