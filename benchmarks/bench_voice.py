@@ -53,7 +53,7 @@ from voice_corpus import CORPUS_INFO, PROJECT_ROOT, progress, read_manifest  # n
 from common.schema import PARSE_ATTRIBUTES_KEY, normalise_attribute_value  # noqa: E402
 from common.stats import percentile  # noqa: E402
 from voice.audio import read_wav  # noqa: E402
-from voice.spoken_text import normalise_transcript  # noqa: E402
+from voice.spoken_text import edit_distance, normalise_transcript  # noqa: E402
 
 TARGET_P50_MS = 1200.0
 TARGET_P95_MS = 2000.0
@@ -135,16 +135,6 @@ def words(text: str) -> List[str]:
             if part:
                 out += EQUIVALENT.get(part, part).split()
     return out
-
-
-def edit_distance(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
-    """Word-level Levenshtein distance: substitutions + deletions + insertions."""
-    row = list(range(len(hypothesis) + 1))
-    for i, ref_word in enumerate(reference, 1):
-        previous, row[0] = row[:], i
-        for j, hyp_word in enumerate(hypothesis, 1):
-            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word))
-    return row[-1]
 
 
 def wer(pairs: Iterable[Tuple[Sequence[str], Sequence[str]]]) -> Dict[str, float]:
