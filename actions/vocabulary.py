@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -146,6 +146,13 @@ class Vocabulary:
         tables = (self.product_types, self.categories, self.colours, self.sizes, self.materials, self.brands)
         return any(table.exact(word) for table in tables)
 
+    @cached_property
+    def _product_words(self) -> List[str]:
+        """The single catalog words for products and categories, built once per vocabulary (the spelling
+        fallback runs on the per-message path)."""
+        words = [*self.product_types.lookup, *self.categories.lookup]
+        return [word for word in words if " " not in word and len(word) >= 4]
+
     def closest_product(
         self, text: str, ignore: Iterable[str] = ()
     ) -> Optional[Tuple[str, Optional[str], Optional[str]]]:
@@ -153,12 +160,10 @@ class Vocabulary:
         "sneekers"): the closest single catalog word with the same first letter, at least
         `SPELLING_CUTOFF` alike. None when no word of the text is that close."""
         skip = set(ignore)
-        single = [word for word in self.product_types.lookup if " " not in word and len(word) >= 4]
-        single += [word for word in self.categories.lookup if " " not in word and len(word) >= 4]
         for word in normalise(text).split():
             if len(word) < MIN_SPELLING_LENGTH or word in skip or self.known_word(word):
                 continue
-            near = [w for w in single if w[0] == word[0] and abs(len(w) - len(word)) <= 2]
+            near = [w for w in self._product_words if w[0] == word[0] and abs(len(w) - len(word)) <= 2]
             match = difflib.get_close_matches(word, near, n=1, cutoff=SPELLING_CUTOFF)
             if match:
                 product_type, category = self.find_product(match[0])
