@@ -1,0 +1,49 @@
+"""The doubt score of one parse: how unsure the live model was about the least certain thing it said.
+
+    doubt = 1 - min(intent confidence,
+                    each entity span's confidence,
+                    each attribute's confidence in its predicted value)
+
+- The intent's confidence is `intent.confidence` (a parse without an intent counts as confidence 0).
+- A span's confidence is the parse's `confidence_entity`, which the joint model already gives per word
+  (the mean of its words' tag marginals, docs/architecture.md), so long spans are not penalised for
+  their length. A span without one (a button payload's entities, given by construction) counts as 1.
+- An attribute's confidence is the `confidence` of the value the parse predicted (`attributes`:
+  {name: {value, confidence, source}}), whichever source gave it.
+
+Why the minimum and not a mean: one wrong piece (a lost size span, a wrong gender) makes the whole
+example wrong as training data, so the queue should surface a message by its weakest part. The score
+is clamped to [0, 1]; confidences that are not numbers are ignored rather than guessed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterator, Mapping, Optional
+
+
+def doubt(parse: Mapping[str, Any]) -> float:
+    """1 - the least confidence among intent, entity spans and attributes (module docstring)."""
+    return round(min(1.0, max(0.0, 1.0 - min(_confidences(parse)))), 6)
+
+
+def _confidences(parse: Mapping[str, Any]) -> Iterator[float]:
+    intent = parse.get("intent")
+    yield (_number(intent.get("confidence")) if isinstance(intent, Mapping) else None) or 0.0
+    for entity in parse.get("entities") or ():
+        if isinstance(entity, Mapping):
+            value = _number(entity.get("confidence_entity"))
+            yield 1.0 if value is None else value
+    attributes = parse.get("attributes")
+    if isinstance(attributes, Mapping):
+        for prediction in attributes.values():
+            if isinstance(prediction, Mapping):
+                value = _number(prediction.get("confidence"))
+                if value is not None:
+                    yield value
+
+
+def _number(value: Any) -> Optional[float]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return None
+    return float(value)
