@@ -11,7 +11,11 @@ Reports, each as `path:line: message` (exit code 1 when there is any):
   including across training data and the held-out splits (a held-out text must not be in training;
   the spoken split repeats the written one's examples, so the same text with the same labels in both is
   fine),
-- explicit attribute labels that the cue lexicon's weak labels contradict.
+- explicit attribute labels that the cue lexicon's weak labels contradict,
+- in the review console's files (learning/export.py writes a `nlu/reviewed/` folder and
+  heldout_reviewed.yml): every example labels every attribute explicitly; a person read the text, so
+  cue words that disagree are not reported. The review-derived held-out slice
+  (tests/data/heldout_reviewed.yml) counts as held out once it exists.
 Malformed YAML is reported with its file and line, without a traceback.
 """
 
@@ -37,6 +41,10 @@ DEFAULT_HELDOUT = PROJECT_ROOT / "tests" / "data" / "heldout_nlu.yml"
 DEFAULT_SPOKEN_HELDOUT = PROJECT_ROOT / "tests" / "data" / "heldout_nlu_spoken.yml"
 DEFAULT_HELDOUTS = (DEFAULT_HELDOUT, DEFAULT_SPOKEN_HELDOUT)
 DEFAULT_PATHS = (PROJECT_ROOT / "data", *DEFAULT_HELDOUTS)
+# The held-out slice of reviewed live messages (learning/export.py); there only after a console export.
+DEFAULT_REVIEWED_HELDOUT = PROJECT_ROOT / "tests" / "data" / "heldout_reviewed.yml"
+# The folder (under data/) of the review console's training file.
+REVIEWED_FOLDER = ("nlu", "reviewed")
 
 # Rasa's entity annotation: [text](type), [text](type:value), or [text]{"entity": "type", ...}.
 _ANNOTATION_RE = re.compile(r"\[(?P<text>[^\]]+?)\](?:\((?P<paren>[^)]*)\)|\{(?P<brace>[^}]*)\})")
@@ -212,9 +220,19 @@ def normalise_for_dedup(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip().lower())
 
 
-def check_example(example: Example, schema: Mapping[str, Sequence[str]]) -> Tuple[List[str], Dict[str, str]]:
-    """Problems of one example on its own, and its resolved attribute labels."""
+def check_example(
+    example: Example, schema: Mapping[str, Sequence[str]], reviewed: bool = False
+) -> Tuple[List[str], Dict[str, str]]:
+    """Problems of one example on its own, and its resolved attribute labels.
+
+    `reviewed`: the example comes from the review console, so it must label every attribute, and a
+    person's label standing against the cue words is not a problem.
+    """
     problems = list(example.problems)
+    if reviewed:
+        missing = [name for name in schema if name not in (example.attributes or {})]
+        if missing:
+            problems.append(f"reviewed example without attribute label(s): {', '.join(missing)}")
     if not example.text.strip():
         problems.append("empty example")
     if example.intent not in INTENTS:
@@ -240,7 +258,7 @@ def check_example(example: Example, schema: Mapping[str, Sequence[str]]) -> Tupl
     except ValueError as err:
         problems.append(str(err))
         labels = attribute_labels(example.text, None, schema)
-    for conflict in labels.conflicts:
+    for conflict in [] if reviewed else labels.conflicts:
         problems.append(f"weak label contradicts explicit label: {conflict}")
     return problems, labels.values
 
@@ -284,7 +302,7 @@ def validate(
         heldout_file = file if file in heldout_resolved else None
         for example in examples:
             count += 1
-            own, labels = check_example(example, schema)
+            own, labels = check_example(example, schema, reviewed=is_reviewed_file(file))
             problems += [Problem(example.path, example.line, message) for message in own]
             signature = (
                 example.intent,
@@ -299,6 +317,16 @@ def validate(
             if problem is not None:
                 problems.append(problem)
     return sorted(problems), count
+
+
+def is_reviewed_file(path: Path) -> bool:
+    """Whether the review console wrote a file: its training folder (`nlu/reviewed/`) or held-out slice."""
+    return tuple(path.parts[-3:-1]) == REVIEWED_FOLDER or path.name == DEFAULT_REVIEWED_HELDOUT.name
+
+
+def default_heldouts() -> List[Path]:
+    """The held-out files: the written and the spoken split, and the reviewed slice when exported."""
+    return [*DEFAULT_HELDOUTS, *([DEFAULT_REVIEWED_HELDOUT] if DEFAULT_REVIEWED_HELDOUT.exists() else [])]
 
 
 def _duplicate_problem(
@@ -347,16 +375,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "--heldout",
         type=Path,
         action="append",
-        help="a held-out split's file (repeatable; default: the written and the spoken split)",
+        help="a held-out split's file (repeatable; default: the written and spoken splits, reviewed slice)",
     )
     args = parser.parse_args(argv)
-    paths = args.paths or list(DEFAULT_PATHS)
+    paths = args.paths or [PROJECT_ROOT / "data", *default_heldouts()]
     try:
         schema = attribute_schema_of(args.config)
     except yaml.YAMLError as err:
         print(f"{args.config}: malformed YAML: {err}", file=sys.stderr)
         return 1
-    problems, count = validate(paths, schema, args.heldout or list(DEFAULT_HELDOUTS))
+    problems, count = validate(paths, schema, args.heldout or default_heldouts())
     for problem in problems:
         print(problem)
     if problems:
