@@ -31,7 +31,14 @@ from typing import Dict, Iterable, List, Sequence, Set, Tuple
 from sqlalchemy.engine import Engine
 
 from common.schema import INTENTS, METADATA_ATTRIBUTES_KEY, normalise_attribute_value
-from learning.review import Label, LabelEntity, attribute_schema, reviewed_examples
+from learning.review import (
+    Label,
+    LabelEntity,
+    ReviewError,
+    attribute_schema,
+    reviewed_examples,
+    validate_label,
+)
 from nlu import PROJECT_ROOT
 from nlu.tools.validate_data import DEFAULT_HELDOUTS, load_examples, normalise_for_dedup
 
@@ -65,6 +72,7 @@ class ExportResult:
     heldout_count: int
     skipped_heldout_duplicates: int  # texts already in a project held-out file
     skipped_training_duplicates: int = 0  # texts already in the hand-written data (or twice after cleaning)
+    skipped_invalid: int = 0  # stored labels the schema or domain no longer accepts (re-review them)
     paths: List[Path] = field(default_factory=list)
 
 
@@ -89,9 +97,14 @@ def export_reviewed(
     train_path = data_dir / REVIEWED_SUBDIR / REVIEWED_FILENAME
     heldout_texts = _texts_of(p for p in project_heldouts if Path(p).exists())
     training_texts = _texts_of(_training_files(data_dir, train_path.parent))
-    train, heldout, skipped_heldout, skipped_training = split_examples(
-        reviewed_examples(engine), heldout_texts, training_texts
-    )
+    valid: List[Tuple[str, str, Label]] = []
+    invalid = 0
+    for text_key, text, label in reviewed_examples(engine):
+        try:  # labels were checked when stored; the schema or the domain may have changed since
+            valid.append((text_key, text, validate_label(text, label)))
+        except ReviewError:
+            invalid += 1
+    train, heldout, skipped_heldout, skipped_training = split_examples(valid, heldout_texts, training_texts)
     _write_atomic(train_path, render_nlu(train, _TRAIN_HEADER))
     _write_atomic(heldout_path, render_nlu(heldout, _HELDOUT_HEADER))
     return ExportResult(
@@ -99,6 +112,7 @@ def export_reviewed(
         heldout_count=len(heldout),
         skipped_heldout_duplicates=skipped_heldout,
         skipped_training_duplicates=skipped_training,
+        skipped_invalid=invalid,
         paths=[train_path, heldout_path],
     )
 

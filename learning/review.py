@@ -289,21 +289,29 @@ def parse_as_label(text: str, intent: str, entities: Any, attributes: Any) -> La
 
 
 def remap_label(label: Label, from_text: str, to_text: str) -> Label:
-    """`label` (made on `from_text`) for an identical message that differs only in case or white space."""
+    """`label` (made on `from_text`) carried onto `to_text`.
+
+    Texts that differ only in case or white space (one queue group) keep every span exactly. Otherwise
+    each span's value is looked for in `to_text`, left to right; a span whose value is gone is dropped.
+    """
     if from_text == to_text:
         return label
     from_map, from_norm = _collapse(from_text)
     to_map, to_norm = _collapse(to_text)
+    same_words = from_norm.lower() == to_norm.lower() and len(from_norm) == len(to_norm)
+    positions = {index: i for i, index in enumerate(from_map)}
     entities: List[LabelEntity] = []
-    for ent in label["entities"]:
-        if len(from_norm) == len(to_norm):
-            start, end = from_map.index(ent["start"]), from_map.index(ent["end"] - 1) + 1
-            new_start, new_end = to_map[start], to_map[end - 1] + 1
-        else:  # not the same text after all: find the value instead
-            new_start = to_text.lower().find(ent["value"].lower())
-            new_end = new_start + len(ent["value"])
-            if new_start < 0:
+    searched_from = 0
+    for ent in sorted(label["entities"], key=lambda e: (e["start"], e["end"])):
+        first, last = positions.get(ent["start"]), positions.get(ent["end"] - 1)
+        if same_words and first is not None and last is not None:
+            new_start, new_end = to_map[first], to_map[last] + 1
+        else:
+            new_start = to_text.lower().find(ent["value"].lower(), searched_from)
+            if new_start < 0 or not ent["value"]:
                 continue
+            new_end = new_start + len(ent["value"])
+        searched_from = new_end
         entities.append({**ent, "start": new_start, "end": new_end, "value": to_text[new_start:new_end]})
     return Label(intent=label["intent"], entities=entities, attributes=dict(label["attributes"]))
 
@@ -596,19 +604,26 @@ def bulk_accept(engine: Engine, filters: Optional[QueueFilter], username: str) -
 def undo(engine: Engine, username: str) -> Optional[int]:
     """Revert this user's last action not yet undone; returns its message id (None when nothing to undo).
 
-    Only messages still as that action left them are reverted (another reviewer's later change stands).
+    Undo works like a stack: walking the user's events back, each undo cancels the nearest earlier action
+    not cancelled yet. Only messages still as that action left them are reverted (another reviewer's
+    later change stands).
     """
     e = review_events.c
     with engine.begin() as conn:
-        events = conn.execute(
-            select(e.id, e.message_id, e.action, e.before, e.after)
-            .where(e.username == username)
-            .order_by(e.id.desc())
-        ).all()
-        undone = {int(ev.after["undoes"]) for ev in events if ev.action == UNDO and ev.after}
-        target = next((ev for ev in events if ev.action != UNDO and ev.id not in undone), None)
-        if target is None:
+        history = conn.execute(select(e.id, e.action).where(e.username == username).order_by(e.id.desc()))
+        pending_undos, target_id = 0, None
+        for event_id, action in history:
+            if action == UNDO:
+                pending_undos += 1
+            elif pending_undos:
+                pending_undos -= 1
+            else:
+                target_id = event_id
+                break
+        history.close()
+        if target_id is None:
             return None
+        target = conn.execute(select(e.id, e.message_id, e.before, e.after).where(e.id == target_id)).one()
         now_rows: List[Dict[str, Any]] = []
         after_by_id = {r["id"]: r for r in (target.after or {}).get("rows", [])}
         for old in (target.before or {}).get("rows", []):
@@ -636,7 +651,7 @@ def undo(engine: Engine, username: str) -> Optional[int]:
                 message_id=target.message_id,
                 username=username,
                 action=UNDO,
-                before=target.after,
+                before={"undoes": target.id},
                 after={"undoes": target.id, "rows": now_rows},
                 created_at=utcnow(),
             )

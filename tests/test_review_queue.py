@@ -301,6 +301,40 @@ def test_undo_is_per_user_and_leaves_a_later_change_by_someone_else(engine: Engi
     assert row(engine, message).state == ACCEPTED
 
 
+def test_undo_works_like_a_stack(engine: Engine) -> None:
+    one, two, three = add(engine, "one hat"), add(engine, "two hats"), add(engine, "three hats")
+    review.accept(engine, one, "ann")
+    review.accept(engine, two, "ann")
+    assert review.undo(engine, "ann") == two
+    review.skip(engine, three, "ann")
+    assert review.undo(engine, "ann") == three
+    assert review.undo(engine, "ann") == one
+    assert review.undo(engine, "ann") is None
+    assert [row(engine, m).state for m in (one, two, three)] == [AUTO] * 3
+
+
+def test_remap_label_keeps_spans_across_spacing_and_finds_values_in_other_texts() -> None:
+    label = review.validate_label(
+        "Red shoes and red socks",
+        {
+            "intent": "search_product",
+            "entities": [
+                {"start": 0, "end": 3, "entity": "color"},
+                {"start": 14, "end": 17, "entity": "color"},
+                {"start": 18, "end": 23, "entity": "product_type"},
+            ],
+        },
+    )
+    spaced = review.remap_label(label, "Red shoes and red socks", "red  shoes and RED socks")
+    assert [(e["start"], e["end"], e["value"]) for e in spaced["entities"]] == [
+        (0, 3, "red"),
+        (15, 18, "RED"),
+        (19, 24, "socks"),
+    ]
+    other = review.remap_label(label, "Red shoes and red socks", "<PERSON> wants red or red socks")
+    assert [(e["start"], e["value"]) for e in other["entities"]] == [(15, "red"), (22, "red"), (26, "socks")]
+
+
 def test_bulk_accept_touches_only_the_filtered_unreviewed_set_and_undoes_as_one(engine: Engine) -> None:
     jeans = [add(engine, "blue jeans"), add(engine, "cheap jeans"), add(engine, "jeans for kids")]
     done = add(engine, "black jeans")
@@ -434,6 +468,20 @@ def test_export_keeps_heldout_and_training_texts_apart(engine: Engine, tmp_path:
     assert 0 < len(heldout) < len(train)
     project_heldout = {e.text.lower() for path in DEFAULT_HELDOUTS for e in load_examples(path)}
     assert not {t.lower() for t in train} & project_heldout
+
+
+def test_export_leaves_out_labels_the_schema_no_longer_accepts(engine: Engine, tmp_path: Path) -> None:
+    good = add(engine, "show me lamp number 2")
+    review.accept(engine, good, "ann")
+    stale = add(engine, "show me lamp number 4")
+    with engine.begin() as conn:
+        conn.execute(
+            messages.update()
+            .where(messages.c.id == stale)
+            .values(state=ACCEPTED, label={"intent": "old_intent", "entities": [], "attributes": {}})
+        )
+    result = export_reviewed(engine, tmp_path / "data", tmp_path / "heldout.yml")
+    assert (result.train_count, result.heldout_count, result.skipped_invalid) == (1, 0, 1)
 
 
 def test_the_data_validator_passes_on_an_export_and_checks_reviewed_files(
