@@ -173,12 +173,14 @@ def train_nlu(config: Path, data: Path, out: Path, name: str, log_path: Path) ->
         "--domain", str(PROJECT_ROOT / "bot" / "domain.yml"), "--out", str(out), "--fixed-model-name", name,
     ]
     started = time.monotonic()
+    next_report = started + 60
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=child_env(), stdout=log,
                                    stderr=subprocess.STDOUT)
         while process.poll() is None:
-            time.sleep(5)
-            if int(time.monotonic() - started) % 60 < 5:
+            time.sleep(2)
+            if time.monotonic() >= next_report:
+                next_report += 60
                 say(f"  training {name}: {time.monotonic() - started:.0f} s")
     if process.returncode != 0:
         raise RuntimeError(f"rasa train nlu failed for {name}; see {log_path}")
