@@ -399,18 +399,19 @@ def _filtered_groups(conn: Connection, filters: QueueFilter) -> List[_Group]:
     ).all()
     states = _group_reviews(conn)
     wanted_states = _wanted_states(filters.state)
-    with_suggestions = set(conn.execute(select(suggestions.c.message_id).distinct()).scalars())
+    hinted = set(
+        conn.execute(
+            select(m.text_key).join(suggestions, suggestions.c.message_id == m.id).distinct()
+        ).scalars()
+    )
     firsts: Dict[str, Any] = {}
     counts: Dict[str, int] = {}
-    hinted: set[str] = set()
     for row in rows:
         state = states[row.text_key]["state"] if row.text_key in states else AUTO
         if wanted_states is not None and state not in wanted_states:
             continue
         firsts.setdefault(row.text_key, row)
         counts[row.text_key] = counts.get(row.text_key, 0) + 1
-        if row.id in with_suggestions:
-            hinted.add(row.text_key)
     groups = [
         _Group(
             text_key=key,
@@ -578,7 +579,7 @@ def bulk_accept(engine: Engine, filters: Optional[QueueFilter], username: str) -
     """
     filters = filters or QueueFilter()
     state = filters.state
-    if state not in (None, UNREVIEWED, AUTO):
+    if state in (REVIEWED, ACCEPTED, CORRECTED, SKIPPED):
         return 0  # the filter shows no unreviewed message
     unreviewed = QueueFilter(**{**asdict(filters), "state": UNREVIEWED})
     with engine.begin() as conn:
