@@ -30,6 +30,10 @@ DEFAULT_CREDENTIALS = PROJECT_ROOT / "bot" / "credentials.yml"
 DEFAULT_DATA = PROJECT_ROOT / "data"
 
 
+# The conversation log for learning (learning/broker.py), as endpoints.yml names it.
+LOG_BROKER = "learning.broker.ConversationLogBroker"
+DATABASE_URL_ENV = "SHOPCUE_DATABASE_URL"
+
 # Library noise that says nothing to a Shopcue user (TensorFlow's C++ log, SQLAlchemy 2.0 and Python
 # deprecation warnings from Rasa's pinned dependencies); an explicit setting in the environment wins.
 QUIET_ENV = {"PYTHONWARNINGS": "ignore", "SQLALCHEMY_SILENCE_UBER_WARNING": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -41,6 +45,13 @@ def child_env(*overrides: Optional[Mapping[str, str]]) -> Dict[str, str]:
     for extra in overrides:
         env.update(extra or {})
     return env
+
+
+def _learning_database_url() -> str:
+    # Imported here: learning.db brings SQLAlchemy, which `--help` and the voice-only paths do not need.
+    from learning.db import database_url
+
+    return database_url()
 
 
 class LaunchError(RuntimeError):
@@ -138,6 +149,9 @@ class BotProcesses:
     voice_port: int = field(default_factory=free_port)
     # SHOPCUE_VOICE_* settings for the voice service (voice/settings.py); they win over the environment.
     voice_env: Dict[str, str] = field(default_factory=dict)
+    # The learning database (conversation log, issue 13): Rasa's event broker writes there and the action
+    # server gets it as SHOPCUE_DATABASE_URL.
+    database_url: str = field(default_factory=_learning_database_url)
     _processes: List[subprocess.Popen] = field(default_factory=list, init=False, repr=False)
     _voice_process: Optional[subprocess.Popen] = field(default=None, init=False, repr=False)
 
@@ -169,18 +183,24 @@ class BotProcesses:
         """Start the servers and return once all answer; on failure stop them and raise."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         endpoints = self.log_dir / "endpoints.yml"
-        endpoints.write_text(f'action_endpoint:\n  url: "{self.actions_url}/webhook"\n')
+        endpoints.write_text(
+            f'action_endpoint:\n  url: "{self.actions_url}/webhook"\n'
+            f"event_broker:\n  type: {LOG_BROKER}\n  url: {json.dumps(self.database_url)}\n"
+        )
+        database = {DATABASE_URL_ENV: self.database_url}
         try:
             self._spawn(
                 [venv_bin("rasa"), "run", "actions", "--actions", "actions",
                  "--port", str(self.actions_port)],
                 self.actions_log,
+                database,
             )
             self._spawn(
                 [venv_bin("rasa"), "run", "--model", str(self.model), "--enable-api", "--cors", "*",
                  "--endpoints", str(endpoints), "--credentials", str(self.credentials),
                  "--interface", self.host, "--port", str(self.rasa_port)],
                 self.rasa_log,
+                database,
             )
             if self.voice:
                 self._spawn_voice(self.voice_env)

@@ -70,6 +70,8 @@ def bot(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         model=trained_model,
         log_dir=work / "logs",
         env={"SHOPCUE_CATALOG_DB": str(work / "catalog.db")},
+        # The conversation log for learning goes to the session's own database, never the developer's.
+        database_url=f"sqlite:///{work / 'learning.db'}",
     )
     processes.start()
     try:

@@ -377,3 +377,35 @@ def test_a_failing_database_costs_the_reply_nothing(tmp_path: Path) -> None:
     assert broker.flush(10)
     assert broker._thread.is_alive()
     reset_engines()
+
+
+def test_the_web_chat_reports_card_clicks_of_shown_products_to_the_log(db_url: str) -> None:
+    from sanic import Sanic
+
+    from tests.test_webchat_channel import make_app, post
+
+    broker = ConversationLogBroker(url=db_url)
+    text = "blue trainers"
+    cards = {"type": "product_cards", "products": [{"id": "P00042"}, {"id": "P00043"}]}
+    broker.publish(user_event("web-9", text, parse(text, "search_product"), datetime.now(UTC)))
+    broker.publish(action_event("web-9", "action_search_products"))
+    broker.publish(bot_event("web-9", {"text": "Here's what I found", "custom": cards}))
+    assert broker.flush(20)
+
+    previous, Sanic.test_mode = Sanic.test_mode, True
+    try:
+        app = make_app(object())
+        url = "/webhooks/webchat/event"
+        click = {"sender": "web-9", "type": "card_click", "product_id": "P00043"}
+        answer = post(app, url, click)
+        assert (answer.status_code, answer.json()) == (202, {"logged": True})
+        for bad in ({**click, "type": "purchase"}, {**click, "product_id": "../etc"},
+                    {**click, "product_id": 42}, {**click, "sender": "a b"}, [click]):
+            assert post(app, url, bad).status_code == 400, bad
+        assert post(app, url, {**click, "padding": "x" * 2000}).status_code == 413
+    finally:
+        Sanic.test_mode = previous
+    assert broker.flush(10)
+    [found] = sugg(db_url)
+    assert found["kind"] == "click" and "P00043 (number 2)" in found["evidence"]
+    assert found["label"]["intent"] == "search_product"

@@ -10,6 +10,7 @@
  * Talks to the bot's webchat channel (bot/channels/webchat.py):
  *   POST {base}/webhooks/webchat/webhook  {sender, message, metadata?} -> [bot messages]
  *   GET  {base}/webhooks/webchat/history?sender=...                   -> {messages: [...]}
+ *   POST {base}/webhooks/webchat/event    {sender, type: "card_click", product_id} (learning log)
  * Bot messages carry `text`, `buttons` (quick replies) and `custom` payloads
  * (`product_cards`, `comparison`; see docs/architecture.md).
  */
@@ -301,6 +302,11 @@
     products.forEach(function (product, index) {
       var card = el("li", "shopcue-card");
       card.setAttribute("data-product-id", product.id || "");
+      if (product.id) {
+        card.addEventListener("click", function () {
+          reportEvent("card_click", String(product.id));
+        });
+      }
       var image = el("img", "shopcue-card-image");
       image.alt = "";
       image.loading = "lazy";
@@ -536,6 +542,15 @@
       }
       return response.json();
     });
+  }
+
+  /* Tell the learning log which shown product card the shopper clicked; best effort, errors ignored. */
+  function reportEvent(type, productId) {
+    fetch(channelUrl + "/event", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ sender: sender, type: type, product_id: productId }),
+    }).catch(function () {});
   }
 
   function showReplies(messages) {

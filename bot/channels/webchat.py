@@ -11,6 +11,8 @@ Routes, under /webhooks/webchat/:
   GET  /<asset>               the widget's static files (JS, CSS, SVG) from web/
   POST /webhook               {"sender", "message", "metadata"?} -> list of bot messages
   GET  /history?sender=...    {"sender", "messages": [...]} from the tracker's latest session
+  POST /event                 {"sender", "type": "card_click", "product_id"} -> 202: a shopper's click
+                              on a product card, for the learning log (learning/broker.py)
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ SENDER_PATTERN = re.compile(r"^[A-Za-z0-9_.:@-]+$")
 DISPLAY_TEXT_KEY = "shopcue_display_text"
 # A reload shows at most this many messages of the latest session.
 MAX_HISTORY_MESSAGES = 200
+# Widget events the learning log takes (POST /event), and their limits: the client is trusted for
+# nothing but which card of the results it showed was clicked; the log checks that it was shown.
+WIDGET_EVENT_TYPES = frozenset({"card_click"})
+PRODUCT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+MAX_EVENT_BYTES = 1024
 
 
 def _error(status: int, message: str) -> HTTPResponse:
@@ -74,6 +81,18 @@ def validate_message(message: Any) -> Optional[str]:
     if len(message) > MAX_MESSAGE_CHARS:
         return f"message must be at most {MAX_MESSAGE_CHARS} characters"
     return None
+
+
+def validate_widget_event(body: Any) -> Optional[str]:
+    """The error text for a bad widget event, or None when it is usable."""
+    if not isinstance(body, dict):
+        return "expected a JSON object with sender, type and product_id"
+    if body.get("type") not in WIDGET_EVENT_TYPES:
+        return "type must be one of: " + ", ".join(sorted(WIDGET_EVENT_TYPES))
+    product_id = body.get("product_id")
+    if not isinstance(product_id, str) or not PRODUCT_ID_PATTERN.match(product_id):
+        return "product_id must be 1-32 letters, digits, _ or -"
+    return validate_sender(body.get("sender"))
 
 
 def bot_event_messages(event: BotUttered, recipient_id: str) -> List[Dict[str, Any]]:
@@ -178,6 +197,24 @@ class WebChatInput(InputChannel):
                 logger.exception("webchat: handling the message failed (sender %s)", sender)
                 return _error(500, "the assistant failed to answer")
             return response.json(collector.messages)
+
+        @webchat.route("/event", methods=["POST"])
+        async def widget_event(request: Request) -> HTTPResponse:
+            if len(request.body or b"") > MAX_EVENT_BYTES:
+                return _error(413, f"an event is at most {MAX_EVENT_BYTES} bytes")
+            try:
+                body = request.json
+            except Exception:  # sanic raises InvalidUsage on malformed JSON
+                body = None
+            problem = validate_widget_event(body)
+            if problem:
+                return _error(400, problem)
+            from learning.broker import active_broker  # the learning log, when this server has one
+
+            broker = active_broker()
+            if broker is not None:
+                broker.record_card_click(body["sender"], body["product_id"])  # queued, never blocks
+            return response.json({"logged": broker is not None}, status=202)
 
         @webchat.route("/history", methods=["GET"])
         async def history(request: Request) -> HTTPResponse:
