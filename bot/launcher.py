@@ -54,6 +54,13 @@ def _learning_database_url() -> str:
     return database_url()
 
 
+def _registry_live_model() -> Optional[Path]:
+    """The archive the model registry (learning/registry.py) has live, if any and still on disk."""
+    from learning.registry import live_archive
+
+    return live_archive()
+
+
 class LaunchError(RuntimeError):
     """A server did not come up; the message holds the tail of its log."""
 
@@ -339,10 +346,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--models", type=Path, default=PROJECT_ROOT / "models")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--logs", type=Path, default=PROJECT_ROOT / "artifacts" / "logs")
+    parser.add_argument("--train", action="store_true",
+                        help="train from data/ even when the model registry has a live model")
     args = parser.parse_args(argv)
 
-    print("Shopcue: training the model if the data or config changed ...", flush=True)
-    model = train_model(args.models, config=args.config)
+    model = None if args.train else _registry_live_model()
+    if model is not None:
+        print(f"Shopcue: serving the model registry's live model {model.name} (promoted in the console or "
+              "by python -m learning.retrain; --train trains from data/ instead)", flush=True)
+    else:
+        print("Shopcue: training the model if the data or config changed ...", flush=True)
+        model = train_model(args.models, config=args.config)
     print(f"Shopcue: model {model.name}; starting the action server, the Rasa server and the voice "
           "service ...", flush=True)
     bot = BotProcesses(model=model, rasa_port=args.rasa_port, actions_port=args.actions_port,

@@ -210,3 +210,30 @@ def test_retrain_trains_evaluates_side_by_side_and_promotes_or_refuses(engine, t
     assert live_now == (second.candidate.id if second.promoted else first.candidate.id)
     assert any("training" in line for line in lines) and any("not promoted" in line for line in lines)
     assert registry.get_model(engine, live_now).metrics["heldout"]["examples"] == 18
+
+
+def test_make_run_serves_the_registry_live_model(engine, tmp_path: Path, monkeypatch) -> None:
+    """bot.launcher.main (make run) starts the promoted archive instead of training, unless --train."""
+    from bot import launcher
+
+    monkeypatch.setenv("SHOPCUE_DATABASE_URL", str(engine.url))
+    model = registry.register(engine, _archive(tmp_path, "live"), "h")
+    registry.promote(engine, model.id, serve_dir=None)
+    started: List[Path] = []
+
+    def start(self: launcher.BotProcesses, timeout: float = 0) -> None:
+        started.append(self.model)
+        raise launcher.LaunchError("not starting servers in a unit test")
+
+    def train(*_args: object, **_kwargs: object) -> Path:
+        started.append(Path("trained"))
+        raise launcher.LaunchError("no training in a unit test")
+
+    monkeypatch.setattr(launcher.BotProcesses, "start", start)
+    monkeypatch.setattr(launcher, "train_model", train)
+    logs = ["--logs", str(tmp_path / "logs")]
+    assert launcher.main(logs) == 1
+    assert started == [Path(model.path)]
+    with pytest.raises(launcher.LaunchError, match="no training"):
+        launcher.main([*logs, "--train"])
+    assert started[-1] == Path("trained")
