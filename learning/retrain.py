@@ -282,7 +282,8 @@ def _last_line(path: Path) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m learning.retrain", description=__doc__.split("\n")[0])
+    summary = " ".join(__doc__.split("\n\n")[0].split())
+    parser = argparse.ArgumentParser(prog="python -m learning.retrain", description=summary)
     parser.add_argument("--config", type=Path, default=RetrainOptions.config)
     parser.add_argument("--data", type=Path, default=RetrainOptions.data)
     parser.add_argument("--epochs", default="", help="NAME=N,... e.g. nlu.component.JointShoppingNLU=2")
