@@ -100,7 +100,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--port", type=int, default=settings.port)
     args = parser.parse_args(argv)
     print(f"Shopcue console on http://{args.host}:{args.port}/", flush=True)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False)
+    # ws="none": the console has no WebSocket routes, and Rasa pins a websockets too old for uvicorn's.
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False, ws="none")
     return 0
 
 

@@ -49,7 +49,8 @@ def add_message(
                 intent_confidence=confidence,
                 intent_ranking=ranking or [
                     {"name": intent, "confidence": confidence},
-                    {"name": "refine_search", "confidence": round(doubt * 0.8, 6)},
+                    {"name": "refine_search" if intent != "refine_search" else "search_product",
+                     "confidence": round(doubt * 0.8, 6)},
                 ],
                 entities=[{**e, "extractor": "JointShoppingNLU"} for e in entities],
                 attributes=attributes,

@@ -48,12 +48,12 @@ api_router = APIRouter(prefix="/api", tags=["review"])
 
 
 class Span(BaseModel):
-    """An entity span by character offsets; `value` is the text it covers."""
+    """An entity span by character offsets. `value` may be sent but the message's text decides it."""
 
     start: int = Field(ge=0)
     end: int = Field(gt=0)
     entity: str
-    value: str
+    value: Optional[str] = None
 
 
 class Label(BaseModel):

@@ -279,16 +279,17 @@
   }
 
   function closeSpan(node, span, index) {
-    const label = el("span", "ent-label", span.entity);
+    const tag = el("span", "ent-tag");
     const remove = el("button", "ent-remove", "×");
     remove.type = "button";
     remove.title = `remove this ${span.entity}`;
     remove.setAttribute("aria-label", `remove ${span.entity}`);
     remove.dataset.span = String(index);
+    tag.append(el("span", "ent-label", span.entity), remove);
     const handle = el("span", "handle right");
     handle.dataset.side = "right";
     handle.title = "drag to move the end";
-    node.append(label, remove, handle);
+    node.append(tag, handle);
   }
 
   function renderPalette() {
@@ -300,7 +301,6 @@
       button.dataset.type = type;
       if (index < TYPE_KEYS.length) button.append(el("kbd", "", TYPE_KEYS[index]), " ");
       button.append(type);
-      button.addEventListener("mousedown", (event) => event.preventDefault()); // keep the selection
       button.addEventListener("click", () => applyType(type));
       palette.append(button);
     });
@@ -481,7 +481,19 @@
     state.selection = { anchor: index, focus: index };
     state.selecting = true;
     state.selectedSpan = -1;
-    refresh();
+    paintSelection();
+  }
+
+  // Show the chosen words and the selected span without rebuilding the message (cheap while dragging).
+  function paintSelection() {
+    const selected = selectedWords();
+    for (const node of document.querySelectorAll("#words .w")) {
+      const index = Number(node.dataset.i);
+      node.classList.toggle("sel", Boolean(selected) && index >= selected[0] && index <= selected[1]);
+    }
+    for (const node of document.querySelectorAll("#words .ent")) {
+      node.classList.toggle("selected", Number(node.dataset.span) === state.selectedSpan);
+    }
   }
 
   function onMouseMove(event) {
@@ -491,7 +503,7 @@
     if (state.selecting) {
       if (state.selection.focus !== index) {
         state.selection.focus = index;
-        refresh();
+        paintSelection();
       }
       return;
     }
@@ -538,7 +550,7 @@
         state.selectedSpan = Number(span.dataset.span);
       }
     }
-    refresh();
+    paintSelection();
   }
 
   function onWordsClick(event) {
@@ -575,7 +587,8 @@
       if (isDirty(item)) {
         const draft = draftOf(item);
         if (!draft.intent) throw new Error("Choose an intent first (press i).");
-        await api("POST", `/api/messages/${item.message_id}/correct`, draft);
+        const entities = draft.entities.map((e) => ({ ...e, value: item.text.slice(e.start, e.end) }));
+        await api("POST", `/api/messages/${item.message_id}/correct`, { ...draft, entities });
         status(`Saved the correction of “${item.text}”.`);
       } else if (item.label) {
         if (state.index + 1 < state.items.length) select(state.index + 1);
@@ -632,7 +645,9 @@
       const box = $("export-result");
       box.replaceChildren();
       for (const [key, value] of Object.entries(result)) {
-        const shown = typeof value === "object" && value !== null ? JSON.stringify(value) : String(value);
+        let shown = String(value);
+        if (Array.isArray(value)) shown = value.join("\n");
+        else if (typeof value === "object" && value !== null) shown = JSON.stringify(value);
         box.append(el("dt", "", key.replace(/_/g, " ")), el("dd", "", shown));
       }
       box.hidden = false;
@@ -754,6 +769,10 @@
     $("help-open").addEventListener("click", () => toggleHelp(true));
     $("help-close").addEventListener("click", () => toggleHelp(false));
     $("intent").addEventListener("change", (event) => setIntent(event.target.value));
+    // Clicking a chip, a type or a ranked intent must not take the keyboard focus: Enter stays "save".
+    $("editor").addEventListener("mousedown", (event) => {
+      if (event.target.closest(".chip, .rank, .type, .ent-remove")) event.preventDefault();
+    });
     const words = $("words");
     words.addEventListener("mousedown", onWordsMouseDown);
     words.addEventListener("click", onWordsClick);
