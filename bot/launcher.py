@@ -1,5 +1,5 @@
-"""Start, wait for and stop Shopcue's processes: the Rasa server, the action server and the phone
-channel's voice service (voice/app.py).
+"""Start, wait for and stop Shopcue's processes: the Rasa server, the action server, the phone
+channel's voice service (voice/app.py) and the review console (console/app.py).
 
 One place for this, used by `make run` (`python -m bot.launcher`) and by the end-to-end tests, so a
 developer's bot and the tested bot come up the same way.
@@ -143,7 +143,8 @@ def train_model(
 @dataclass
 class BotProcesses:
     """The Rasa server and the action server as child processes, with a REST client for them; with
-    `voice` (or `start_voice()` later) also the voice service, talking to this Rasa server."""
+    `voice` (or `start_voice()` later) also the voice service, talking to this Rasa server; with
+    `console` (or `start_console()` alone) also the review console."""
 
     model: Path
     rasa_port: int = field(default_factory=free_port)
@@ -159,6 +160,9 @@ class BotProcesses:
     # The learning database (conversation log, issue 13): Rasa's event broker writes there and the action
     # server gets it as SHOPCUE_DATABASE_URL.
     database_url: str = field(default_factory=_learning_database_url)
+    # The review console (console/app.py) on `console_port`, over the same learning database.
+    console: bool = False
+    console_port: int = field(default_factory=free_port)
     _processes: List[subprocess.Popen] = field(default_factory=list, init=False, repr=False)
     _voice_process: Optional[subprocess.Popen] = field(default=None, init=False, repr=False)
 
@@ -186,6 +190,14 @@ class BotProcesses:
     def voice_log(self) -> Path:
         return self.log_dir / "voice.log"
 
+    @property
+    def console_url(self) -> str:
+        return f"http://{self.host}:{self.console_port}"
+
+    @property
+    def console_log(self) -> Path:
+        return self.log_dir / "console.log"
+
     def start(self, timeout: float = 300.0) -> BotProcesses:
         """Start the servers and return once all answer; on failure stop them and raise."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -211,16 +223,42 @@ class BotProcesses:
             )
             if self.voice:
                 self._spawn_voice(self.voice_env)
+            if self.console:
+                self._spawn_console()
             deadline = time.monotonic() + timeout
             self._wait_until(lambda: http_json("GET", f"{self.actions_url}/health", timeout=5), deadline,
                              "action server", self.actions_log)
             self._wait_until(self._model_loaded, deadline, "Rasa server", self.rasa_log)
             if self.voice:
                 self._wait_until(self._voice_ready, deadline, "voice service", self.voice_log)
+            if self.console:
+                self._wait_until(self._console_ready, deadline, "review console", self.console_log)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def start_console(self, timeout: float = 60.0) -> None:
+        """Start the review console alone (no Rasa server needed) and return once it answers; on
+        failure stop everything this object started and raise."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._spawn_console()
+        try:
+            deadline = time.monotonic() + timeout
+            self._wait_until(self._console_ready, deadline, "review console", self.console_log)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn_console(self) -> None:
+        self._spawn(
+            [sys.executable, "-m", "console.app", "--host", self.host, "--port", str(self.console_port)],
+            self.console_log,
+            {"SHOPCUE_CONSOLE_DATABASE_URL": self.database_url},
+        )
+
+    def _console_ready(self) -> bool:
+        return bool(http_json("GET", f"{self.console_url}/health", timeout=5))
 
     def start_voice(self, env: Optional[Mapping[str, str]] = None, timeout: float = 120.0) -> None:
         """Start the voice service on `voice_port` against this (running) Rasa server and return once
@@ -343,6 +381,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--rasa-port", type=int, default=5005)
     parser.add_argument("--actions-port", type=int, default=5055)
     parser.add_argument("--voice-port", type=int, default=5077)
+    parser.add_argument("--console-port", type=int, default=5088)
     parser.add_argument("--models", type=Path, default=PROJECT_ROOT / "models")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--logs", type=Path, default=PROJECT_ROOT / "artifacts" / "logs")
@@ -357,10 +396,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     else:
         print("Shopcue: training the model if the data or config changed ...", flush=True)
         model = train_model(args.models, config=args.config)
-    print(f"Shopcue: model {model.name}; starting the action server, the Rasa server and the voice "
-          "service ...", flush=True)
+    print(f"Shopcue: model {model.name}; starting the action server, the Rasa server, the voice "
+          "service and the review console ...", flush=True)
     bot = BotProcesses(model=model, rasa_port=args.rasa_port, actions_port=args.actions_port,
-                       log_dir=args.logs, host="localhost", voice=True, voice_port=args.voice_port)
+                       log_dir=args.logs, host="localhost", voice=True, voice_port=args.voice_port,
+                       console=True, console_port=args.console_port)
     stop_requested = False
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -378,6 +418,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             f"  action server: {bot.actions_url}/webhook\n"
             f"  phone channel: {bot.voice_url}/voice/incoming (Twilio's voice webhook; README: Phone)\n"
             f"  try a call:    {venv_bin('python')} -m voice.simulate_call --say 'running shoes'\n"
+            f"  review console: {bot.console_url}/ (the first user: "
+            f"{venv_bin('python')} -m console.users add NAME --role admin)\n"
             f"  logs:          {bot.log_dir}\n"
             "Press Ctrl-C to stop.",
             flush=True,

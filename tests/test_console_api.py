@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Annotated, Iterator
 
@@ -18,6 +20,7 @@ from rasa.shared.nlu.training_data.loading import load_data
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from bot.launcher import BotProcesses
 from console import users as users_cli
 from console.app import create_app
 from console.auth import SESSION_COOKIE, ConsoleUser, LoginThrottle, require_role
@@ -431,3 +434,18 @@ def test_the_users_command(settings: ConsoleSettings, monkeypatch: pytest.Monkey
     capsys.readouterr()
     assert users_cli.main(["list"]) == 0
     assert "nina\treviewer\tdisabled" in capsys.readouterr().out
+
+
+def test_the_launcher_serves_the_console_over_its_database(tmp_path: Path) -> None:
+    """`make run`'s way of starting it: `python -m console.app` as a child process (no Rasa server)."""
+    url = f"sqlite:///{tmp_path / 'launched.db'}"
+    bot = BotProcesses(model=tmp_path / "no-model.tar.gz", database_url=url, log_dir=tmp_path / "logs")
+    bot.start_console()
+    try:
+        with urllib.request.urlopen(f"{bot.console_url}/login", timeout=10) as page:
+            assert "Log in" in page.read().decode()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{bot.console_url}/api/queue", timeout=10)
+        assert refused.value.code == 401
+    finally:
+        bot.stop()
