@@ -157,8 +157,13 @@ def evaluate_model(archive: Path, sets: Sequence[Any], schema: Mapping[str, Sequ
     """Headline figures of one archive on each evaluation set, parsed as the server parses."""
     from nlu.tools.evaluate import parse_all, score
 
-    return {s.name: headline(score(s, parse_all(str(archive), [e.text for e in s.examples]), schema))
-            for s in sets}
+    # one parse_all call: the archive is loaded once for all sets
+    parsed = parse_all(str(archive), [e.text for s in sets for e in s.examples])
+    out: MetricTable = {}
+    for s in sets:
+        out[s.name] = headline(score(s, parsed[:len(s.examples)], schema))
+        parsed = parsed[len(s.examples):]
+    return out
 
 
 def retrain(options: RetrainOptions, engine: Optional[Engine] = None, progress: Progress = print

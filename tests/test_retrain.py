@@ -3,7 +3,6 @@ tiny data folder: train, evaluate beside the live model, promote or refuse."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Dict, List
@@ -155,14 +154,19 @@ def test_parse_epochs() -> None:
 # ---- one real retrain ----------------------------------------------------------------------------------
 
 TINY_INTENTS = {"search_product": 36, "greet": 8, "thanks": 8, "goodbye": 8}
+# Reviewed live messages (text, product span): exported before training; one of them ("kids rain boots")
+# falls in the 1-in-5 reviewed held-out slice, so both held-out sets are scored.
+REVIEWED = [("red running shoes for my son", "running shoes"), ("a wool scarf for my mum", "scarf"),
+            ("cheap headphones", "headphones"), ("blue dress size 10", "dress"), ("yoga mat", "yoga mat"),
+            ("kids rain boots", "rain boots"), ("coffee grinder", "coffee grinder")]
 
 
-def _tiny_yaml(path: Path, counts: Dict[str, int]) -> int:
-    """The first examples of a few intents from the project's data, as one NLU file; how many."""
+def _tiny_yaml(path: Path, counts: Dict[str, int], sources: List[Path]) -> int:
+    """The first examples of a few intents from project files, as one NLU file; how many."""
     from nlu.tools.validate_data import load_examples
 
     taken: Dict[str, List[str]] = {intent: [] for intent in counts}
-    for source in sorted((REPO / "data" / "nlu").glob("*.yml")):
+    for source in sources:
         for example in load_examples(source):
             chosen = taken.get(example.intent)
             if chosen is not None and len(chosen) < counts[example.intent] and "\n" not in example.annotated:
@@ -178,21 +182,32 @@ def _tiny_yaml(path: Path, counts: Dict[str, int]) -> int:
 @pytest.mark.e2e
 def test_retrain_trains_evaluates_side_by_side_and_promotes_or_refuses(engine, tmp_path: Path) -> None:
     data = tmp_path / "data"
-    assert _tiny_yaml(data / "nlu" / "tiny.yml", TINY_INTENTS) == sum(TINY_INTENTS.values())
+    training = sorted((REPO / "data" / "nlu").glob("*.yml"))
+    assert _tiny_yaml(data / "nlu" / "tiny.yml", TINY_INTENTS, training) == sum(TINY_INTENTS.values())
     heldout = tmp_path / "heldout.yml"
-    _tiny_yaml(heldout, {"search_product": 12, "greet": 3, "thanks": 3})
+    assert _tiny_yaml(heldout, {"search_product": 12, "greet": 3, "thanks": 3},
+                      [REPO / "tests" / "data" / "heldout_nlu.yml"]) == 18
+    from learning.review import correct
+    from tests.console_seed import add_message
+
+    for text, product in REVIEWED:
+        start = text.index(product)
+        label = {"intent": "search_product", "attributes": {},
+                 "entities": [{"start": start, "end": start + len(product), "entity": "product_type"}]}
+        correct(engine, add_message(engine, text, 0.6), label, "rita")
     lines: List[str] = []
     options = RetrainOptions(
         data=data, epochs={"nlu.component.JointShoppingNLU": 2}, heldout=heldout,
         reviewed_heldout=tmp_path / "heldout_reviewed.yml",
-        export=importlib.util.find_spec("learning.export") is not None,
         candidates_dir=tmp_path / "candidates", serve_dir=tmp_path / "models", username="admin",
     )
 
     first = retrain(options, engine, lines.append)  # nothing live yet: the first candidate goes live
     assert first.promoted and first.live is None and first.reasons == []
     assert registry.live_model(engine).id == first.candidate.id
-    assert set(first.candidate_metrics) == {"heldout"}
+    assert set(first.candidate_metrics) == {"heldout", "heldout_reviewed"}
+    assert first.candidate_metrics["heldout_reviewed"]["examples"] == 1
+    assert "running shoes](product_type)" in (data / "nlu" / "reviewed" / "console.yml").read_text()
     assert 0.0 <= first.candidate_metrics["heldout"]["entity_micro_f1"] <= 1.0
 
     second = retrain(options, engine, lines.append)  # same data and seed: not worse, promoted
