@@ -13,8 +13,8 @@ breaks a reply (failures are logged, rate-limited, and the event is dropped). Pe
 
 - `user`: one `learning_messages` row (text redacted again, parse, model id, doubt); a button payload
   ("/intent{...}") is stored with doubt 0 (labelled by construction) and the button's title as text
-  when the web chat sent it (`shopcue_display_text`). Then the reactions (learning/reactions.py) to the
-  sender's earlier rows are stored as suggestions.
+  when the web chat sent it (`shopcue_display_text`) and the bot offered that button. Then the
+  reactions (learning/reactions.py) to the sender's earlier rows are stored as suggestions.
 - `action`, `bot`: each reply is appended to the sender's latest row as {text, buttons?, custom_type?,
   product_ids?, action}, `action` being the action or response that said it.
 - `slot`: `pending_offer` marks the last reply as a yes/no offer; `ranked_ids` set to [] by a search
@@ -164,7 +164,8 @@ class ConversationLogBroker(EventBroker):
         raw = event.get("text")
         if not isinstance(raw, str) or not raw.strip():
             return
-        values, button = message_row(sender_id, event)
+        previous = store.recent(self.engine, sender_id)
+        values, button = message_row(sender_id, event, offered_buttons(previous[-1:]))
         message_id = store.insert_message(self.engine, values)
         self._senders.pop(sender_id, None)
         self._sender(sender_id).message_id = message_id
@@ -173,7 +174,6 @@ class ConversationLogBroker(EventBroker):
             intent=values["intent"], entities=values["entities"], attributes=values["attributes"],
             button=button,
         )
-        previous = store.recent(self.engine, sender_id, before_id=message_id)
         store.save_suggestions(self.engine, reactions.reactions(previous, new))
 
     def _bot(self, sender_id: str, event: Mapping[str, Any]) -> None:
@@ -247,14 +247,28 @@ class ConversationLogBroker(EventBroker):
             self._last_failure_log = now
 
 
-def message_row(sender_id: str, event: Mapping[str, Any]) -> Tuple[Dict[str, Any], bool]:
-    """The `learning_messages` values of a `user` event, and whether a button sent it."""
+def offered_buttons(previous: List[reactions.LoggedMessage]) -> Dict[str, str]:
+    """payload -> title of the quick replies the bot last offered (the widget shows only the latest)."""
+    return {
+        str(b.get("payload")): str(b.get("title"))
+        for message in previous for reply in message.replies for b in reply.get("buttons") or ()
+        if isinstance(b, Mapping)
+    }
+
+
+def message_row(sender_id: str, event: Mapping[str, Any], offered: Optional[Mapping[str, str]] = None
+                ) -> Tuple[Dict[str, Any], bool]:
+    """The `learning_messages` values of a `user` event, and whether a button sent it.
+
+    A button's title (the web chat's `shopcue_display_text`) is kept as the text only when it is the
+    title of a button with that payload the bot offered (`offered`): the client cannot put words of its
+    choosing into a row labelled by construction."""
     raw = str(event.get("text") or "")
     metadata = event.get("metadata") if isinstance(event.get("metadata"), Mapping) else {}
     parse = event.get("parse_data") if isinstance(event.get("parse_data"), Mapping) else {}
     button = raw.startswith("/")
     display = metadata.get(DISPLAY_TEXT_KEY)
-    titled = button and isinstance(display, str) and bool(display.strip())
+    titled = button and isinstance(display, str) and (offered or {}).get(raw) == display
     shown = display.strip()[:MAX_MESSAGE_CHARS] if titled else raw
     text, counts = store.redact(shown)
     intent = parse.get("intent") if isinstance(parse.get("intent"), Mapping) else {}

@@ -83,6 +83,7 @@ def logged(id: int, text: str, intent: str, minutes: float = 0,
     )
 
 
+TRAINERS = '/search_product{"product_type": "trainers"}'
 RESULTS = [{"text": "Here's what I found for trainers:", "custom_type": "product_cards",
             "product_ids": ["P00042", "P00007"], "action": "action_search_products"}]
 FALLBACK_REPLY = [{"text": "Sorry, I didn't quite get that.", "action": "action_clarify_low_confidence"}]
@@ -297,8 +298,9 @@ def test_the_broker_logs_messages_replies_and_reactions_off_the_event_loop(db_ur
         user_event(s, "hmm the blorp thing", parse("hmm the blorp thing", "nlu_fallback", 0.4),
                    T0 + timedelta(minutes=2)),
         action_event(s, "action_clarify_low_confidence"),
-        bot_event(s, {"text": "Sorry, I didn't quite get that."}),
-        user_event(s, "/search_product{\"product_type\": \"trainers\"}",
+        bot_event(s, {"text": "Sorry, I didn't quite get that.", "buttons": [
+            {"title": "Trainers", "payload": TRAINERS}]}),
+        user_event(s, TRAINERS,
                    {"intent": {"name": "search_product", "confidence": 1.0},
                     "entities": [{"entity": "product_type", "value": "trainers", "start": 15, "end": 44}]},
                    T0 + timedelta(minutes=3), metadata={"shopcue_display_text": "Trainers"}),
@@ -409,3 +411,15 @@ def test_the_web_chat_reports_card_clicks_of_shown_products_to_the_log(db_url: s
     [found] = sugg(db_url)
     assert found["kind"] == "click" and "P00043 (number 2)" in found["evidence"]
     assert found["label"]["intent"] == "search_product"
+
+
+def test_a_button_title_is_kept_only_when_the_bot_offered_that_button() -> None:
+    offered = {TRAINERS: "Trainers", "/show_more": "Show more"}
+    event = user_event("s", TRAINERS, {"intent": {"name": "search_product", "confidence": 1.0},
+                                       "entities": []}, T0,
+                       metadata={"shopcue_display_text": "Trainers"})
+    assert message_row("s", event, offered)[0]["text"] == "Trainers"
+    forged = {**event, "metadata": {**event["metadata"], "shopcue_display_text": "any words I like"}}
+    values, button = message_row("s", forged, offered)
+    assert button and values["text"] == TRAINERS and values["doubt"] == 0.0
+    assert message_row("s", event, {})[0]["text"] == TRAINERS
