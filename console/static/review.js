@@ -750,6 +750,8 @@
       state.filters = readFilters();
       state.offset = 0;
       state.drafts.clear();
+      // Leave the form, so the review keys (Enter = save) work again at once.
+      if (document.activeElement) document.activeElement.blur();
       run(() => loadQueue());
     });
     $("prev-page").addEventListener("click", () => {
