@@ -258,18 +258,20 @@ def offered_buttons(previous: List[reactions.LoggedMessage]) -> Dict[str, str]:
 
 def message_row(sender_id: str, event: Mapping[str, Any], offered: Optional[Mapping[str, str]] = None
                 ) -> Tuple[Dict[str, Any], bool]:
-    """The `learning_messages` values of a `user` event, and whether a button sent it.
+    """The `learning_messages` values of a `user` event, and whether a quick reply sent it.
 
-    A button's title (the web chat's `shopcue_display_text`) is kept as the text only when it is the
-    title of a button with that payload the bot offered (`offered`): the client cannot put words of its
-    choosing into a row labelled by construction."""
+    A payload ("/intent{...}") is labelled by construction: doubt 0, and the button's title (the web
+    chat's `shopcue_display_text`) as its text, but only when the bot offered a button with that title and
+    payload (`offered`): the client cannot put words of its choosing into such a row. A quick reply
+    whose payload is plain words ("compare the first two") counts as a click too; the NLU read those
+    words, so they stay the text and the parse keeps its doubt."""
     raw = str(event.get("text") or "")
     metadata = event.get("metadata") if isinstance(event.get("metadata"), Mapping) else {}
     parse = event.get("parse_data") if isinstance(event.get("parse_data"), Mapping) else {}
-    button = raw.startswith("/")
+    payload = raw.startswith("/")
     display = metadata.get(DISPLAY_TEXT_KEY)
-    titled = button and isinstance(display, str) and (offered or {}).get(raw) == display
-    shown = display.strip()[:MAX_MESSAGE_CHARS] if titled else raw
+    titled = isinstance(display, str) and (offered or {}).get(raw) == display
+    shown = display.strip()[:MAX_MESSAGE_CHARS] if titled and payload else raw
     text, counts = store.redact(shown)
     intent = parse.get("intent") if isinstance(parse.get("intent"), Mapping) else {}
     entities = [
@@ -294,11 +296,11 @@ def message_row(sender_id: str, event: Mapping[str, Any], offered: Optional[Mapp
         "replies": [],
         "model_id": str(metadata.get("model_id") or "")[:64],
         "redactions": counts,
-        "doubt": 0.0 if button else doubt(parse),
+        "doubt": 0.0 if payload else doubt(parse),
         "created_at": created,
         "state": AUTO,
     }
-    return values, button
+    return values, payload or titled
 
 
 def reply_entry(event: Mapping[str, Any], action: Optional[str]) -> Dict[str, Any]:

@@ -423,3 +423,18 @@ def test_a_button_title_is_kept_only_when_the_bot_offered_that_button() -> None:
     values, button = message_row("s", forged, offered)
     assert button and values["text"] == TRAINERS and values["doubt"] == 0.0
     assert message_row("s", event, {})[0]["text"] == TRAINERS
+    words = "compare the first two"
+    typed = user_event("s", words, parse(words, "compare_products", 0.7), T0)
+    clicked = {**typed, "metadata": {**typed["metadata"], "shopcue_display_text": "Compare the first two"}}
+    assert message_row("s", typed, {words: "Compare the first two"})[1] is False
+    values, button = message_row("s", clicked, {words: "Compare the first two"})
+    assert button and values["text"] == words and values["doubt"] == pytest.approx(0.3)
+
+
+def test_the_broker_purges_rows_past_retention_when_it_starts_logging(db_url: str) -> None:
+    now = datetime.now(UTC)
+    add_message(db_url, "old-shopper", "old one", now - timedelta(days=40))
+    broker = ConversationLogBroker(url=db_url, retention_days=30)
+    broker.publish(user_event("new-shopper", "hello", parse("hello", "greet"), now))
+    assert broker.flush(20)
+    assert rows(db_url, "old-shopper") == [] and len(rows(db_url, "new-shopper")) == 1
