@@ -25,7 +25,7 @@ class ConsoleSettings(BaseSettings):
     # How long a login lasts, in hours; the session row and the cookie expire together.
     session_hours: float = 12.0
     # The Secure flag of the session cookie. Unset: set when the request came over https (behind a
-    # proxy, run uvicorn with --proxy-headers so the scheme is the client's).
+    # reverse proxy on this machine, uvicorn takes the scheme and client address from X-Forwarded-*).
     cookie_secure: Optional[bool] = None
     # Failed logins allowed per username and per client address within `login_window_s` seconds;
     # further attempts are refused (429) until the window has passed.

@@ -9,7 +9,8 @@
   // Keys that cycle an attribute's value (only attributes the schema has get one).
   const ATTRIBUTE_KEYS = { g: "gender", y: "age_group", f: "gift" };
   const TYPE_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"];
-  const BULK_STATES = ["", "unreviewed"];
+  // Bulk accept only touches unreviewed messages, so it is offered only when the list shows just those.
+  const BULK_STATES = ["unreviewed"];
 
   const state = {
     schema: null,
@@ -164,7 +165,7 @@
     bulk.disabled = !bulkable || state.total === 0;
     bulk.textContent = `Bulk accept all ${state.total} shown by this filter`;
     bulk.title = bulkable ? "accept the model's label for every unreviewed message these filters show"
-      : "only unreviewed messages can be bulk-accepted: set Review to unreviewed or any";
+      : "only unreviewed messages can be bulk-accepted: set Review to unreviewed";
   }
 
   function select(index) {
