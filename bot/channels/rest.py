@@ -1,0 +1,53 @@
+"""Rasa's REST channel with redaction at the door: POST /webhooks/rest/webhook {"sender", "message"}.
+
+The text is passed through `learning.redaction.redact` before the `UserMessage` is built, so the tracker
+store, Rasa's own log lines and the learning log only ever hold placeholders ("<PHONE>") where the
+shopper typed personal data. The voice service posts its transcripts here, so calls are covered too.
+
+Client metadata is dropped: Rasa would store it on the tracker verbatim, nothing in Shopcue reads it,
+and it is exactly where a client would put a name, a number or an address. The input channel name is
+this channel's own, so a client cannot make its message look as if it came from another channel.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.rest import RestInput
+from sanic import Blueprint
+from sanic.request import Request
+
+from learning.redaction import redact, warm_up
+
+logger = logging.getLogger(__name__)
+
+
+class RedactingRestInput(RestInput):
+    """The REST webhook, unchanged for clients, that stores no personal data."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "rest"  # the URL stays /webhooks/rest/webhook
+
+    def _extract_message(self, req: Request) -> Optional[Text]:
+        text = super()._extract_message(req)
+        if not isinstance(text, str):
+            return text
+        redaction = redact(text)
+        if redaction.counts:
+            logger.debug("rest: redacted %s", redaction.counts)  # the kinds and counts, never the values
+        return redaction.text
+
+    def _extract_input_channel(self, req: Request) -> Text:
+        return self.name()
+
+    def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
+        return None
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
+        # Load the redactor (spaCy, word lists: a few seconds) while the server starts, not on the first
+        # shopper's message; the web chat channel shares it.
+        warm_up()
+        return super().blueprint(on_new_message)
