@@ -53,6 +53,7 @@ MAX_SENDERS = 10_000  # per-sender state kept in memory (the current action and 
 MAX_PRODUCT_IDS = 50
 PURGE_INTERVAL_S = 24 * 3600
 FAILURE_LOG_INTERVAL_S = 60.0
+SESSION_START = "action_session_start"
 _STOP = object()
 
 _active: Optional[ConversationLogBroker] = None
@@ -188,6 +189,8 @@ class ConversationLogBroker(EventBroker):
     def _slot(self, sender_id: str, event: Mapping[str, Any]) -> None:
         state = self._sender(sender_id)
         name, value = event.get("name"), event.get("value")
+        if state.action == SESSION_START:
+            return  # slots carried over into a new session say nothing about the latest message
         if name == "search_state":
             state.query = value if isinstance(value, dict) else None
             return

@@ -306,6 +306,8 @@ def test_the_broker_logs_messages_replies_and_reactions_off_the_event_loop(db_ur
                    T0 + timedelta(minutes=3), metadata={"shopcue_display_text": "Trainers"}),
         action_event(s, "utter_greet"),
         bot_event(s, {"text": "Hi!"}, utter_action="utter_greet"),
+        action_event(s, "action_session_start"),  # slots carried into a new session are no offer
+        slot_event(s, "pending_offer", "gift_wrap"),
         {"sender_id": s, "event": "mystery"},  # unknown events are ignored
         {"event": "user", "text": "no sender"},  # malformed ones too
     ]
