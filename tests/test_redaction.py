@@ -34,6 +34,8 @@ from learning.redaction import (
     spacy_model_path,
 )
 from nlu import PROJECT_ROOT
+from nlu.tools.placeholder_forms import DEFAULT_OUT, attach, build
+from nlu.tools.validate_data import load_examples, parse_annotated
 from nlu.words import pre_tokenize
 
 BENCHMARK_SET = PROJECT_ROOT / "benchmarks" / "redaction_set.yml"
@@ -199,6 +201,45 @@ def test_no_network_is_tried_when_building_and_redacting(monkeypatch: pytest.Mon
 def test_a_placeholder_is_one_word_for_the_joint_model() -> None:
     words = [w.text for w in pre_tokenize("I'm <PERSON>, send it to <ADDRESS>")]
     assert words == ["I", "'", "m", "<PERSON>", ",", "send", "it", "to", "<ADDRESS>"]
+
+
+def test_placeholder_training_data_is_up_to_date() -> None:
+    text, count = build()
+    assert DEFAULT_OUT.read_text(encoding="utf-8") == text, "run `python -m nlu.tools.placeholder_forms`"
+    assert 200 <= count <= 300
+
+
+def test_placeholder_training_data_keeps_entity_spans_and_carries_placeholders() -> None:
+    examples = load_examples(DEFAULT_OUT)
+    assert all(any(p in ex.text for p in PLACEHOLDERS) for ex in examples)
+    assert {p for ex in examples for p in PLACEHOLDERS if p in ex.text} == set(PLACEHOLDERS)
+    for ex in examples:
+        for entity in ex.entities:
+            assert ex.text[entity.start : entity.end] == entity.value
+            assert not any(p in entity.value for p in PLACEHOLDERS)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        ("I'm <PERSON>, ", "", "I'm <PERSON>, looking for [red](color) [Nike](brand) shoes"),
+        ("", ", send it to <ADDRESS>", "Looking for [red](color) [Nike](brand) shoes, send it to <ADDRESS>"),
+    ],
+)
+def test_a_phrase_is_added_outside_the_annotated_spans(before: str, after: str, expected: str) -> None:
+    source = "Looking for [red](color) [Nike](brand) shoes"
+    combined = attach(source, before, after)
+    assert combined == expected
+    _, source_entities, _ = parse_annotated(source)
+    _, entities, problems = parse_annotated(combined)
+    assert problems == []
+    assert [(e.entity, e.value) for e in entities] == [(e.entity, e.value) for e in source_entities]
+
+
+def test_a_question_gets_its_phrase_as_a_new_sentence() -> None:
+    assert attach("any [hoodies](product_type)?", "", ", call me on <PHONE>") == (
+        "any [hoodies](product_type)? call me on <PHONE>"
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
