@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import structlog  # noqa: E402
 import yaml  # noqa: E402
 
 from common.stats import percentile  # noqa: E402
@@ -227,6 +229,9 @@ def main(argv: Sequence[str] | None = None) -> Dict[str, Any]:
     parser.add_argument("--show-misses", action="store_true", help="print each message redacted wrongly")
     args = parser.parse_args(argv)
 
+    logging.basicConfig(level=logging.WARNING)
+    # Rasa's processor logs every parsed text at debug level through structlog; keep the report readable.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     splits = load_set(args.set)
     started = time.perf_counter()
     warm_up()

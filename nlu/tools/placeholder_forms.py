@@ -15,6 +15,7 @@ its labels, is skipped for the next phrase.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
 import sys
 from pathlib import Path
@@ -121,7 +122,7 @@ def placeholder_forms(
     seed: int = DEFAULT_SEED,
     schema: Mapping[str, Sequence[str]] = DEFAULT_ATTRIBUTES,
 ) -> List[Generated]:
-    """`QUOTAS[intent]` placeholder forms per intent, from examples drawn in a seeded order."""
+    """`QUOTAS[intent]` placeholder forms per intent, from examples taken in a seeded order."""
     by_intent: Dict[str, List[Example]] = {}
     for example in sources:
         if example.intent in QUOTAS:
@@ -129,19 +130,24 @@ def placeholder_forms(
     seen = set(avoid)
     out: List[Generated] = []
     for intent in sorted(by_intent):
-        rng = random.Random(f"{seed}:{intent}")
-        pool = sorted(by_intent[intent], key=lambda example: (example.path, example.line))
-        rng.shuffle(pool)
+        # An order and a phrase fixed per example text: editing one example elsewhere in data/nlu does not
+        # reshuffle the others.
+        pool = sorted(by_intent[intent], key=lambda example: _rank(seed, example.text))
         made = 0
         for example in pool:
             if made == QUOTAS[intent]:
                 break
+            rng = random.Random(_rank(seed, example.text))
             form = placeholder_form(example, rng, seen, schema)
             if form is not None:
                 seen.add(normalise_for_dedup(plain_text(form.annotated)))
                 out.append(form)
                 made += 1
     return out
+
+
+def _rank(seed: int, text: str) -> str:
+    return hashlib.sha256(f"{seed}:{normalise_for_dedup(text)}".encode()).hexdigest()
 
 
 def to_yaml(examples: Sequence[Generated], seed: int) -> str:
