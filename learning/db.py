@@ -141,6 +141,24 @@ models = Table(
     Column("note", Text, nullable=False, default=""),
 )
 
+# The shadow model's parse of a logged message (ops/shadow.py): what it read, whether it agrees with the
+# live parse on the row, and the differences ({"intent": {"live", "shadow"}, "entities": ..., ...}).
+shadow_parses = Table(
+    "shadow_parses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", Integer, ForeignKey("learning_messages.id", ondelete="CASCADE"), index=True),
+    Column("model_id", String(64), nullable=False, index=True),
+    Column("intent", String(64), nullable=False, default=""),
+    Column("intent_confidence", Float, nullable=False, default=0.0),
+    Column("entities", JSON, nullable=False, default=list),
+    Column("attributes", JSON, nullable=False, default=dict),
+    Column("agrees", Boolean, nullable=False, index=True),
+    Column("differences", JSON, nullable=False, default=dict),
+    Column("seconds", Float, nullable=False, default=0.0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 _engines: Dict[str, Engine] = {}
 _lock = threading.Lock()
 

@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 from sqlalchemy import Column, DateTime, Integer, String, Table, select
 from sqlalchemy.engine import Connection, Engine
 
-from learning.db import CANDIDATE, LIVE, REPO_ROOT, RETIRED, get_engine, metadata, models, utcnow
+from learning.db import CANDIDATE, LIVE, REPO_ROOT, RETIRED, SHADOW, get_engine, metadata, models, utcnow
 
 DEFAULT_SERVE_DIR = REPO_ROOT / "models"
 ID_LENGTH = 12
@@ -126,6 +126,24 @@ def live_model(engine: Engine) -> Optional[ModelRecord]:
     with engine.connect() as conn:
         row = conn.execute(select(models).where(models.c.status == LIVE)).first()
     return _record(row) if row is not None else None
+
+
+def shadow_model(engine: Engine) -> Optional[ModelRecord]:
+    """The model that parses live traffic off the request path (ops/shadow.py), if any."""
+    with engine.connect() as conn:
+        row = conn.execute(select(models).where(models.c.status == SHADOW)).first()
+    return _record(row) if row is not None else None
+
+
+def set_shadow(engine: Engine, model_id: Optional[str]) -> Optional[ModelRecord]:
+    """Make a model the one shadow (the previous shadow goes back to candidate); None: no shadow."""
+    if model_id is not None and get_model(engine, model_id).status == LIVE:
+        raise RegistryError(f"{model_id} is live; a shadow is compared with the live model")
+    with engine.begin() as conn:
+        conn.execute(models.update().where(models.c.status == SHADOW).values(status=CANDIDATE))
+        if model_id is not None:
+            conn.execute(models.update().where(models.c.id == model_id).values(status=SHADOW))
+    return get_model(engine, model_id) if model_id is not None else None
 
 
 def history(engine: Engine) -> List[Dict[str, Any]]:
@@ -253,3 +271,59 @@ def _place(archive: Path, model_id: str, serve_dir: Optional[Path]) -> None:
     if archive.resolve() != target.resolve():
         shutil.copyfile(archive, target)
     target.touch()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Command line
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """`python -m learning.registry list | promote ID | rollback | shadow ID|none`: change the registry,
+    then (unless --no-serve) ask the running Rasa server to serve the live model (ops/serving.py)."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m learning.registry", description=main.__doc__)
+    parser.add_argument("action", choices=("list", "promote", "rollback", "shadow"))
+    parser.add_argument("model_id", nargs="?", help="promote, shadow: the model (shadow none: no shadow)")
+    parser.add_argument("--user", default="cli")
+    parser.add_argument("--rasa-url", default=None, help="default: SHOPCUE_CONSOLE_RASA_URL or :5005")
+    parser.add_argument("--no-serve", action="store_true", help="change the registry only")
+    args = parser.parse_args(argv)
+    engine = get_engine()
+    try:
+        if args.action == "list":
+            for record in list_models(engine):
+                print(f"{record.id}  {record.status:9}  {record.created_at:%Y-%m-%d %H:%M}  {record.path}")
+            return 0
+        if args.action == "shadow":
+            if not args.model_id:
+                parser.error("shadow needs a model id (or none)")
+            chosen = set_shadow(engine, None if args.model_id == "none" else args.model_id)
+            print(f"shadow: {chosen.id if chosen else 'none'} (bot.launcher starts python -m ops.shadow)")
+            return 0
+        if args.action == "promote":
+            if not args.model_id:
+                parser.error("promote needs a model id")
+            record = promote(engine, args.model_id, args.user)
+        else:
+            record = rollback(engine, args.user)
+    except RegistryError as error:
+        print(f"registry: {error}")
+        return 1
+    print(f"{args.action}: {record.id} is live in the registry")
+    if args.no_serve:
+        return 0
+    from ops.serving_client import serve_live
+
+    try:
+        view = serve_live(record.id, url=args.rasa_url)
+    except RuntimeError as error:
+        print(f"the running server was not switched: {error}")
+        return 2
+    print("serving: " + json.dumps(view.get("live")))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
