@@ -9,7 +9,9 @@
    The messages with no personal data report how many came through untouched.
 2. Time added per message: p50/p95 ms of `redact()` on the set, after warm-up.
 3. With `--model` (default artifacts/e2emodel/model.tar.gz): intent accuracy and entity micro-F1 on the
-   held-out split, raw and passed through `redact()`, parsed by nlu/tools/evaluate.py's own functions.
+   held-out split, parsed and scored by nlu/tools/evaluate.py's own functions, four ways: as written;
+   passed through `redact()`; with a personal-data phrase added to each message ("I'm Sarah Jones, ...",
+   "..., call me on 07700 900123"); and that passed through `redact()` (what the bot now reads).
    A gold entity inside a redacted piece stays gold (the model can no longer find it: a miss).
 
     python benchmarks/bench_redaction.py [--set benchmarks/redaction_set.yml] [--model PATH | --no-nlu]
@@ -138,36 +140,67 @@ def redacted_gold(spans: Sequence[Span], redaction: Redaction) -> List[Span]:
     return moved
 
 
+# Personal data a shopper adds to a request (before it or after it), for the NLU check on held-out
+# messages that carry some: (before, after, the piece that must not survive redaction).
+PII_PHRASES = (
+    ("I'm Sarah Jones, ", "", "Sarah Jones"),
+    ("", ", call me on 07700 900123", "07700 900123"),
+    ("", ", send it to 42 Elm St", "42 Elm St"),
+    ("hi, Tom here, ", "", "Tom"),
+    ("", ", my email is tom.h@gmail.com", "tom.h@gmail.com"),
+    ("", ", card 4111 1111 1111 1111", "4111 1111 1111 1111"),
+    ("my name is Priya, ", "", "Priya"),
+    ("", ", postcode SW1A 1AA", "SW1A 1AA"),
+)
+NLU_VARIANTS = ("raw", "redacted", "with_pii", "with_pii_redacted")
+
+
 def nlu_comparison(model: Path, heldout: Path, config: Path) -> Dict[str, Any]:
-    """The held-out split's headline figures, raw and redacted, with evaluate.py's parse and score."""
+    """The held-out split's headline figures with evaluate.py's parse and score, four ways: as written,
+    redacted, with a personal-data phrase added (PII_PHRASES in turn), and that redacted."""
     from nlu.pipeline_config import attribute_schema_of
     from nlu.tools.evaluate import EvalSet, GoldExample, load_rasa_set, parse_all, score
 
     schema = attribute_schema_of(config)
     raw = load_rasa_set(heldout, schema)
     redactor = default_redactor()
-    redactions = [redactor.redact(example.text) for example in raw.examples]
-    redacted = EvalSet(
-        name=f"{raw.name}-redacted",
-        examples=[
-            GoldExample(r.text, ex.intent, redacted_gold(ex.entities, r), ex.attributes)
-            for ex, r in zip(raw.examples, redactions, strict=True)
-        ],
-        attributes=raw.attributes,
-    )
-    parsed = parse_all(str(model), [ex.text for ex in raw.examples] + [ex.text for ex in redacted.examples])
-    half = len(raw.examples)
-    result: Dict[str, Any] = {"model": str(model), "examples": half}
-    for name, eval_set, part in (("raw", raw, parsed[:half]), ("redacted", redacted, parsed[half:])):
-        scored = score(eval_set, part, schema)
+    variants: Dict[str, List[GoldExample]] = {name: [] for name in NLU_VARIANTS}
+    changed, leaked = [], []
+    for index, example in enumerate(raw.examples):
+        before, after, piece = PII_PHRASES[index % len(PII_PHRASES)]
+        with_pii = GoldExample(
+            before + example.text + after,
+            example.intent,
+            [(s + len(before), e + len(before), kind) for s, e, kind in example.entities],
+            example.attributes,
+        )
+        for name, source in (("raw", example), ("with_pii", with_pii)):
+            variants[name].append(source)
+            redaction = redactor.redact(source.text)
+            gold = redacted_gold(source.entities, redaction)
+            variants[f"{name}_redacted" if name == "with_pii" else "redacted"].append(
+                GoldExample(redaction.text, source.intent, gold, source.attributes)
+            )
+            if name == "raw" and redaction.changed:
+                changed.append((source.text, redaction.text))
+            if name == "with_pii" and piece in redaction.text:
+                leaked.append((source.text, redaction.text))
+    texts = [ex.text for name in NLU_VARIANTS for ex in variants[name]]
+    parsed = parse_all(str(model), texts)
+    size = len(raw.examples)
+    result: Dict[str, Any] = {"model": str(model), "examples": size}
+    for offset, name in enumerate(NLU_VARIANTS):
+        eval_set = EvalSet(name=name, examples=variants[name], attributes=raw.attributes)
+        scored = score(eval_set, parsed[offset * size : (offset + 1) * size], schema)
         result[name] = {
             "intent_accuracy": scored["intent"]["accuracy"],
             "entity_micro_f1": scored["entities"]["micro"]["f1"],
             "attribute_macro_f1": (scored.get("attributes") or {}).get("macro_f1"),
         }
-    changed = [(ex.text, r.text) for ex, r in zip(raw.examples, redactions, strict=True) if r.changed]
     result["changed_messages"] = len(changed)
     result["changed_examples"] = changed[:20]
+    result["pii_left_after_redaction"] = len(leaked)
+    result["pii_left_examples"] = leaked[:20]
     return result
 
 
@@ -202,15 +235,17 @@ def timing_and_nlu_report(millis: Sequence[float], nlu: Dict[str, Any] | None) -
     )
     if nlu is not None:
         lines.append(
-            f"NLU on {nlu['examples']} held-out messages ({nlu['changed_messages']} changed by redaction):"
+            f"NLU ({nlu['model']}) on {nlu['examples']} held-out messages; redaction changed "
+            f"{nlu['changed_messages']} of them as written, and left the added personal data in "
+            f"{nlu['pii_left_after_redaction']}:"
         )
-        for name in ("raw", "redacted"):
+        for name in NLU_VARIANTS:
             row = nlu[name]
             lines.append(
-                f"  {name:<9} intent accuracy {row['intent_accuracy']:.3f}  entity micro-F1 "
+                f"  {name:<18} intent accuracy {row['intent_accuracy']:.3f}  entity micro-F1 "
                 f"{row['entity_micro_f1']:.3f}  attribute macro-F1 {_fmt(row['attribute_macro_f1'])}"
             )
-        for before, after in nlu["changed_examples"]:
+        for before, after in nlu["changed_examples"] + nlu["pii_left_examples"]:
             lines.append(f"    {before!r} -> {after!r}")
     return "\n".join(lines)
 
