@@ -438,6 +438,12 @@ def make_recognizers(words: ShoppingWords) -> List[object]:
     # only the snapshot bundled with the package (no network, no cache directory).
     offline_tlds = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
 
+    def _source(recognizer: EntityRecognizer) -> Dict[str, str]:
+        return {
+            RecognizerResult.RECOGNIZER_NAME_KEY: recognizer.name,
+            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: recognizer.id,
+        }
+
     class OfflineEmailRecognizer(EmailRecognizer):
         """Presidio's email pattern; the domain checked against the bundled public suffix list."""
 
@@ -467,7 +473,9 @@ def make_recognizers(words: ShoppingWords) -> List[object]:
                     value = text[start:end]
                     if start < 0 or not value.strip() or (check is not None and not check(value)):
                         continue
-                    results.append(RecognizerResult(self.supported_entities[0], start, end, score))
+                    results.append(
+                        RecognizerResult(self.supported_entities[0], start, end, score, None, _source(self))
+                    )
             return results
 
     class IntroducedNameRecognizer(EntityRecognizer):
@@ -496,7 +504,11 @@ def make_recognizers(words: ShoppingWords) -> List[object]:
                         continue
                     if end > match.end():
                         score = 0.85 if strength == "strong" else 0.7
-                        results.append(RecognizerResult("INTRODUCED_PERSON", match.end(), end, score))
+                        results.append(
+                            RecognizerResult(
+                                "INTRODUCED_PERSON", match.end(), end, score, None, _source(self)
+                            )
+                        )
             return results
 
         @staticmethod
@@ -770,7 +782,11 @@ def build_redactor() -> Redactor:
     ner = NerModelConfiguration(
         model_to_presidio_entity_mapping={"PERSON": "PERSON", "PER": "PERSON"},
         low_score_entity_names=set(),
-        labels_to_ignore=["ORG", "GPE", "LOC", "DATE", "TIME", "CARDINAL", "MONEY", "QUANTITY", "ORDINAL"],
+        # every other OntoNotes label of the model (else Presidio warns about each one on every message)
+        labels_to_ignore=_words(
+            "CARDINAL DATE EVENT FAC GPE LANGUAGE LAW LOC MONEY NORP ORDINAL ORG PERCENT PRODUCT QUANTITY "
+            "TIME WORK_OF_ART"
+        ),
     )
     model = {"lang_code": "en", "model_name": str(spacy_model_path())}
     engine = SpacyNlpEngine(models=[model], ner_model_configuration=ner)
