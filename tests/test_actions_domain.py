@@ -56,4 +56,4 @@ def test_low_confidence_and_handoff_have_a_clear_path() -> None:
         (block["steps"][0].get("intent"), block["steps"][1].get("action")) for block in RULES["rules"]
     }
     assert ("nlu_fallback", "action_clarify_low_confidence") in rule_steps
-    assert ("human_handoff", "utter_handoff") in rule_steps
+    assert ("human_handoff", "action_handoff") in rule_steps

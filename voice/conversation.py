@@ -12,7 +12,7 @@ import yaml
 
 from actions.vocabulary import SYNONYMS_PATH
 
-# The custom payload of utter_handoff (bot/domain.yml) that asks the phone channel for a person.
+# The custom payload of action_handoff (actions/handoff_actions.py) that asks the phone channel for a person.
 HANDOFF_TYPE = "handoff"
 # The bot's size questions ("Which size would you like?", "Which size of ...? In stock: 8, 9, 10.").
 SIZE_QUESTION = re.compile(r"\b(?:which|what) size\b", re.IGNORECASE)

@@ -11,6 +11,7 @@ Routes, under /webhooks/webchat/:
   GET  /<asset>               the widget's static files (JS, CSS, SVG) from web/
   POST /webhook               {"sender", "message", "metadata"?} -> list of bot messages
   GET  /history?sender=...    {"sender", "messages": [...]} from the tracker's latest session
+  GET  /updates?sender=&after= the handoff's state and agents' messages since `after` (ops/handoff_channel.py)
   POST /event                 {"sender", "type": "card_click", "product_id"} -> 202: a shopper's click
                               on a product card, for the learning log (learning/broker.py)
 """
@@ -30,6 +31,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from common.limits import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS
+from ops.handoff_channel import agent_of, held_reply, parse_after, updates
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +129,9 @@ def history_messages(events: List[Any], sender: str) -> List[Dict[str, Any]]:
             text = shown if isinstance(shown, str) and shown.strip() else event.text
             messages.append({"sender": "user", "text": text})
         elif isinstance(event, BotUttered):
+            agent = {"agent": agent_of(event)} if agent_of(event) else {}  # a person wrote it (handoff)
             for message in bot_event_messages(event, sender):
-                messages.append({"sender": "bot", **message})
+                messages.append({"sender": "bot", **message, **agent})
     return messages[-MAX_HISTORY_MESSAGES:]
 
 
@@ -187,11 +190,17 @@ class WebChatInput(InputChannel):
 
             from learning.redaction import redact  # personal data is replaced before anything stores it
 
+            text = redact(text).text
+            rasa_agent = getattr(request.app.ctx, "agent", None)
+            # A person holds this conversation: the message is stored for them and the bot stays silent.
+            held = rasa_agent and await held_reply(rasa_agent, sender, text, self.name(), clean_metadata)
+            if held is not None:
+                return response.json(held)
             collector = CollectingOutputChannel()
             try:
                 await on_new_message(
                     UserMessage(
-                        redact(text).text, collector, sender,
+                        text, collector, sender,
                         input_channel=self.name(), metadata=clean_metadata,
                     )
                 )
@@ -220,6 +229,17 @@ class WebChatInput(InputChannel):
             if broker is not None:
                 broker.record_card_click(body["sender"], body["product_id"])  # queued, never blocks
             return response.json({"logged": broker is not None}, status=202)
+
+        @webchat.route("/updates", methods=["GET"])
+        async def handoff_updates(request: Request) -> HTTPResponse:
+            sender, after = request.args.get("sender"), parse_after(request.args.get("after"))
+            problem = validate_sender(sender) or (None if after is not None else "after must be a timestamp")
+            if problem:
+                return _error(400, problem)
+            rasa_agent = getattr(request.app.ctx, "agent", None)
+            if rasa_agent is None or getattr(rasa_agent, "tracker_store", None) is None:
+                return _error(503, "the assistant is not ready yet")
+            return response.json(await updates(rasa_agent, sender, after))
 
         @webchat.route("/history", methods=["GET"])
         async def history(request: Request) -> HTTPResponse:
