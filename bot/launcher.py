@@ -61,6 +61,14 @@ def _registry_live_model() -> Optional[Path]:
     return live_archive()
 
 
+def _registry_has_shadow(database_url: str) -> bool:
+    """Whether the registry names a shadow model (ops/shadow.py parses live traffic with it)."""
+    from learning.db import get_engine
+    from learning.registry import shadow_model
+
+    return shadow_model(get_engine(database_url)) is not None
+
+
 class LaunchError(RuntimeError):
     """A server did not come up; the message holds the tail of its log."""
 
@@ -163,8 +171,11 @@ class BotProcesses:
     # The review console (console/app.py) on `console_port`, over the same learning database.
     console: bool = False
     console_port: int = field(default_factory=free_port)
+    # The shadow worker (python -m ops.shadow): None starts it when the registry has a shadow model.
+    shadow: Optional[bool] = None
     _processes: List[subprocess.Popen] = field(default_factory=list, init=False, repr=False)
     _voice_process: Optional[subprocess.Popen] = field(default=None, init=False, repr=False)
+    _shadow_process: Optional[subprocess.Popen] = field(default=None, init=False, repr=False)
 
     @property
     def rasa_url(self) -> str:
@@ -225,6 +236,8 @@ class BotProcesses:
                 self._spawn_voice(self.voice_env)
             if self.console:
                 self._spawn_console()
+            if self.shadow or (self.shadow is None and _registry_has_shadow(self.database_url)):
+                self.start_shadow()
             deadline = time.monotonic() + timeout
             self._wait_until(lambda: http_json("GET", f"{self.actions_url}/health", timeout=5), deadline,
                              "action server", self.actions_log)
@@ -254,8 +267,25 @@ class BotProcesses:
         self._spawn(
             [sys.executable, "-m", "console.app", "--host", self.host, "--port", str(self.console_port)],
             self.console_log,
-            {"SHOPCUE_CONSOLE_DATABASE_URL": self.database_url},
+            {"SHOPCUE_CONSOLE_DATABASE_URL": self.database_url, "SHOPCUE_CONSOLE_RASA_URL": self.rasa_url},
         )
+
+    @property
+    def shadow_log(self) -> Path:
+        return self.log_dir / "shadow.log"
+
+    def start_shadow(self, poll_s: float = 1.0) -> None:
+        """Start the shadow worker (ops/shadow.py) on this bot's learning database; it needs no server."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._spawn([sys.executable, "-m", "ops.shadow", "--poll", str(poll_s)], self.shadow_log,
+                    {DATABASE_URL_ENV: self.database_url})
+        self._shadow_process = self._processes[-1]
+
+    def stop_shadow(self, grace: float = 10.0) -> None:
+        if self._shadow_process is not None:
+            _stop_processes([self._shadow_process], grace)
+            self._processes.remove(self._shadow_process)
+            self._shadow_process = None
 
     def _console_ready(self) -> bool:
         return bool(http_json("GET", f"{self.console_url}/health", timeout=5))
@@ -331,6 +361,7 @@ class BotProcesses:
         _stop_processes(self._processes, grace)
         self._processes.clear()
         self._voice_process = None
+        self._shadow_process = None
 
     def send(self, sender: str, text: str, timeout: float = 60.0) -> List[Dict[str, Any]]:
         """One user message over the REST channel; the bot's replies."""

@@ -10,9 +10,10 @@ to the cart / ask for a person" are the Bernoulli outcomes. Each rate has a 95% 
 difference B - A has a two-proportion interval (Newcombe's, from the two Wilson intervals), and a
 difference whose interval includes 0 is reported as "not yet significant".
 
-The channels call `handle` (bot/channels/webchat.py, bot/channels/rest.py): arm-B shoppers' messages go
-to the candidate agent that ops/serving.py loaded beside the live one, sharing its tracker store, lock
-store, action endpoint and event broker, so the dialogue keeps its state whichever agent answers.
+The channels wrap their handler with `routed` (bot/channels/webchat.py, bot/channels/rest.py): arm-B
+shoppers' messages go to the candidate agent that ops/serving.py loaded beside the live one, sharing its
+tracker store, lock store, action endpoint and event broker, so the dialogue keeps its state whichever
+agent answers.
 """
 
 from __future__ import annotations
@@ -57,6 +58,21 @@ def in_candidate_arm(sender_id: str, share: float) -> bool:
 
 def arm_of(sender_id: str, share: float) -> str:
     return ARM_CANDIDATE if in_candidate_arm(sender_id, share) else ARM_LIVE
+
+
+def routed(on_new_message: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[None]]:
+    """A channel's message handler that sends each message to its shopper's arm (`handle`), in the Rasa
+    app the ops channel started in (ops/serving.py); the channels wrap theirs with it once."""
+    from ops.serving import active_app
+
+    async def handler(message: Any) -> None:
+        app = active_app()
+        if app is None:
+            await on_new_message(message)
+        else:
+            await handle(app, message, on_new_message)
+
+    return handler
 
 
 async def handle(app: Any, message: Any, on_new_message: Callable[[Any], Awaitable[Any]]) -> None:

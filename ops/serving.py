@@ -68,6 +68,14 @@ class ServingState:
                 "candidate": describe(self.candidate, self.candidate_id), "share": self.share}
 
 
+_app: Any = None
+
+
+def active_app() -> Any:
+    """The Rasa app whose ops channel started in this process (one server per process), or None."""
+    return _app
+
+
 def serving_state(app: Any) -> Optional[ServingState]:
     """This app's serving state; None when the ops channel is not configured (the live agent only)."""
     return getattr(app.ctx, STATE_KEY, None)
@@ -181,7 +189,9 @@ class ServingInput(InputChannel):
 
         @ops.listener("after_server_start")
         async def start(app: Any, _loop: Any) -> None:
+            global _app
             state = _state(app)
+            _app = app
             app.add_task(_start_up(app, state))
 
         async def guarded(request: Request, work: Callable[[], Awaitable[Dict[str, Any]]]) -> HTTPResponse:

@@ -8,6 +8,8 @@ promote and roll back.
     GET  /api/admin/models                registered models (newest first) and the promote/rollback history
     POST /api/admin/models/{id}/promote   make a model live (the live one is retired)
     POST /api/admin/rollback              bring back the model the live one replaced
+                                          (both then switch the running Rasa server: `serving` or
+                                          `serving_error` in the answer, console/routers/models.py)
 
 The work is learning/retrain.py's and learning/registry.py's. One job per app (`app.state`): a retrain
 trains a full model for many minutes, and two at once would share the CPU and race for the registry.
@@ -146,19 +148,28 @@ def models(engine: EngineDep, _user: Admin) -> Dict[str, Any]:
 def promote(model_id: str, request: Request, engine: EngineDep, user: Admin) -> Dict[str, Any]:
     _refuse_while_retraining(request)
     try:
-        return registry.promote(engine, model_id, user.username, _serve_dir(request)).as_dict()
+        record = registry.promote(engine, model_id, user.username, _serve_dir(request))
     except registry.RegistryError as error:
         status = 404 if "no model" in str(error) else 409
         raise HTTPException(status_code=status, detail=str(error)) from error
+    return {**record.as_dict(), **_switch(record.id)}
 
 
 @router.post("/rollback")
 def rollback(request: Request, engine: EngineDep, user: Admin) -> Dict[str, Any]:
     _refuse_while_retraining(request)
     try:
-        return registry.rollback(engine, user.username, _serve_dir(request)).as_dict()
+        record = registry.rollback(engine, user.username, _serve_dir(request))
     except registry.RegistryError as error:
         raise HTTPException(status_code=409, detail=str(error)) from error
+    return {**record.as_dict(), **_switch(record.id)}
+
+
+def _switch(model_id: str) -> Dict[str, Any]:
+    """The running Rasa server serves the new live model, without a restart (console/routers/models.py)."""
+    from console.routers.models import switch_running_server
+
+    return switch_running_server(model_id)
 
 
 def _refuse_while_retraining(request: Request) -> None:

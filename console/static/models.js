@@ -1,0 +1,100 @@
+// The Models page: the registry with promote / shadow buttons, rollback, the shadow's agreement and the
+// A/B arms (console/routers/models.py, console/routers/admin.py). Text goes in with textContent only.
+"use strict";
+
+(function () {
+  const { api } = window.ShopcueConsole;
+  const status = document.getElementById("models-status");
+  const pct = (x) => (x === null || x === undefined ? "–" : `${(100 * x).toFixed(1)}%`);
+
+  function cell(row, text) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    row.appendChild(td);
+    return td;
+  }
+
+  function button(label, action) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "secondary";
+    b.textContent = label;
+    b.addEventListener("click", async () => {
+      b.disabled = true;
+      status.textContent = `${label} ...`;
+      try {
+        const answer = await action();
+        status.textContent = answer && answer.serving_error ? `registry changed; ${answer.serving_error}` : `${label}: done`;
+      } catch (error) {
+        status.textContent = `${label} failed: ${error.message}`;
+      }
+      load();
+    });
+    return b;
+  }
+
+  function arm(side) {
+    return `${side.count}/${side.shoppers} = ${pct(side.rate)} (${pct(side.ci95.low)}–${pct(side.ci95.high)})`;
+  }
+
+  async function load() {
+    const { models } = await api("GET", "/api/admin/models");
+    const body = document.querySelector("#models-table tbody");
+    body.replaceChildren();
+    for (const model of models) {
+      const row = document.createElement("tr");
+      [model.id, model.status, model.created_at || "", model.note].forEach((t) => cell(row, t));
+      const actions = cell(row, "");
+      if (model.status !== "live") {
+        actions.appendChild(button("Promote", () => api("POST", `/api/admin/models/${model.id}/promote`)));
+        actions.appendChild(button(model.status === "shadow" ? "Stop shadow" : "Shadow",
+          () => api("POST", "/api/admin/shadow", { model_id: model.status === "shadow" ? null : model.id })));
+        actions.appendChild(button("A/B 10%", () => api("POST", "/api/admin/ab", { model_id: model.id, share: 0.1 })));
+      }
+      body.appendChild(row);
+    }
+    const shadow = await api("GET", "/api/admin/shadow");
+    const current = shadow.shadow && shadow.agreement[shadow.shadow.id];
+    document.getElementById("shadow-summary").textContent = shadow.shadow
+      ? `shadow ${shadow.shadow.id}: ${current ? `${current.agreed}/${current.parsed} agree (${pct(current.rate)})` : "nothing parsed yet"}`
+      : "no shadow model";
+    const dis = document.querySelector("#shadow-disagreements tbody");
+    dis.replaceChildren();
+    for (const d of shadow.disagreements) {
+      const row = document.createElement("tr");
+      [d.text, d.intent, d.shadow_intent, Object.keys(d.differences).join(", ")].forEach((t) => cell(row, t));
+      dis.appendChild(row);
+    }
+    const ab = await api("GET", "/api/admin/ab");
+    const abBody = document.querySelector("#ab-table tbody");
+    abBody.replaceChildren();
+    if (ab.serving_error) {
+      document.getElementById("ab-summary").textContent = ab.serving_error;
+    } else if (!ab.comparison) {
+      document.getElementById("ab-summary").textContent = "no A/B test running";
+    } else {
+      const c = ab.comparison;
+      document.getElementById("ab-summary").textContent =
+        `live ${c.live_id} (${c.shoppers.A} shoppers) against candidate ${c.candidate_id} ` +
+        `(${c.shoppers.B} shoppers, ${pct(ab.serving.share)} of traffic), last ${ab.days} days`;
+      for (const o of c.outcomes) {
+        const row = document.createElement("tr");
+        const ci = o.difference_ci95;
+        [o.outcome, arm(o.a), arm(o.b), `${pct(o.difference)} (${pct(ci.low)} to ${pct(ci.high)})`, o.verdict]
+          .forEach((t) => cell(row, t));
+        abBody.appendChild(row);
+      }
+    }
+  }
+
+  document.getElementById("rollback").addEventListener("click", async () => {
+    try {
+      const answer = await api("POST", "/api/admin/rollback");
+      status.textContent = answer.serving_error ? `rolled back; ${answer.serving_error}` : `rolled back to ${answer.id}`;
+    } catch (error) {
+      status.textContent = `rollback failed: ${error.message}`;
+    }
+    load();
+  });
+  load().catch((error) => { status.textContent = error.message; });
+})();
