@@ -19,11 +19,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from learning.db import get_engine
 from ops.handoff_store import CLAIMED, held_by, latest_handoff
+from ops.handoff_view import AGENT_KEY
 
 logger = logging.getLogger(__name__)
 
-# The metadata key of an agent's message in the tracker (the console writes it; history shows it).
-AGENT_KEY = "agent"
 # The custom payload type that tells the widget the handoff's state (not shown as a message).
 STATUS_TYPE = "handoff_status"
 # The most agent messages one poll returns.

@@ -11,6 +11,8 @@
  *   POST {base}/webhooks/webchat/webhook  {sender, message, metadata?} -> [bot messages]
  *   GET  {base}/webhooks/webchat/history?sender=...                   -> {messages: [...]}
  *   POST {base}/webhooks/webchat/event    {sender, type: "card_click", product_id} (learning log)
+ *   GET  {base}/webhooks/webchat/updates?sender=...&after=...  -> {state, agent, messages, latest}
+ *        polled every 2 s while the conversation waits for or is held by a person (handoff)
  * Bot messages carry `text`, `buttons` (quick replies) and `custom` payloads
  * (`product_cards`, `comparison`; see docs/architecture.md).
  */
@@ -36,6 +38,8 @@
   var SERVER_ERROR_TEXT =
     "Sorry, I couldn't reach the shop assistant just now. Please try again in a moment.";
   var EMPTY_REPLY_TEXT = "Sorry, I have no answer to that right now. Could you put it another way?";
+  var HANDOFF_POLL_MS = 2000;
+  var HANDOFF_TYPES = ["handoff", "handoff_status"]; // bot/channels/webchat.py, ops/handoff_channel.py
   var WELCOME_TEXT =
     "Hi, I'm Shopcue. Tell me what you're looking for, e.g. \"running shoes under $80\" " +
     "or \"a birthday present for my 10 year old son\".";
@@ -212,6 +216,12 @@
   log.setAttribute("aria-label", "Conversation with Shopcue");
   log.tabIndex = 0; // scrollable region: reachable and scrollable by keyboard
   panel.appendChild(log);
+
+  // The handoff's state ("waiting for a colleague", "<name> has joined"): a polite status line.
+  var handoffStatus = el("p", "shopcue-handoff-status");
+  handoffStatus.setAttribute("role", "status");
+  handoffStatus.hidden = true;
+  panel.appendChild(handoffStatus);
 
   var typing = el("div", "shopcue-typing");
   typing.setAttribute("role", "status");
@@ -428,6 +438,9 @@
       return null;
     }
     var node = bubble("bot", custom ? "shopcue-msg--rich" : "");
+    if (typeof message.agent === "string" && message.agent) {
+      markAgent(node, message.agent);
+    }
     if (hasText) {
       node.appendChild(el("p", "shopcue-text", message.text));
     }
@@ -445,6 +458,13 @@
       node.appendChild(img);
     }
     return node;
+  }
+
+  /* A message a person wrote in the console: their name above it, for screen readers too. */
+  function markAgent(node, name) {
+    node.classList.add("shopcue-msg--agent");
+    node.firstChild.textContent = name + " said: ";
+    node.insertBefore(el("p", "shopcue-agent-name", name), node.firstChild.nextSibling);
   }
 
   /* Quick replies belong to the latest bot turn; older ones would answer a question no longer asked. */
@@ -557,8 +577,12 @@
     if (!Array.isArray(messages)) {
       throw new Error("unexpected reply");
     }
-    var first = renderAnswer(messages, true) || appendNotice(EMPTY_REPLY_TEXT);
+    var handoff = messages.some(isHandoff);
+    var first = renderAnswer(messages, true) || (handoff ? null : appendNotice(EMPTY_REPLY_TEXT));
     scrollToShow(first);
+    if (handoff) {
+      pollHandoff(); // the bot queued us for a person, or a person holds the conversation
+    }
   }
 
   function send(text, display) {
@@ -570,6 +594,9 @@
     }
     hideHint();
     clearQuickReplies();
+    if (handoffState !== "waiting" && handoffState !== "claimed") {
+      handoffStatus.hidden = true; // "back with the assistant" has been read
+    }
     appendUser(display || message);
     log.scrollTop = log.scrollHeight;
     input.focus(); // a clicked quick reply is removed; keep the keyboard user in the input
@@ -592,6 +619,82 @@
           if (!panel.hidden) {
             input.focus();
           }
+        }
+      });
+  }
+
+  // ---- handoff to a person -------------------------------------------------------------------
+
+  var handoffState = "none";
+  var handoffAfter = 0; // the tracker time of the newest agent message shown
+  var handoffTimer = null;
+
+  function isHandoff(message) {
+    return !!message && !!message.custom && HANDOFF_TYPES.indexOf(message.custom.type) !== -1;
+  }
+
+  function showHandoffState(state, agent) {
+    var text = "";
+    if (state === "waiting") {
+      text = "Waiting for a colleague to join\u2026";
+    } else if (state === "claimed") {
+      text = (agent || "A colleague") + " has joined the chat.";
+    } else if (state === "closed" && (handoffState === "waiting" || handoffState === "claimed")) {
+      text = "You're back with the Shopcue assistant.";
+    }
+    if (text) {
+      handoffStatus.textContent = text;
+    }
+    handoffStatus.hidden = !text && handoffStatus.hidden;
+    handoffState = state;
+    root.setAttribute("data-handoff", state); // tests wait for this
+  }
+
+  function fetchUpdates() {
+    var url = channelUrl + "/updates?sender=" + encodeURIComponent(sender) + "&after=" + handoffAfter;
+    return fetch(url).then(function (response) {
+      if (!response.ok) {
+        throw new Error("HTTP " + response.status);
+      }
+      return response.json();
+    });
+  }
+
+  function showUpdates(payload, render) {
+    var messages = Array.isArray(payload.messages) ? payload.messages : [];
+    var first = null;
+    messages.forEach(function (message) {
+      if (render && message && typeof message.text === "string") {
+        var node = renderBotMessage({ text: message.text, agent: String(message.agent || "") });
+        first = first || node;
+      }
+    });
+    if (typeof payload.latest === "number" && payload.latest > handoffAfter) {
+      handoffAfter = payload.latest;
+    }
+    showHandoffState(String(payload.state || "none"), payload.agent ? String(payload.agent) : null);
+    if (first) {
+      clearQuickReplies(); // the person's words are the latest turn now
+      scrollToShow(first);
+    }
+  }
+
+  /* Poll while a person is expected or holds the conversation; stop when they hand back. */
+  function pollHandoff(render) {
+    if (handoffTimer) {
+      clearTimeout(handoffTimer);
+      handoffTimer = null;
+    }
+    return fetchUpdates()
+      .then(function (payload) {
+        showUpdates(payload, render !== false);
+      })
+      .catch(function () {
+        /* the next poll tries again */
+      })
+      .then(function () {
+        if (handoffState === "waiting" || handoffState === "claimed") {
+          handoffTimer = setTimeout(pollHandoff, HANDOFF_POLL_MS);
         }
       });
   }
@@ -697,9 +800,13 @@
       target = document.querySelector(data.shopcueTarget);
     }
     (target || document.body).appendChild(root);
-    queue = loadHistory().then(function () {
-      root.setAttribute("data-ready", "true"); // tests and the benchmark wait for this
-    });
+    queue = loadHistory()
+      .then(function () {
+        return pollHandoff(false); // history showed the agents' messages; only learn the state
+      })
+      .then(function () {
+        root.setAttribute("data-ready", "true"); // tests and the benchmark wait for this
+      });
     if (mode === "floating" && storageGet(window.sessionStorage, OPEN_KEY) === "1") {
       openPanel();
     }
