@@ -18,6 +18,7 @@ from actions.prices import PriceIntent, parse_price
 from actions.vocabulary import Vocabulary, normalise
 from common.limits import MAX_MESSAGE_CHARS
 from common.numbers import first_number
+from common.placeholders import blank_placeholders
 from common.schema import (
     AGE_GROUP,
     BRAND,
@@ -126,7 +127,8 @@ def message_text(message: Mapping[str, Any]) -> str:
     """The shopper's words. A button payload ("/add_to_cart{...}") has none: its entities carry
     everything, and its JSON must not be read as words (a size "8" is no position)."""
     text = str(message.get("text") or "")
-    return "" if text.startswith("/") else text[:MAX_MESSAGE_CHARS]
+    # A redaction placeholder ("<CARD>") is no shopper's word: blanked, so "card" is not a product.
+    return "" if text.startswith("/") else blank_placeholders(text[:MAX_MESSAGE_CHARS])
 
 
 def parse_entities(message: Mapping[str, Any], text: str) -> List[Entity]:

@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
+from common.placeholders import PLACEHOLDER_PATTERN, PLACEHOLDER_TYPES
+from common.placeholders import PLACEHOLDERS as PLACEHOLDERS  # part of this module's API
 from nlu import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)
 
-TYPES = ("PERSON", "PHONE", "EMAIL", "ADDRESS", "CARD", "ID")
-PLACEHOLDERS = tuple(f"<{kind}>" for kind in TYPES)
-PLACEHOLDER_PATTERN = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
+TYPES = PLACEHOLDER_TYPES
 SURROGATES = re.compile("[\ud800-\udfff]")
 
 # The spaCy pipeline Presidio runs on: an installed model package, loaded from its path (never downloaded).

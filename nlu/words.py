@@ -10,10 +10,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from common.placeholders import PLACEHOLDER_PATTERN
+
 # Words: runs of letters, runs of digits, or any other single non-space character. Splitting "10yo"
 # into "10" + "yo" and "$30" into "$" + "30" lets a span start or end wherever annotators put it.
-# A redaction placeholder ("<PERSON>", learning/redaction.py) is one word, not "<" + "PERSON" + ">".
-WORD_PATTERN = re.compile(r"<[A-Z]{2,10}>|[^\W\d_]+|\d+|\S")
+# A redaction placeholder ("<PERSON>", common/placeholders.py) is one word, not "<" + "PERSON" + ">".
+WORD_PATTERN = re.compile(rf"{PLACEHOLDER_PATTERN.pattern}|[^\W\d_]+|\d+|\S")
 # A message must contain a Latin letter or a digit before the model is trusted with entities or
 # non-neutral attributes: the English encoder has no evidence to offer about emoji, control characters
 # or scripts it maps to [UNK].

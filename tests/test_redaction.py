@@ -22,8 +22,11 @@ import yaml
 from rasa.core.channels.channel import UserMessage, register
 from sanic import Sanic
 
+from actions.request import read_request
+from actions.vocabulary import build_vocabulary, load_synonyms
 from bot.channels.rest import RedactingRestInput
 from bot.channels.webchat import WebChatInput
+from common.placeholders import blank_placeholders
 from learning.redaction import (
     PLACEHOLDERS,
     Redaction,
@@ -240,6 +243,20 @@ def test_a_question_gets_its_phrase_as_a_new_sentence() -> None:
     assert attach("any [hoodies](product_type)?", "", ", call me on <PHONE>") == (
         "any [hoodies](product_type)? call me on <PHONE>"
     )
+
+
+def test_the_actions_do_not_read_a_placeholder_as_a_product_word() -> None:
+    vocabulary = build_vocabulary(load_synonyms(), [("greeting card", "cards"), ("hoodie", "clothing")])
+    text = "cheaper ones please, pay with <CARD>"
+    message = {
+        "text": text,
+        "intent": {"name": "refine_search"},
+        "entities": [{"entity": "price", "start": 0, "end": 7, "value": "cheaper"}],
+    }
+    assert read_request(message, vocabulary).product_type is None
+    message["text"] = "cheaper cards please"  # the same words without the placeholder do name one
+    assert read_request(message, vocabulary).product_type == "greeting card"
+    assert blank_placeholders(text) == "cheaper ones please, pay with       "
 
 
 # ----------------------------------------------------------------------------------------------------
