@@ -20,6 +20,7 @@ from sanic import Blueprint
 from sanic.request import Request
 
 from learning.redaction import redact, warm_up
+from ops.ab import routed
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class RedactingRestInput(RestInput):
         return None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
+        on_new_message = routed(on_new_message)  # to the agent of the shopper's A/B arm (ops/ab.py)
         # Load the redactor (spaCy, word lists: a few seconds) while the server starts, not on the first
         # shopper's message; the web chat channel shares it.
         warm_up()

@@ -31,6 +31,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from common.limits import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS
+from ops.ab import routed
 from ops.handoff_channel import agent_of, held_reply, parse_after, updates
 
 logger = logging.getLogger(__name__)
@@ -157,6 +158,7 @@ class WebChatInput(InputChannel):
         return cls()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        on_new_message = routed(on_new_message)  # to the agent of the shopper's A/B arm (ops/ab.py)
         webchat = Blueprint("webchat_webhook", __name__)
 
         @webchat.route("/", methods=["GET"])
