@@ -43,6 +43,7 @@ from common.limits import MAX_MESSAGE_CHARS
 from learning import reactions, retention, store
 from learning.db import AUTO, database_url, get_engine
 from learning.doubt import doubt
+from ops.monitor_events import TurnCounter
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ class ConversationLogBroker(EventBroker):
         self._last_purge = float("-inf")
         self._failures = 0
         self._last_failure_log = float("-inf")
+        self._turns = TurnCounter()  # live metrics (GET /metrics): counters only, on the loop
         self._thread = threading.Thread(target=self._run, name="shopcue-conversation-log", daemon=True)
         self._thread.start()
         _active = self
@@ -98,6 +100,7 @@ class ConversationLogBroker(EventBroker):
 
     def publish(self, event: Dict[str, Any]) -> None:
         """Queue the event for the writer thread; never blocks, never raises."""
+        self._turns.observe(event)
         self._put(("event", event))
 
     def record_card_click(self, sender_id: str, product_id: str) -> None:
@@ -326,6 +329,9 @@ def reply_entry(event: Mapping[str, Any], action: Optional[str]) -> Dict[str, An
             ][:MAX_PRODUCT_IDS]
     if action:
         entry["action"] = str(action)
+    timestamp = event.get("timestamp")
+    if isinstance(timestamp, (int, float)):
+        entry["ts"] = float(timestamp)  # when it was said: turn latency = first reply ts - message time
     return entry
 
 

@@ -45,6 +45,7 @@ from nlu.modeling_joint import JointShoppingConfig, JointShoppingModel
 from nlu.pipeline_config import attribute_schema
 from nlu.prediction import Prediction, predict
 from nlu.training import set_seed, train_model
+from ops.metrics import observe_nlu
 
 logger = logging.getLogger(__name__)
 
@@ -305,7 +306,9 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
         if self.model is None:
             return messages
         texts = [message.get(TEXT) or "" for message in messages]
-        for message, prediction in zip(messages, self.predict_texts(texts), strict=True):
+        with observe_nlu():  # the live NLU latency (GET /metrics)
+            predictions = self.predict_texts(texts)
+        for message, prediction in zip(messages, predictions, strict=True):
             name, confidence = prediction.intent_ranking[0]
             message.set(
                 INTENT, {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: confidence}, add_to_output=True

@@ -21,6 +21,7 @@ from sanic.request import Request
 
 from learning.redaction import redact, warm_up
 from ops.ab import routed
+from ops.metrics import observed_handler
 
 logger = logging.getLogger(__name__)
 
@@ -52,4 +53,5 @@ class RedactingRestInput(RestInput):
         # Load the redactor (spaCy, word lists: a few seconds) while the server starts, not on the first
         # shopper's message; the web chat channel shares it.
         warm_up()
-        return super().blueprint(on_new_message)
+        # Each turn is counted and timed, failures too (Rasa answers them with an empty list).
+        return super().blueprint(observed_handler(self.name(), on_new_message))

@@ -33,6 +33,7 @@ from sanic.response import HTTPResponse
 from common.limits import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS
 from ops.ab import routed
 from ops.handoff_channel import agent_of, held_reply, parse_after, updates
+from ops.metrics import observe_turn
 
 logger = logging.getLogger(__name__)
 
@@ -200,12 +201,13 @@ class WebChatInput(InputChannel):
                 return response.json(held)
             collector = CollectingOutputChannel()
             try:
-                await on_new_message(
-                    UserMessage(
-                        text, collector, sender,
-                        input_channel=self.name(), metadata=clean_metadata,
+                with observe_turn(self.name()):  # counted and timed; a failure counts as an error
+                    await on_new_message(
+                        UserMessage(
+                            text, collector, sender,
+                            input_channel=self.name(), metadata=clean_metadata,
+                        )
                     )
-                )
             except CancelledError:
                 logger.error("webchat: handling the message timed out (sender %s)", sender)
                 return _error(504, "the assistant took too long to answer")
