@@ -14,6 +14,8 @@ MAX_TEXT = 2000
 MAX_RESULTS = 20
 MAX_CART_LINES = 50
 _SHOWN_SCALARS = (str, int, float, bool)
+# Fields of the search state that are the bot's bookkeeping, not the shopper's search.
+_BOOKKEEPING = frozenset({"clarified"})
 
 
 def _text(value: Any, limit: int = MAX_TEXT) -> str:
@@ -91,6 +93,7 @@ def shopper_context(tracker: Any) -> Dict[str, Any]:
         _text(key, 64): (", ".join(str(v) for v in value) if isinstance(value, list) else str(value))[:200]
         for key, value in state.items()
         if value not in (None, "", [], False) and isinstance(value, (*_SHOWN_SCALARS, list))
+        and key not in _BOOKKEEPING and not str(key).endswith("_confidence")
     }
     cart = []
     for line in (slots.get("cart") if isinstance(slots.get("cart"), list) else [])[:MAX_CART_LINES]:

@@ -23,7 +23,8 @@ from tests.test_console_api import login
 
 TRACKER = {
     "slots": {
-        "search_state": {"product_type": "trainers", "max_price": 50.0, "terms": [], "brand": None},
+        "search_state": {"product_type": "trainers", "max_price": 50.0, "terms": [], "brand": None,
+                         "clarified": True, "gender_confidence": 0.9},
         "cart": [{"id": "P1", "title": "Blue Runner", "size": "9", "quantity": 1, "price": 45.0}],
     },
     "events": [
