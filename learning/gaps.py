@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import List, Tuple
+from datetime import datetime
+from typing import List, Optional, Tuple
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -34,12 +35,13 @@ class GapReport:
     words: List[Tuple[str, int]]
 
 
-def gap_report(engine: Engine, top: int = 20) -> GapReport:
-    """The most frequent phrases and words of zero-result searches, with counts."""
+def gap_report(engine: Engine, top: int = 20, since: Optional[datetime] = None) -> GapReport:
+    """The most frequent phrases and words of zero-result searches (those since `since`), with counts."""
+    query = select(suggestions.c.label).where(suggestions.c.kind == ZERO_RESULTS)
+    if since is not None:
+        query = query.where(suggestions.c.created_at >= since)
     with engine.connect() as connection:
-        labels = connection.execute(
-            select(suggestions.c.label).where(suggestions.c.kind == ZERO_RESULTS)
-        ).scalars().all()
+        labels = connection.execute(query).scalars().all()
     phrases: Counter = Counter()
     words: Counter = Counter()
     for label in labels:
