@@ -289,6 +289,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--user", default="cli")
     parser.add_argument("--rasa-url", default=None, help="default: SHOPCUE_CONSOLE_RASA_URL or :5005")
     parser.add_argument("--no-serve", action="store_true", help="change the registry only")
+    parser.add_argument("--serve-dir", type=Path, default=DEFAULT_SERVE_DIR,
+                        help="where the live archive is copied for plain `rasa run` (default models/)")
     args = parser.parse_args(argv)
     engine = get_engine()
     try:
@@ -305,9 +307,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.action == "promote":
             if not args.model_id:
                 parser.error("promote needs a model id")
-            record = promote(engine, args.model_id, args.user)
+            record = promote(engine, args.model_id, args.user, args.serve_dir)
         else:
-            record = rollback(engine, args.user)
+            record = rollback(engine, args.user, args.serve_dir)
     except RegistryError as error:
         print(f"registry: {error}")
         return 1

@@ -129,15 +129,18 @@ async def switch_live(app: Any, model_id: Optional[str]) -> Dict[str, Any]:
     return state.view(app.ctx.agent)
 
 
-async def set_candidate(app: Any, reference: Optional[str], share: float) -> Dict[str, Any]:
-    """Load an A/B candidate (registry id or archive path) beside the live agent, or drop it (None)."""
+async def set_candidate(app: Any, reference: Optional[str], share: float, allow_path: bool = False
+                        ) -> Dict[str, Any]:
+    """Load an A/B candidate (a registry id; an archive path too when `allow_path`: the operator's
+    SHOPCUE_AB_CANDIDATE, never a request) beside the live agent, or drop it (None)."""
     state = _state(app)
     async with state.lock:
         if not reference:
             state.candidate, state.candidate_id, state.share = None, "", 0.0
         else:
             path = Path(reference)
-            archive = path if path.is_file() else await asyncio.to_thread(registered_archive, reference)
+            archive = path if allow_path and path.is_file() else await asyncio.to_thread(
+                registered_archive, reference)
             candidate_id = await asyncio.to_thread(archive_id, archive)
             agent = await asyncio.to_thread(load_sharing, app.ctx.agent, archive)
             state.candidate, state.candidate_id, state.share = agent, candidate_id, share
@@ -201,6 +204,11 @@ class ServingInput(InputChannel):
                 return response.json(await work())
             except (ValueError, TypeError) as error:  # RegistryError is a ValueError
                 return response.json({"error": str(error)}, status=409)
+            except Exception as error:  # a broken archive: the old agent keeps serving
+                logger.warning("ops.serving: loading failed (%s); still serving the previous model",
+                               type(error).__name__, exc_info=True)
+                reason = f"loading failed: {type(error).__name__}: {error}"
+                return response.json({"error": reason}, status=500)
 
         @ops.route("/models", methods=["GET"])
         async def models(request: Request) -> HTTPResponse:
@@ -232,6 +240,7 @@ async def _start_up(app: Any, state: ServingState) -> None:
         state.live_id = await asyncio.to_thread(archive_id, app.ctx.agent.processor.model_path)
         reference = os.environ.get(AB_CANDIDATE_ENV, "").strip()
         if reference:
-            await set_candidate(app, reference, _share(os.environ.get(AB_SHARE_ENV, DEFAULT_SHARE)))
+            await set_candidate(app, reference, _share(os.environ.get(AB_SHARE_ENV, DEFAULT_SHARE)),
+                                allow_path=True)
     except Exception:  # the live model keeps serving; the log says why there is no candidate
         logger.exception("ops.serving: start-up failed; serving the live model only")

@@ -22,6 +22,8 @@ from sqlalchemy import select
 from bot.launcher import PROJECT_ROOT, BotProcesses, child_env, http_json
 from learning import registry
 from learning.db import get_engine, messages
+from ops import ab
+from ops.serving_client import serve_candidate
 
 pytestmark = pytest.mark.e2e
 
@@ -64,8 +66,10 @@ def repacked(archive: Path, out: Path) -> Path:
 
 
 def registry_cli(bot: BotProcesses, *args: str) -> str:
+    serve_dir = bot.log_dir / "served"  # never the developer's models/
     result = subprocess.run(
-        [sys.executable, "-m", "learning.registry", *args, "--user", "e2e", "--rasa-url", bot.rasa_url],
+        [sys.executable, "-m", "learning.registry", *args, "--user", "e2e", "--rasa-url", bot.rasa_url,
+         "--serve-dir", str(serve_dir)],
         cwd=PROJECT_ROOT, env=child_env({"SHOPCUE_DATABASE_URL": bot.database_url}),
         capture_output=True, text=True, timeout=600,
     )
@@ -81,12 +85,17 @@ def tracker_events(bot: BotProcesses) -> int:
     return len(http_json("GET", f"{bot.rasa_url}/conversations/{SENDER}/tracker", timeout=30)["events"])
 
 
+@pytest.fixture(scope="module")
+def other_archive(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return repacked(trained_model, tmp_path_factory.mktemp("switch") / "other.tar.gz")
+
+
 def test_promote_and_rollback_switch_the_model_while_a_shopper_chats(bot: BotProcesses, trained_model: Path,
-                                                                    tmp_path: Path) -> None:
+                                                                    other_archive: Path) -> None:
     engine = get_engine(bot.database_url)
     original = registry.register(engine, trained_model, "e2e", note="the session's model")
     registry.promote(engine, original.id, "e2e", serve_dir=None)
-    other = registry.register(engine, repacked(trained_model, tmp_path / "other.tar.gz"), "e2e")
+    other = registry.register(engine, other_archive, "e2e")
     assert other.id != original.id
     first_file = model_file(bot)
     assert first_file == trained_model.name
@@ -146,3 +155,43 @@ def test_promote_and_rollback_switch_the_model_while_a_shopper_chats(bot: BotPro
     assert {original.id, other.id} <= set(ids), ids
     first_other = ids.index(other.id)
     assert ids[0] == original.id and original.id in ids[first_other:]  # then back after the rollback
+
+
+def test_an_ab_candidate_answers_its_share_of_shoppers(bot: BotProcesses, trained_model: Path,
+                                                      other_archive: Path) -> None:
+    """Arm-B shoppers talk to the candidate loaded beside the live agent (same tracker store: their
+    conversations keep their state), every row names its arm's model, and the comparison counts them."""
+    engine = get_engine(bot.database_url)
+    live = registry.register(engine, trained_model, "e2e")
+    candidate = registry.register(engine, other_archive, "e2e")
+    view = serve_candidate(candidate.id, 0.5, url=bot.rasa_url)
+    assert view["candidate"]["id"] == candidate.id and view["share"] == 0.5
+    assert view["live"]["id"] == live.id and view["live"]["model_file"] == trained_model.name
+    senders = [f"ab-shopper-{n}" for n in range(40)]
+    by_arm = {arm: [s for s in senders if ab.arm_of(s, 0.5) == arm][:3]
+              for arm in (ab.ARM_LIVE, ab.ARM_CANDIDATE)}
+    try:
+        for sender in by_arm[ab.ARM_LIVE] + by_arm[ab.ARM_CANDIDATE]:
+            for text in ("show me running shoes", "in blue please", "thanks"):
+                assert bot.send(sender, text, timeout=120), (sender, text)
+    finally:
+        stopped = serve_candidate(None, url=bot.rasa_url)
+    assert stopped["candidate"] is None and stopped["share"] == 0.0
+    wanted = {s: (candidate.id if arm == ab.ARM_CANDIDATE else live.id) for arm, group in by_arm.items()
+              for s in group}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            rows = conn.execute(select(messages.c.sender_id, messages.c.model_id)
+                                .where(messages.c.sender_id.in_(list(wanted)))).all()
+        if len(rows) >= 3 * len(wanted):
+            break
+        time.sleep(0.5)
+    assert sorted((r.sender_id, r.model_id) for r in rows) == sorted(
+        (s, model) for s, model in wanted.items() for _ in range(3))
+    for sender in by_arm[ab.ARM_CANDIDATE]:  # the candidate kept the conversation: three user turns
+        events = http_json("GET", f"{bot.rasa_url}/conversations/{sender}/tracker", timeout=30)["events"]
+        assert sum(1 for e in events if e["event"] == "user") == 3
+    report = ab.arm_comparison(engine, live.id, candidate.id)
+    assert report["shoppers"]["B"] == 3 and report["shoppers"]["A"] >= 3
+    assert {row["outcome"] for row in report["outcomes"]} == set(ab.OUTCOMES)
