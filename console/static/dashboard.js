@@ -86,14 +86,20 @@
     while (charts.length) charts.pop().destroy();
     const series = data.series;
     const bars = uPlot.paths.bars({ size: [0.7, 40] });
+    // Time axes span the whole window plus half a bucket each side, so edge bars are not cut in half.
+    const half = (data.bucket_hours * 3600) / 2;
+    const first = series.t[0];
+    const last = series.t[series.t.length - 1];
+    const timeScale = { x: { time: true, range: () => [first - half, last + half] } };
     draw("chart-volume", {
+      scales: timeScale,
       series: [{}, { label: "messages", stroke: BLUE, fill: "rgba(37,87,214,0.3)", paths: bars }],
     }, [series.t, series.messages]);
     draw("chart-fallback", {
-      series: [{}, { label: "fallback rate", stroke: RED, spanGaps: true, points: { show: true },
+      series: [{}, { label: "fallback rate", stroke: RED, fill: "rgba(179,38,30,0.3)", paths: bars,
         value: (u, v) => percent(v) },
       { label: "threshold", stroke: "#999", dash: [4, 4], points: { show: false } }],
-      scales: { y: { range: [0, 1] } },
+      scales: { ...timeScale, y: { range: [0, 1] } },
     }, [series.t, series.fallback_rate, series.t.map(() => data.thresholds.fallback_rate)]);
 
     const conf = data.confidence;
@@ -114,14 +120,17 @@
         `${percent(held.below_threshold)} under it` : "; no held-out baseline for the live model yet");
 
     const days = data.psi.map((d) => Date.parse(`${d.day}T00:00:00Z`) / 1000);
+    const dayScale = { x: { time: true, range: () => [first - 43200, last + 43200] } };
     draw("chart-psi", {
+      scales: dayScale,
       series: [{}, { label: "PSI", stroke: ORANGE, fill: "rgba(217,119,6,0.3)", paths: bars },
         { label: "threshold", stroke: "#999", dash: [4, 4], points: { show: false } }],
     }, [days, data.psi.map((d) => d.psi), days.map(() => data.thresholds.psi)]);
 
     draw("chart-latency", {
-      series: [{}, { label: "p50", stroke: BLUE, spanGaps: true, points: { show: true } },
-        { label: "p95", stroke: RED, spanGaps: true, points: { show: true } }],
+      scales: timeScale,
+      series: [{}, { label: "p50", stroke: BLUE, width: 2, spanGaps: true, points: { show: true, size: 9 } },
+        { label: "p95", stroke: RED, width: 2, spanGaps: true, points: { show: true, size: 9 } }],
     }, [series.t, series.p50_s, series.p95_s]);
 
     const body = $("gap-words").tBodies[0];
