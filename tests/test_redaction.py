@@ -26,6 +26,7 @@ from actions.request import read_request
 from actions.vocabulary import build_vocabulary, load_synonyms
 from bot.channels.rest import RedactingRestInput
 from bot.channels.webchat import WebChatInput
+from common.limits import MAX_MESSAGE_CHARS
 from common.placeholders import blank_placeholders
 from learning.redaction import (
     PLACEHOLDERS,
@@ -337,6 +338,23 @@ def test_web_chat_webhook_hands_rasa_the_redacted_text(sanic_test_mode: None) ->
     reply = _post(WebChatInput(), agent, "/webhooks/webchat/webhook", body)
     assert reply.status_code == 200
     assert [m.text for m in agent.received] == ["it's for <PERSON>, send it to <ADDRESS>"]
+
+
+def test_web_chat_redacts_the_button_title_a_client_sends(sanic_test_mode: None) -> None:
+    """The widget sends the clicked button's title as metadata; a forged one must not carry a number."""
+    agent = RecordingAgent()
+    body = {"sender": "s4", "message": "/show_more",
+            "metadata": {"shopcue_display_text": "call Sarah on 07700 900123"}}
+    reply = _post(WebChatInput(), agent, "/webhooks/webchat/webhook", body)
+    assert reply.status_code == 200
+    [message] = agent.received
+    assert message.metadata == {"shopcue_display_text": "call <PERSON> on <PHONE>"}
+
+
+def test_rest_channel_keeps_only_the_first_message_limit_of_a_huge_message() -> None:
+    text = "red hoodie " + "x" * 20_000
+    extracted = RedactingRestInput()._extract_message(_json_request({"sender": "s5", "message": text}))
+    assert extracted == text[:MAX_MESSAGE_CHARS]
 
 
 def test_credentials_open_the_redacting_rest_channel() -> None:

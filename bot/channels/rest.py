@@ -19,6 +19,7 @@ from rasa.core.channels.rest import RestInput
 from sanic import Blueprint
 from sanic.request import Request
 
+from common.limits import MAX_MESSAGE_CHARS
 from learning.redaction import redact, warm_up
 from ops.ab import routed
 from ops.metrics import observed_handler
@@ -37,7 +38,9 @@ class RedactingRestInput(RestInput):
         text = super()._extract_message(req)
         if not isinstance(text, str):
             return text
-        redaction = redact(text)
+        # The web chat refuses longer messages; here Rasa answers whatever it gets, so keep the first
+        # MAX_MESSAGE_CHARS (redacting and parsing 10,000 characters would hold the server for a second).
+        redaction = redact(text[:MAX_MESSAGE_CHARS])
         if redaction.counts:
             logger.debug("rest: redacted %s", redaction.counts)  # the kinds and counts, never the values
         return redaction.text

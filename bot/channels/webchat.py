@@ -31,6 +31,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from common.limits import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS
+from learning.redaction import redact  # personal data is replaced before anything stores it
 from ops.ab import routed
 from ops.handoff_channel import agent_of, held_reply, parse_after, updates
 from ops.metrics import observe_turn
@@ -189,9 +190,9 @@ class WebChatInput(InputChannel):
             display = metadata.get(DISPLAY_TEXT_KEY) if metadata else None
             clean_metadata = None
             if isinstance(display, str):
-                clean_metadata = {DISPLAY_TEXT_KEY: display[:MAX_MESSAGE_CHARS]}
+                # a button title as the widget shows it; a forged client could put anything here
+                clean_metadata = {DISPLAY_TEXT_KEY: redact(display[:MAX_MESSAGE_CHARS]).text}
 
-            from learning.redaction import redact  # personal data is replaced before anything stores it
 
             text = redact(text).text
             rasa_agent = getattr(request.app.ctx, "agent", None)
