@@ -193,7 +193,6 @@ class WebChatInput(InputChannel):
                 # a button title as the widget shows it; a forged client could put anything here
                 clean_metadata = {DISPLAY_TEXT_KEY: redact(display[:MAX_MESSAGE_CHARS]).text}
 
-
             text = redact(text).text
             rasa_agent = getattr(request.app.ctx, "agent", None)
             # A person holds this conversation: the message is stored for them and the bot stays silent.
