@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 import yaml
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("ops.alerts")  # the same name when run as python -m ops.alerts
 
 CONFIG_PATH = Path(__file__).resolve().parent / "alerts.yml"
 ENV_PREFIX = "SHOPCUE_ALERT_"
@@ -113,3 +113,47 @@ class AlertLog:
 
 
 ALERT_LOG = AlertLog()  # the console process's: one line per breach however many dashboards poll
+
+
+def check_database(engine: Any, days: int, thresholds: Thresholds) -> List[Alert]:
+    """The alerts of the last `days` days of a learning database (the dashboard's own figures)."""
+    from ops import dashboard
+    from ops.monitor_baseline import (
+        DEFAULT_DATA,
+        current_baseline_path,
+        load_baseline,
+        training_intent_counts,
+    )
+
+    found = load_baseline(current_baseline_path(engine)) or {}
+    training = found.get("training_intents") or training_intent_counts(DEFAULT_DATA)
+    figures = dashboard.build(engine, days, training, found.get("heldout_confidences"))
+    return check(figures["summary"], thresholds)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """`python -m ops.alerts [--every S]`: check the log's figures once (exit 1 on a breach) or every S s."""
+    import argparse
+    import time
+
+    from learning.db import database_url, get_engine
+
+    parser = argparse.ArgumentParser(prog="python -m ops.alerts", description=main.__doc__)
+    parser.add_argument("--database-url", default=None, help="default: learning.db.database_url()")
+    parser.add_argument("--days", type=int, default=1)
+    parser.add_argument("--every", type=float, default=0.0, help="seconds between checks; 0: check once")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    engine = get_engine(args.database_url or database_url())
+    while True:
+        breaches = check_database(engine, args.days, load_thresholds())
+        ALERT_LOG.update(breaches)  # logged when they start (and clear)
+        if args.every <= 0:
+            for alert in breaches:
+                print(alert.message)
+            return 1 if breaches else 0
+        time.sleep(args.every)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -176,3 +176,17 @@ def test_the_dashboard_api_gives_the_figures_and_alerts_to_reviewers_only(client
     assert data["psi"] and data["psi"][-1]["psi"] > 0
     assert {a["metric"] for a in data["alerts"]} >= {"fallback_rate", "zero_result_rate"}
     assert client.get("/api/dashboard?days=0").status_code == 422
+
+
+def test_the_alert_command_checks_a_database_and_exits_1_on_a_breach(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    seed(get_engine(url), datetime.now(UTC) - timedelta(minutes=1))
+    baseline = tmp_path / "m.monitor.json"
+    baseline.write_text(json.dumps({"training_intents": {"search_product": 9, "nlu_fallback": 1}}))
+    monkeypatch.setenv(BASELINE_ENV, str(baseline))
+    monkeypatch.setenv("SHOPCUE_ALERT_MIN_MESSAGES", "5")
+    assert alerts.main(["--database-url", url]) == 1
+    assert "fallback rate is 0.3" in capsys.readouterr().out
+    monkeypatch.setenv("SHOPCUE_ALERT_MIN_MESSAGES", "50")  # too few messages to judge: no alert
+    assert alerts.main(["--database-url", url]) == 0
