@@ -110,7 +110,7 @@
     const search = $("context-search");
     search.replaceChildren();
     const entries = Object.entries(context.search || {});
-    if (!entries.length) search.append(el("dd", "", "none"));
+    if (!entries.length) search.append(el("dd", "nothing", "none"));
     entries.forEach(([name, value]) => search.append(el("dt", "", name), el("dd", "", value)));
     const results = $("context-results");
     results.replaceChildren();
@@ -118,14 +118,14 @@
       const price = typeof p.price === "number" ? ` · ${p.price.toFixed(2)}` : "";
       results.append(el("li", "", `${p.title} (${p.id})${price}`));
     });
-    if (!results.childNodes.length) results.append(el("li", "", "none"));
+    if (!results.childNodes.length) results.append(el("li", "nothing", "none"));
     const cart = $("context-cart");
     cart.replaceChildren();
     (context.cart || []).forEach((line) => {
       const size = line.size ? `, size ${line.size}` : "";
       cart.append(el("li", "", `${line.quantity} × ${line.title}${size}`));
     });
-    if (!cart.childNodes.length) cart.append(el("li", "", "empty"));
+    if (!cart.childNodes.length) cart.append(el("li", "nothing", "empty"));
   }
 
   function renderHandoff(handoff) {
