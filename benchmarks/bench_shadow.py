@@ -85,6 +85,16 @@ def run_block(bot: BotProcesses, block: int, turns: int) -> List[float]:
     return seconds
 
 
+def parsed_share(engine: Any, shadow_id: str, block: int) -> float:
+    """Of a block's logged messages, the share the shadow had parsed when the block ended."""
+    with engine.connect() as conn:
+        ids = list(conn.execute(select(messages.c.id).where(messages.c.sender_id.like(f"bench-{block}-%")))
+                   .scalars())
+        done = conn.execute(select(func.count()).select_from(shadow_parses).where(
+            shadow_parses.c.model_id == shadow_id, shadow_parses.c.message_id.in_(ids))).scalar()
+    return done / len(ids) if ids else 0.0
+
+
 def lag_seconds(engine: Any, shadow_id: str, blocks: Sequence[int]) -> List[float]:
     """Per message of the given (shadowed) blocks: from its log time to its shadow parse being stored."""
     senders = [messages.c.sender_id.like(f"bench-{block}-%") for block in blocks]
@@ -120,6 +130,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     results: Dict[str, List[float]] = {"without": [], "with": []}
     waits: List[float] = []
     shadowed: List[int] = []
+    kept_up: List[float] = []  # per "with" block: the share of its messages the shadow parsed during it
     print(f"bench_shadow: starting the bot on {args.model.name} (logs {bot.log_dir}) ...", flush=True)
     bot.start()
     try:
@@ -145,6 +156,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
                 results[condition] += seconds
                 if condition == "with":
                     shadowed.append(block)
+                    kept_up.append(parsed_share(engine, shadow.id, block))
                 p50, p95 = 1000 * percentile(seconds, 50), 1000 * percentile(seconds, 95)
                 print(f"  block {block} {condition:7} shadow: p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  "
                       f"load {os.getloadavg()[0]:.2f}", flush=True)
@@ -166,6 +178,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         "ratio_mean": with_shadow["mean_ms"] / without["mean_ms"],
         "shadow_lag_s": {"p50": percentile(lags, 50), "p95": percentile(lags, 95)} if lags else None,
         "agreement": agreement, "catch_up_waits_s": waits,
+        "parsed_during_with_blocks": sum(kept_up) / len(kept_up) if kept_up else None,
         "load_average": os.getloadavg(), "cpus": os.cpu_count(),
     }
     print(f"\n{'':16}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}{'turns':>8}")
@@ -177,6 +190,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     if lags:
         print(f"shadow lag (logged -> shadow parse stored): p50 {report['shadow_lag_s']['p50']:.2f} s, "
               f"p95 {report['shadow_lag_s']['p95']:.2f} s; agreement {agreement}")
+    print(f"share of each 'with' block's messages shadow-parsed by the block's end: "
+          f"{report['parsed_during_with_blocks']:.0%}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"written to {args.out}")
