@@ -7,7 +7,7 @@ import asyncio
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Tuple
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -39,6 +39,7 @@ from ops.handoff_store import (
     open_queue,
     request_handoff,
 )
+from tests.test_webchat_channel import get, make_app, post
 
 UTC_ZONE = ZoneInfo("UTC")
 LONDON, NEW_YORK = ZoneInfo("Europe/London"), ZoneInfo("America/New_York")
@@ -321,3 +322,58 @@ def test_the_widget_gets_agent_messages_and_history_names_the_agent(project_db: 
                                              ("nan", None), ("inf", None), ("x", None)])
 def test_parse_after(value: Any, expected: Any) -> None:
     assert handoff_channel.parse_after(value) == expected
+
+
+# ---- the web chat routes in-process --------------------------------------------------------------
+
+
+class ChatAgent(FakeRasaAgent):
+    """Also answers like the bot, so a test can tell whether the bot ran."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handled: List[str] = []
+
+    async def handle_message(self, message: Any) -> None:
+        self.handled.append(message.text)
+        await message.output_channel.send_response(message.sender_id, {"text": "the bot answers"})
+
+
+@pytest.fixture()
+def chat(project_db: Any) -> Iterator[Tuple[Any, ChatAgent]]:
+    from sanic import Sanic
+
+    previous, Sanic.test_mode = Sanic.test_mode, True
+    rasa_agent = ChatAgent()
+    yield make_app(rasa_agent), rasa_agent
+    Sanic.test_mode = previous
+
+
+def test_the_webhook_stays_silent_only_while_an_agent_holds_the_conversation(
+    chat: Tuple[Any, ChatAgent], project_db: Any
+) -> None:
+    app, rasa_agent = chat
+    url = "/webhooks/webchat/webhook"
+    assert post(app, url, {"sender": "web-a", "message": "hi"}).json()[0]["text"] == "the bot answers"
+    handoff, _ = request_handoff(project_db, "web-a", "webchat", ASKED)
+    waiting = post(app, url, {"sender": "web-a", "message": "still there?"}).json()
+    assert waiting[0]["text"] == "the bot answers"  # waiting for a person: the bot still answers
+    claim(project_db, handoff.id, "alice")
+    held = post(app, url, {"sender": "web-a", "message": "my number is 07700 900123"}).json()
+    assert held == [{"recipient_id": "web-a", "custom": {"type": "handoff_status", "state": CLAIMED,
+                                                         "agent": "alice"}}]
+    assert rasa_agent.handled == ["hi", "still there?"]  # the bot never saw the held message
+    assert "07700" not in rasa_agent.parsed[0]  # redacted before it is parsed or stored
+    assert post(app, url, {"sender": "web-b", "message": "hi"}).json()[0]["text"] == "the bot answers"
+    close(project_db, handoff.id, "alice")
+    assert post(app, url, {"sender": "web-a", "message": "thanks"}).json()[0]["text"] == "the bot answers"
+
+
+def test_the_updates_route_checks_what_the_client_sends(chat: Tuple[Any, ChatAgent]) -> None:
+    app, _ = chat
+    base = "/webhooks/webchat/updates"
+    assert get(app, f"{base}?sender=web-a").json()["state"] == "none"
+    assert get(app, f"{base}?sender=web-a&after=12.5").status_code == 200
+    for query in ("", "?sender=", "?sender=a%20b", "?sender=web-a&after=nan", "?sender=web-a&after=-3",
+                  f"?sender={'x' * 200}"):
+        assert get(app, f"{base}{query}").status_code == 400, query
