@@ -119,7 +119,8 @@ def report(figures: Dict[str, Any], client_ms: Sequence[float], metrics: Dict[st
         f"client round trip, ms: p50 {percentile(client_ms, 50):.1f}, p95 {percentile(client_ms, 95):.1f}, "
         f"max {max(client_ms):.1f}",
         "intent-mix PSI per day against training: " + ", ".join(
-            f"{d['day']}: {d['psi']} ({d['level']}, {d['messages']} msgs, top {d['top_intents']})"
+            f"{d['day']}: {d['psi']} ({d['level']}, {d['messages']} msgs, top {d['top_intents']}, "
+            f"largest terms {d.get('movers')})"
             for d in figures["psi"]),
         f"confidence live: {conf['live_summary']}",
         f"confidence held-out: {conf['heldout_summary']}",

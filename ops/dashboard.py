@@ -127,9 +127,12 @@ def daily_psi(stats: Sequence[MessageStat], training: Mapping[str, float]) -> Li
         days[stat.created_at.date().isoformat()][stat.intent or "?"] += 1
     result = []
     for day in sorted(days):
-        value = drift.psi(training, days[day])
+        terms = drift.psi_terms(training, days[day])
+        value = sum(terms.values())
+        movers = sorted(terms.items(), key=lambda kv: -kv[1])[:3]
         result.append({"day": day, "messages": sum(days[day].values()), "psi": round(value, 4),
-                       "level": drift.psi_level(value), "top_intents": days[day].most_common(3)})
+                       "level": drift.psi_level(value), "top_intents": days[day].most_common(3),
+                       "movers": [(name, round(term, 4)) for name, term in movers]})
     return result
 
 

@@ -33,14 +33,20 @@ def psi(expected: Mapping[str, float], actual: Mapping[str, float], epsilon: flo
     sum over categories of (a - e) * ln(a / e), both as shares; a category missing on one side counts
     as `epsilon`, so an intent training never saw, or one live traffic never uses, raises the index.
     """
+    return sum(psi_terms(expected, actual, epsilon).values())
+
+
+def psi_terms(expected: Mapping[str, float], actual: Mapping[str, float], epsilon: float = PSI_EPSILON
+              ) -> Dict[str, float]:
+    """Each category's share of the PSI (all >= 0): which intents moved the mix."""
     e, a = shares(expected), shares(actual)
     if not e or not a:
-        return 0.0
-    total = 0.0
+        return {}
+    terms = {}
     for key in set(e) | set(a):
         pe, pa = max(e.get(key, 0.0), epsilon), max(a.get(key, 0.0), epsilon)
-        total += (pa - pe) * math.log(pa / pe)
-    return total
+        terms[key] = (pa - pe) * math.log(pa / pe)
+    return terms
 
 
 def psi_level(value: float) -> str:

@@ -127,8 +127,7 @@ def wait(driver: WebDriver, condition: Callable[[WebDriver], Any], what: str) ->
 
 
 def open_dashboard(driver: WebDriver, url: str) -> None:
-    driver.get(f"{url}/dashboard")
-    driver.execute_script("document.body.removeAttribute('data-dashboard')")
+    driver.get(f"{url}/dashboard")  # a new page: no data-dashboard until its figures are drawn
     wait(driver, lambda d: d.execute_script("return document.body.dataset.dashboard") == "ready", "figures")
 
 

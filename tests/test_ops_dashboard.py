@@ -37,6 +37,9 @@ def test_psi_is_zero_for_the_same_mix_and_grows_with_the_shift() -> None:
     assert unseen > small  # an intent training never saw counts at epsilon, not infinity
     assert drift.psi({}, {"a": 1}) == 0.0 and drift.psi({"a": 1}, {}) == 0.0
     assert [drift.psi_level(v) for v in (0.05, 0.1, 0.3)] == ["stable", "moderate", "major"]
+    terms = drift.psi_terms(training, {"search_product": 20, "greet": 70, "help": 10})
+    assert sum(terms.values()) == pytest.approx(large) and terms["help"] == pytest.approx(0.0)
+    assert max(terms, key=terms.get) == "greet" and min(terms.values()) >= 0
 
 
 def test_confidence_histogram_and_summary() -> None:
@@ -85,6 +88,7 @@ def test_series_and_daily_psi() -> None:
     assert series["p50_s"][1] == pytest.approx(1.0) and series["p50_s"][3] is None
     daily = dashboard.daily_psi(stats, {"search_product": 1, "greet": 1})
     assert [(d["day"], d["messages"]) for d in daily] == [("2026-11-19", 1), ("2026-11-20", 3)]
+    assert daily[1]["movers"][0][0] == "nlu_fallback"  # training never saw it: the biggest term
     assert daily[1]["psi"] == pytest.approx(drift.psi({"search_product": 1, "greet": 1},
                                                       {"search_product": 1, "nlu_fallback": 1, "greet": 1}),
                                             abs=1e-4)

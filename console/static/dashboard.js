@@ -99,7 +99,8 @@
       series: [{}, { label: "fallback rate", stroke: RED, fill: "rgba(179,38,30,0.3)", paths: bars,
         value: (u, v) => percent(v) },
       { label: "threshold", stroke: "#999", dash: [4, 4], points: { show: false } }],
-      scales: { ...timeScale, y: { range: [0, 1] } },
+      // From 0 to a little over the larger of the highest rate and the threshold: a 1% rate stays visible.
+      scales: { ...timeScale, y: { range: (u, min, max) => [0, Math.max(max, data.thresholds.fallback_rate) * 1.25] } },
     }, [series.t, series.fallback_rate, series.t.map(() => data.thresholds.fallback_rate)]);
 
     const conf = data.confidence;
@@ -120,7 +121,10 @@
         `${percent(held.below_threshold)} under it` : "; no held-out baseline for the live model yet");
 
     const days = data.psi.map((d) => Date.parse(`${d.day}T00:00:00Z`) / 1000);
-    const dayScale = { x: { time: true, range: () => [first - 43200, last + 43200] } };
+    const dayScale = {
+      x: { time: true, range: () => [first - 43200, last + 43200] },
+      y: { range: (u, min, max) => [0, Math.max(max, data.thresholds.psi) * 1.25] },
+    };
     draw("chart-psi", {
       scales: dayScale,
       series: [{}, { label: "PSI", stroke: ORANGE, fill: "rgba(217,119,6,0.3)", paths: bars },
