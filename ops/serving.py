@@ -32,7 +32,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Dict, Optional, Tuple
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -88,8 +88,9 @@ def archive_id(path: Path) -> str:
     return file_digest(Path(path), ID_LENGTH)
 
 
-def registered_archive(model_id: Optional[str]) -> Path:
-    """The archive of a registered model (the live one when `model_id` is None); RegistryError if none."""
+def registered_archive(model_id: Optional[str]) -> Tuple[str, Path]:
+    """The id and archive of a registered model (the live one when `model_id` is None); RegistryError if
+    there is none or its file is gone."""
     from learning import registry
     from learning.db import get_engine
 
@@ -99,7 +100,7 @@ def registered_archive(model_id: Optional[str]) -> Path:
         raise registry.RegistryError("the registry has no live model")
     if not Path(record.path).is_file():
         raise registry.RegistryError(f"the archive of {record.id} is gone: {record.path}")
-    return Path(record.path)
+    return record.id, Path(record.path)
 
 
 def load_sharing(live: Any, archive: Path) -> Any:
@@ -118,8 +119,7 @@ async def switch_live(app: Any, model_id: Optional[str]) -> Dict[str, Any]:
     """Load a registered model beside the live agent, then swap it in (the old one answers meanwhile)."""
     state = _state(app)
     async with state.lock:
-        archive = await asyncio.to_thread(registered_archive, model_id)
-        new_id = await asyncio.to_thread(archive_id, archive)
+        new_id, archive = await asyncio.to_thread(registered_archive, model_id)
         agent = await asyncio.to_thread(load_sharing, app.ctx.agent, archive)
         app.ctx.agent = agent
         state.live_id = new_id
@@ -139,9 +139,10 @@ async def set_candidate(app: Any, reference: Optional[str], share: float, allow_
             state.candidate, state.candidate_id, state.share = None, "", 0.0
         else:
             path = Path(reference)
-            archive = path if allow_path and path.is_file() else await asyncio.to_thread(
-                registered_archive, reference)
-            candidate_id = await asyncio.to_thread(archive_id, archive)
+            if allow_path and path.is_file():
+                archive, candidate_id = path, await asyncio.to_thread(archive_id, path)
+            else:
+                candidate_id, archive = await asyncio.to_thread(registered_archive, reference)
             agent = await asyncio.to_thread(load_sharing, app.ctx.agent, archive)
             state.candidate, state.candidate_id, state.share = agent, candidate_id, share
             logger.info("ops.serving: A/B candidate %s for %.1f%% of shoppers", candidate_id, share * 100)
