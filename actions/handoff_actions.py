@@ -45,6 +45,8 @@ def opening_note(hours: OpeningHours, now: datetime) -> Optional[str]:
 
 
 class ActionHandoff(Action):
+    """Queue or put through, then say only what will happen (who answers where, and when)."""
+
     def name(self) -> str:
         return "action_handoff"
 

@@ -27,7 +27,7 @@ def queued(opens: Optional[str], already: bool, agent: Optional[str] = None) -> 
             "our conversation so far. Until they do, I can keep helping."
         )
     return (
-        f"Our team is away right now. Someone will answer here {opens}; I've put our conversation in "
+        f"Our team is away right now. Someone will answer here from {opens}; I've put our conversation in "
         f"their queue. Until then, I can keep helping."
     )
 
