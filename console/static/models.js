@@ -96,5 +96,7 @@
     }
     load();
   });
-  load().catch((error) => { status.textContent = error.message; });
+  // data-ready: every section has been drawn once (the browser test waits for it).
+  load().then(() => { document.body.dataset.ready = "1"; })
+    .catch((error) => { status.textContent = error.message; });
 })();
