@@ -17,6 +17,9 @@ served by the Rasa process itself, under /webhooks/ops/:
                                           registry's live one)
     POST /webhooks/ops/models/candidate   {"model_id": id | null, "share"?}: start, change or stop an A/B test
 
+A candidate must have the live model's domain (slots, actions): the shared tracker store keeps one
+domain, and Rasa sets it from each model it loads (a retrained model from the same data has it).
+
 Only registered models (learning/registry.py) are loaded, never a path from a request. With
 `SHOPCUE_RASA_TOKEN` set the routes need it (`Authorization: Bearer ...`); without one they answer only
 clients on this machine. At start the candidate comes from `SHOPCUE_AB_CANDIDATE` (a registry id or an
