@@ -143,12 +143,14 @@ def test_a_shopper_and_an_agent_talk_and_the_bot_takes_over_again(
     item.find_element(By.CSS_SELECTOR, "button.open").click()
     wait(agent, lambda d: d.find_element(By.ID, "handoff").get_attribute("data-open-state") == "waiting",
          "the open conversation")
+    assert not agent.find_element(By.ID, "reply-form").is_displayed()  # only the holder may reply
     transcript = agent.find_element(By.ID, "turns").text
     assert "talk to a person" in transcript and "intent: human_handoff" in transcript
     screenshot(agent, "02-agent-queue-and-transcript")
     agent.find_element(By.ID, "claim").click()
     wait(agent, lambda d: d.find_element(By.ID, "handoff").get_attribute("data-open-state") == "claimed",
          "the claim")
+    assert agent.find_element(By.ID, "reply-form").is_displayed()
     wait(shopper, lambda d: handoff_state(d) == "claimed", "the shopper to see the agent join")
     assert status_line(shopper) == f"{AGENT} has joined the chat."
 
