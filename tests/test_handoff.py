@@ -315,7 +315,8 @@ def test_the_widget_gets_agent_messages_and_history_names_the_agent(project_db: 
     nobody = asyncio.run(handoff_channel.updates(rasa_agent, "web-z", 0.0))
     assert nobody["state"] == "none" and nobody["messages"] == []  # another shopper sees nothing
     shown = history_messages(list(tracker.events), "web-a")
-    assert [m.get("agent") for m in shown if m["sender"] == "bot"] == [None, "alice", "alice"]
+    assert [(m.get("agent"), m.get("ts")) for m in shown if m["sender"] == "bot"] == [
+        (None, None), ("alice", 101.0), ("alice", 102.0)]
 
 
 @pytest.mark.parametrize("value, expected", [(None, 0.0), ("", 0.0), ("12.5", 12.5), ("-1", None),

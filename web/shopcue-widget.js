@@ -660,11 +660,11 @@
     });
   }
 
-  function showUpdates(payload, render) {
+  function showUpdates(payload) {
     var messages = Array.isArray(payload.messages) ? payload.messages : [];
     var first = null;
     messages.forEach(function (message) {
-      if (render && message && typeof message.text === "string") {
+      if (message && typeof message.text === "string") {
         var node = renderBotMessage({ text: message.text, agent: String(message.agent || "") });
         first = first || node;
       }
@@ -680,14 +680,14 @@
   }
 
   /* Poll while a person is expected or holds the conversation; stop when they hand back. */
-  function pollHandoff(render) {
+  function pollHandoff() {
     if (handoffTimer) {
       clearTimeout(handoffTimer);
       handoffTimer = null;
     }
     return fetchUpdates()
       .then(function (payload) {
-        showUpdates(payload, render !== false);
+        showUpdates(payload);
       })
       .catch(function () {
         /* the next poll tries again */
@@ -725,6 +725,9 @@
         }
         var turn = []; // bot messages since the last user message
         messages.forEach(function (message) {
+          if (message.agent && typeof message.ts === "number" && message.ts > handoffAfter) {
+            handoffAfter = message.ts; // shown here: the handoff poll carries on after it
+          }
           if (message.sender === "user") {
             renderAnswer(turn, false);
             turn = [];
@@ -802,7 +805,7 @@
     (target || document.body).appendChild(root);
     queue = loadHistory()
       .then(function () {
-        return pollHandoff(false); // history showed the agents' messages; only learn the state
+        return pollHandoff(); // the state, and agents' messages newer than the history showed
       })
       .then(function () {
         root.setAttribute("data-ready", "true"); // tests and the benchmark wait for this

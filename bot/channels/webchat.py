@@ -132,7 +132,8 @@ def history_messages(events: List[Any], sender: str) -> List[Dict[str, Any]]:
             text = shown if isinstance(shown, str) and shown.strip() else event.text
             messages.append({"sender": "user", "text": text})
         elif isinstance(event, BotUttered):
-            agent = {"agent": agent_of(event)} if agent_of(event) else {}  # a person wrote it (handoff)
+            # A person wrote it (handoff): their name, and the time the widget's /updates poll goes on from.
+            agent = {"agent": agent_of(event), "ts": event.timestamp} if agent_of(event) else {}
             for message in bot_event_messages(event, sender):
                 messages.append({"sender": "bot", **message, **agent})
     return messages[-MAX_HISTORY_MESSAGES:]
