@@ -2,30 +2,29 @@
 reviewing as many random ones?
 
     nice -n 5 .venv/bin/python benchmarks/bench_learning_loop.py --queries 2000 --sizes 100,200,400 \\
-        --base-examples 2500 --epochs 3 --json reports/learning-loop.json
+        --base-examples 1500 --epochs 2 --json reports/learning-loop.json
+
+(the run in docs/nlu-results.md, "Learning loop": about 70 minutes on the shared 2-core machine)
 
 1. A base model is trained on a stratified sample of the project's own `data/nlu` (no QueryNER example),
    NLU only (`rasa train nlu`), with the recipe's epochs. Every model of the run uses the same recipe.
 2. A sample of QueryNER train queries is sent through the bot (bot.launcher.BotProcesses, REST webhook)
    as live traffic; the conversation log (learning/broker.py, on a temporary database) keeps each
-   message with its parse and doubt. Without the broker the benchmark logs the parse itself.
+   message with its parse and doubt (learning/doubt.py).
 3. For each N, two arms on copies of that log: the N most doubtful messages, and N chosen at random
    (one shuffle, seeded, so each N's random set holds the smaller ones). Each chosen message gets its
    QueryNER gold label (mapped by data/lexicon/queryner_mapping.yml) through the console's correction
-   API, else learning.review.correct, else a direct write; then the reviewed messages are exported and a
-   model is retrained on the base sample plus the export.
+   API (an admin logged in through the login form); then learning.export writes the reviewed messages
+   and a model is retrained on the base sample plus the export.
 4. Every model is scored on the QueryNER validation split (entity micro-F1, nlu/tools/evaluate.py's
    scoring). The table (N, doubt-first F1, random F1, delta) goes to stdout and --json.
 
-Which path each step took (bot + broker or own logging; console API, review module or direct write;
-learning.export or own export) is printed and kept in the JSON, so the figures say what they measured.
+The path each step took is printed and kept in the JSON, so the figures say what they measured.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import importlib
 import json
 import logging
 import os
@@ -200,51 +199,23 @@ def entity_f1(model: Path, eval_set: Any, schema: Mapping[str, Sequence[str]]) -
 # The conversation log: live traffic, review, export
 
 
-def _fields(cls: Any) -> set:
-    return {f.name for f in dataclasses.fields(cls)}
-
-
-def _optional(module: str) -> Optional[Any]:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
-
-
 def stream_queries(model: Path, texts: Sequence[str], db_url: str) -> str:
-    """Send every text through the running bot as live traffic; returns which logging path was used."""
+    """Send every text through the running bot as live traffic; its event broker (learning/broker.py)
+    logs each message with its parse and doubt into `db_url`. Returns the path's description."""
     from learning import db
-    from learning.doubt import doubt
 
-    use_broker = "database_url" in _fields(BotProcesses) and _optional("learning.broker") is not None
-    kwargs = {"database_url": db_url} if use_broker else {}
     engine = db.get_engine(db_url)
-    with BotProcesses(model=model, **kwargs) as bot:
-        say(f"bot up at {bot.rasa_url}; logging by {'learning.broker' if use_broker else 'the benchmark'}")
+    with BotProcesses(model=model, database_url=db_url) as bot:
+        say(f"bot up at {bot.rasa_url}; logging by learning.broker")
         for i, text in enumerate(texts):
-            sender = f"loop-{i:05d}"
-            bot.send(sender, text)
-            if not use_broker:
-                parse = bot.parse(text)
-                with engine.begin() as conn:
-                    conn.execute(db.messages.insert().values(
-                        sender_id=sender, channel="rest", text=text, text_key=normalise_for_dedup(text),
-                        intent=(parse.get("intent") or {}).get("name") or "",
-                        intent_confidence=float((parse.get("intent") or {}).get("confidence") or 0.0),
-                        intent_ranking=parse.get("intent_ranking") or [],
-                        entities=parse.get("entities") or [], attributes=parse.get("attributes") or {},
-                        model_id=model.stem, doubt=doubt(parse), created_at=db.utcnow(),
-                    ))
+            bot.send(f"loop-{i:05d}", text)
             if (i + 1) % 250 == 0:
                 say(f"  streamed {i + 1}/{len(texts)} queries")
-        if use_broker:  # the broker writes after the reply; give the last rows a moment
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and _count(engine) < len(texts):
-                time.sleep(1)
+        deadline = time.monotonic() + 60  # the broker writes after the reply; give the last rows a moment
+        while time.monotonic() < deadline and _count(engine) < len(texts):
+            time.sleep(1)
     say(f"logged {_count(engine)} messages")
-    if use_broker:
-        return "bot REST webhook + learning.broker"
-    return "bot REST webhook; rows (parse from /model/parse, learning.doubt) written by the benchmark"
+    return "bot REST webhook + learning.broker"
 
 
 def _count(engine: Any) -> int:
@@ -328,8 +299,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--queries", type=int, default=2000, help="QueryNER train queries streamed")
     parser.add_argument("--sizes", default="100,200,400", help="numbers of reviews N")
-    parser.add_argument("--base-examples", type=int, default=2500, help="stratified sample of data/nlu")
-    parser.add_argument("--epochs", type=int, default=3, help="joint model epochs, every model")
+    parser.add_argument("--base-examples", type=int, default=1500, help="stratified sample of data/nlu")
+    parser.add_argument("--epochs", type=int, default=2, help="joint model epochs, every model")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--config", type=Path, default=PROJECT_ROOT / "config.yml")
     parser.add_argument("--data", type=Path, default=PROJECT_ROOT / "data" / "nlu")
