@@ -18,6 +18,7 @@ from sqlalchemy import insert
 from benchmarks.bench_webchat import browser_missing, headless_chrome
 from learning import registry
 from learning.db import messages, utcnow
+from learning.retrain import RetrainOptions, RetrainResult
 from ops import shadow
 from ops.serving_client import RASA_URL_ENV
 from tests.console_seed import PASSWORD, add_message
@@ -137,3 +138,35 @@ def test_the_models_page_shows_shadow_and_ab_and_promotes(setup: Dict[str, Any])
     wait(driver, lambda d: "Promote: done" in d.find_element(By.ID, "models-status").text, "the promote")
     assert fake.switches == [{"path": "/webhooks/ops/models/live", "model_id": models["cand"].id}]
     assert registry.live_model(console.engine).id == models["cand"].id
+
+
+def test_an_admin_retrains_from_the_models_page_and_follows_it(setup: Dict[str, Any]) -> None:
+    """The button starts the console's retrain job; the page shows its progress lines, the comparison
+    table and why the candidate was not promoted (the job's work is learning.retrain's, tested in
+    tests/test_retrain.py; here a runner that takes a moment stands in for minutes of training)."""
+    console, models = setup["console"], setup["models"]
+    driver: WebDriver = setup["driver"]
+    release = threading.Event()
+
+    def runner(options: RetrainOptions, _engine: Any, progress: Any) -> RetrainResult:
+        progress("exported 3 reviewed examples")
+        progress("training the candidate")
+        release.wait(20)
+        progress("scored; entity F1 dropped 0.012")
+        table = "| set | metric | live | candidate | delta |\n| heldout | entity F1 | 0.930 | 0.918 | -0.012"
+        return RetrainResult(models["cand"], models["live"], {}, {}, table, False,
+                             ["heldout entity F1 dropped by 0.012"])
+
+    console.server.config.app.state.retrain_runner = runner  # the app uvicorn serves
+    driver.get(f"{console.url}/models")
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "body[data-ready]"), "the models page")
+    driver.find_element(By.ID, "retrain").click()
+    wait(driver, lambda d: "training the candidate" in d.find_element(By.ID, "retrain-lines").text,
+         "the retrain's progress")
+    assert not driver.find_element(By.ID, "retrain").is_enabled()  # one job at a time
+    release.set()
+    wait(driver, lambda d: "not promoted" in d.find_element(By.ID, "retrain-state").text, "the outcome")
+    assert "heldout entity F1 dropped by 0.012" in driver.find_element(By.ID, "retrain-state").text
+    assert "0.918" in driver.find_element(By.ID, "retrain-table").text
+    assert driver.find_element(By.ID, "retrain").is_enabled()
+    screenshot(driver, "models-retrain")

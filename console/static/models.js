@@ -96,6 +96,34 @@
     }
     load();
   });
+  // Retrain: start the job, then follow its progress lines until it is done or failed.
+  const retrainButton = document.getElementById("retrain");
+  async function followRetrain() {
+    const job = await api("GET", "/api/admin/retrain");
+    const running = job.state === "running";
+    retrainButton.disabled = running;
+    const outcome = job.state === "done" ? (job.promoted ? "candidate promoted" : "candidate not promoted: " +
+      (job.reasons || []).join("; ")) : job.state === "failed" ? job.error : "";
+    document.getElementById("retrain-state").textContent =
+      job.state === "idle" ? "" : `${job.state}${job.started_by ? ` (started by ${job.started_by})` : ""} ${outcome}`;
+    document.getElementById("retrain-lines").textContent = (job.lines || []).slice(-20).join("\n");
+    document.getElementById("retrain-table").textContent = job.table || "";
+    if (running) {
+      setTimeout(() => followRetrain().catch(() => {}), 3000);
+    } else if (job.state === "done") {
+      load();
+    }
+  }
+  retrainButton.addEventListener("click", async () => {
+    retrainButton.disabled = true;
+    try {
+      await api("POST", "/api/admin/retrain", {});
+    } catch (error) {
+      status.textContent = `retrain: ${error.message}`;
+    }
+    followRetrain().catch((error) => { status.textContent = error.message; });
+  });
+  followRetrain().catch(() => {});
   // data-ready: every section has been drawn once (the browser test waits for it).
   load().then(() => { document.body.dataset.ready = "1"; })
     .catch((error) => { status.textContent = error.message; });
