@@ -23,12 +23,13 @@ from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import insert, select
 
 from benchmarks.bench_webchat import browser_missing, headless_chrome
 from bot.launcher import BotProcesses, free_port
 from console.app import create_app
 from console.settings import ConsoleSettings
-from learning.db import get_engine
+from learning.db import get_engine, messages, suggestions
 from ops.monitor_baseline import BASELINE_ENV, baseline_path
 from tests.console_seed import PASSWORD, add_users
 
@@ -62,27 +63,47 @@ return painted;
 """
 
 
+def copy_senders(source_url: str, target_url: str, prefix: str) -> None:
+    """The rows of the senders whose id starts with `prefix` (their messages and suggestions), copied
+    into a database of their own: the session's bot also logs every other test's conversations."""
+    source, target = get_engine(source_url), get_engine(target_url)
+    with source.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(
+            select(messages).where(messages.c.sender_id.startswith(prefix)))]
+        ids = [row["id"] for row in rows]
+        found = [dict(r._mapping) for r in conn.execute(
+            select(suggestions).where(suggestions.c.message_id.in_(ids)))] if ids else []
+    with target.begin() as conn:
+        if rows:
+            conn.execute(insert(messages), rows)
+        if found:
+            conn.execute(insert(suggestions), found)
+
+
 @pytest.fixture(scope="module")
-def scripted_run(bot: BotProcesses, trained_model: Path) -> BotProcesses:
-    """The scripted conversation through the running bot, written to its learning database."""
+def scripted_run(bot: BotProcesses, trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The scripted conversation through the running bot; the URL of a database holding only its rows."""
     fallback = next((t for t in FALLBACK_CANDIDATES if bot.parse(t)["intent"]["name"] == "nlu_fallback"),
                     None)
     assert fallback, f"none of {FALLBACK_CANDIDATES} is nlu_fallback for this model"
+    prefix = f"dash-{uuid.uuid4().hex[:6]}-"
     for n, text in enumerate((*SCRIPT, fallback)):
-        bot.send(f"dash-{n % 3}-{uuid.uuid4().hex[:6]}", text)
+        bot.send(f"{prefix}{n % 3}", text)
     baseline = baseline_path(trained_model)
     if not baseline.is_file():  # once per model: the held-out split parsed by it
         subprocess.run([sys.executable, "-m", "ops.monitor_baseline", "--model", str(trained_model)],
                        check=True, capture_output=True, timeout=900)
     time.sleep(1.0)  # the log writer stores the last turn's replies off the event loop
-    return bot
+    url = f"sqlite:///{tmp_path_factory.mktemp('dashboard-run') / 'learning.db'}"
+    copy_senders(bot.database_url, url, prefix)
+    return url
 
 
 @pytest.fixture(scope="module")
-def console(scripted_run: BotProcesses, trained_model: Path, tmp_path_factory: pytest.TempPathFactory
+def console(scripted_run: str, trained_model: Path, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[str]:
     root = tmp_path_factory.mktemp("dashboard")
-    settings = ConsoleSettings(database_url=scripted_run.database_url, data_dir=root / "data")
+    settings = ConsoleSettings(database_url=scripted_run, data_dir=root / "data")
     add_users(get_engine(settings.database_url))
     patch = pytest.MonkeyPatch()
     patch.setenv(BASELINE_ENV, str(baseline_path(trained_model)))
