@@ -9,7 +9,6 @@ export, and check the exported YAML with Rasa's own loader. Screenshots go to ar
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import Any, Callable, Dict, Iterator, List
 import pytest
 import uvicorn
 from rasa.shared.nlu.training_data.loading import load_data
-from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -28,11 +26,12 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from benchmarks.bench_webchat import browser_missing, headless_chrome
+from benchmarks.bench_webchat import browser_missing
 from bot.launcher import free_port
 from console.app import create_app
 from console.settings import ConsoleSettings
 from learning.db import get_engine, messages
+from tests.browser import chrome, save_screenshot, wait_for
 from tests.console_seed import PASSWORD, add_message, add_users, seed_queue, span
 
 pytestmark = [
@@ -101,25 +100,16 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
 
 @pytest.fixture(scope="module")
 def driver() -> Iterator[WebDriver]:
-    browser = headless_chrome(1400, 1000)
-    try:
-        yield browser.driver
-    finally:
-        browser.quit()
+    with chrome(1400, 1000) as browser:
+        yield browser
 
 
 def screenshot(driver: WebDriver, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    save_screenshot(ARTIFACTS, driver, name)
 
 
 def wait(driver: WebDriver, condition: Callable[[WebDriver], Any], what: str) -> Any:
-    try:
-        return WebDriverWait(driver, TIMEOUT).until(condition)
-    except TimeoutException:
-        screenshot(driver, "failed-" + re.sub(r"[^a-z0-9]+", "-", what.lower()).strip("-"))
-        body = driver.find_element(By.TAG_NAME, "body").text
-        raise AssertionError(f"timed out waiting for {what}; page text:\n{body}") from None
+    return wait_for(driver, condition, what, ARTIFACTS, TIMEOUT)
 
 
 def press(driver: WebDriver, keys: str) -> None:

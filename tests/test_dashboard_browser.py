@@ -19,18 +19,17 @@ from typing import Any, Callable, Iterator
 
 import pytest
 import uvicorn
-from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import insert, select
 
-from benchmarks.bench_webchat import browser_missing, headless_chrome
+from benchmarks.bench_webchat import browser_missing
 from bot.launcher import BotProcesses, free_port
 from console.app import create_app
 from console.settings import ConsoleSettings
 from learning.db import get_engine, messages, suggestions
 from ops.monitor_baseline import BASELINE_ENV, baseline_path
+from tests.browser import chrome, save_screenshot, wait_for
 from tests.console_seed import PASSWORD, add_users
 
 pytestmark = [
@@ -126,25 +125,16 @@ def console(scripted_run: str, trained_model: Path, tmp_path_factory: pytest.Tem
 
 @pytest.fixture(scope="module")
 def driver() -> Iterator[WebDriver]:
-    browser = headless_chrome(1400, 1400)
-    try:
-        yield browser.driver
-    finally:
-        browser.quit()
+    with chrome(1400, 1400) as browser:
+        yield browser
 
 
 def screenshot(driver: WebDriver, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    save_screenshot(ARTIFACTS, driver, name)
 
 
 def wait(driver: WebDriver, condition: Callable[[WebDriver], Any], what: str) -> Any:
-    try:
-        return WebDriverWait(driver, TIMEOUT).until(condition)
-    except TimeoutException:
-        screenshot(driver, "failed")
-        raise AssertionError(f"timed out waiting for {what}; page text:\n"
-                             f"{driver.find_element(By.TAG_NAME, 'body').text}") from None
+    return wait_for(driver, condition, what, ARTIFACTS, TIMEOUT)
 
 
 def open_dashboard(driver: WebDriver, url: str) -> None:

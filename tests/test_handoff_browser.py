@@ -9,22 +9,20 @@ artifacts/handoff/.
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, List
 
 import pytest
-from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
 
-from benchmarks.bench_webchat import browser_missing, headless_chrome
+from benchmarks.bench_webchat import browser_missing
 from bot.launcher import BotProcesses
 from console.users import add_user
 from learning.db import get_engine
+from tests.browser import chrome, save_screenshot, wait_for
 
 pytestmark = [
     pytest.mark.e2e,
@@ -61,34 +59,22 @@ def shop(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.fixture(scope="module")
 def shopper() -> Iterator[WebDriver]:
-    browser = headless_chrome(400, 800)
-    try:
-        yield browser.driver
-    finally:
-        browser.quit()
+    with chrome(400, 800) as browser:
+        yield browser
 
 
 @pytest.fixture(scope="module")
 def agent() -> Iterator[WebDriver]:
-    browser = headless_chrome(1400, 900)
-    try:
-        yield browser.driver
-    finally:
-        browser.quit()
+    with chrome(1400, 900) as browser:
+        yield browser
 
 
 def screenshot(driver: WebDriver, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    save_screenshot(ARTIFACTS, driver, name)
 
 
 def wait(driver: WebDriver, condition: Callable[[WebDriver], Any], what: str) -> Any:
-    try:
-        return WebDriverWait(driver, TIMEOUT).until(condition)
-    except TimeoutException:
-        screenshot(driver, "failed-" + re.sub(r"[^a-z0-9]+", "-", what.lower()).strip("-"))
-        body = driver.find_element(By.TAG_NAME, "body").text
-        raise AssertionError(f"timed out waiting for {what}; page text:\n{body}") from None
+    return wait_for(driver, condition, what, ARTIFACTS, TIMEOUT)
 
 
 def chat_texts(driver: WebDriver, selector: str) -> List[str]:
