@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.expression import Update
 
 from learning.db import metadata, utcnow
 
@@ -213,12 +214,7 @@ def claim(engine: Engine, handoff_id: int, agent: str, now: Optional[datetime] =
         update(handoffs).where(handoffs.c.id == handoff_id, handoffs.c.state == WAITING)
         .values(state=CLAIMED, agent=agent, claimed_at=now or utcnow())
     )
-    with ready(engine).begin() as connection:
-        changed = connection.execute(statement).rowcount
-    handoff = get_handoff(engine, handoff_id)
-    if changed != 1:
-        raise HandoffConflictError(f"handoff {handoff_id} is {handoff.state}"
-                              + (f" by {handoff.agent}" if handoff.agent else ""))
+    handoff = _conditional_update(engine, handoff_id, statement)
     logger.info("handoff.claimed id=%s agent=%s", handoff_id, agent)
     return handoff
 
@@ -234,11 +230,18 @@ def close(engine: Engine, handoff_id: int, agent: str, force: bool = False,
         update(handoffs).where(handoffs.c.id == handoff_id, allowed)
         .values(state=CLOSED, closed_at=now or utcnow(), closed_by=agent)
     )
+    handoff = _conditional_update(engine, handoff_id, statement)
+    logger.info("handoff.closed id=%s agent=%s", handoff_id, agent)
+    return handoff
+
+
+def _conditional_update(engine: Engine, handoff_id: int, statement: Update) -> Handoff:
+    """Run an UPDATE whose WHERE holds only in the expected state; the handoff after it, or
+    HandoffConflictError naming the state it was in (another agent was quicker)."""
     with ready(engine).begin() as connection:
         changed = connection.execute(statement).rowcount
     handoff = get_handoff(engine, handoff_id)
     if changed != 1:
         raise HandoffConflictError(f"handoff {handoff_id} is {handoff.state}"
-                              + (f" by {handoff.agent}" if handoff.agent else ""))
-    logger.info("handoff.closed id=%s agent=%s", handoff_id, agent)
+                                   + (f" by {handoff.agent}" if handoff.agent else ""))
     return handoff
