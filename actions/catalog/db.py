@@ -12,11 +12,11 @@ import threading
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import create_engine, event, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from actions.catalog.models import Base, Product, StockLevel
+from actions.catalog.models import AttributeFact, Base, Product, StockLevel
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DB_PATH = REPO_ROOT / "var" / "shopcue_catalog.db"
@@ -81,8 +81,13 @@ def uses_fts(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+# Columns added after a catalog file may have been built: (table, column, SQL type and default).
+_ADDED_COLUMNS = (("products", "image_url", "VARCHAR(500) NOT NULL DEFAULT ''"),)
+
+
 def create_schema(engine: Engine) -> None:
     Base.metadata.create_all(engine)
+    _add_missing_columns(engine)
     if uses_fts(engine):
         with engine.begin() as conn:
             conn.execute(
@@ -92,6 +97,16 @@ def create_schema(engine: Engine) -> None:
                     "tokenize='porter unicode61')"
                 )
             )
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Bring a catalog built by an older version up to date in place (no data is touched)."""
+    inspector = inspect(engine)
+    with engine.begin() as conn:
+        for table, column, sql_type in _ADDED_COLUMNS:
+            present = {col["name"] for col in inspector.get_columns(table)}
+            if column not in present:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
 
 
 def rebuild_fts(session: Session) -> None:
@@ -150,6 +165,7 @@ def build_catalog(url: Optional[str], products: Iterable[dict], replace: bool = 
     create_schema(engine)
     with session_for(engine) as session, session.begin():
         if replace:
+            session.execute(AttributeFact.__table__.delete())
             session.execute(StockLevel.__table__.delete())
             session.execute(Product.__table__.delete())
         count = write_products(session, products)

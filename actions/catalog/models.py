@@ -1,10 +1,11 @@
-"""The catalog's tables: products and their stock per size, plus the FTS5 index (SQLite only)."""
+"""The catalog's tables: products, their stock per size and where each attribute came from, plus the FTS5
+index (SQLite only)."""
 
 from __future__ import annotations
 
 from typing import Dict, List, Optional
 
-from sqlalchemy import Boolean, Column, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, Column, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import declarative_base, relationship
 
 from common.schema import AGE_GROUP, DEFAULT_ATTRIBUTES, GENDER, NEUTRAL_VALUES
@@ -38,6 +39,7 @@ class Product(Base):
     rating = Column(Float, nullable=False, default=0.0)
     gift_suitable = Column(Boolean, nullable=False, default=False)
     description = Column(Text, nullable=False, default="")
+    image_url = Column(String(500), nullable=False, default="")  # http(s) only; "" shows the placeholder
 
     stock = relationship(
         "StockLevel",
@@ -45,6 +47,13 @@ class Product(Base):
         lazy="selectin",
         cascade="all, delete-orphan",
         order_by="StockLevel.position",
+    )
+
+    facts = relationship(
+        "AttributeFact",
+        back_populates="product",
+        lazy="noload",  # search never needs them; enrichment and review load them explicitly
+        cascade="all, delete-orphan",
     )
 
     @property
@@ -113,3 +122,58 @@ class StockLevel(Base):
     quantity = Column(Integer, nullable=False, default=0)
 
     product = relationship("Product", back_populates="stock")
+
+
+# Where a product's attribute value came from. A feed's own column is `given`; a value the NLU model read
+# from the title, description and brand is `inferred` (with its confidence); a person's fix in the
+# review console is `reviewed`.
+SOURCE_GIVEN = "given"
+SOURCE_INFERRED = "inferred"
+SOURCE_REVIEWED = "reviewed"
+
+# A fact's review state, separate from its source: `auto` (nobody looked), `accepted` (a person
+# confirmed the value as it was), `corrected` (a person changed it).
+REVIEW_AUTO = "auto"
+REVIEW_ACCEPTED = "accepted"
+REVIEW_CORRECTED = "corrected"
+
+# The Product columns enrichment infers and reviewers fix; one fact row per product and attribute.
+ENRICHED_ATTRIBUTES = (
+    "product_type",
+    "category",
+    "gender",
+    "age_group",
+    "colour",
+    "material",
+    "gift_suitable",
+)
+
+
+class AttributeFact(Base):
+    """One attribute of one product: the value in use (mirrored on the Product column, which search
+    reads), where it came from, and what the model read even when the feed gave a value, so a
+    contradiction between the two can be reported and reviewed."""
+
+    __tablename__ = "product_attribute_facts"
+
+    product_id = Column(String(16), ForeignKey("products.id", ondelete="CASCADE"), primary_key=True)
+    attribute = Column(String(20), primary_key=True)  # one of ENRICHED_ATTRIBUTES
+    value = Column(String(60), nullable=False, default="")  # as stored on Product ("true"/"false" for gift)
+    source = Column(String(10), nullable=False, default=SOURCE_INFERRED)
+    confidence = Column(Float, nullable=True)  # the model's, for inferred values; None for given ones
+    inferred_value = Column(String(60), nullable=True)  # the model's reading, kept beside a given value
+    inferred_confidence = Column(Float, nullable=True)
+    review_state = Column(String(10), nullable=False, default=REVIEW_AUTO, index=True)
+    reviewed_by = Column(String(80), nullable=True)
+    reviewed_at = Column(DateTime, nullable=True)
+
+    product = relationship("Product", back_populates="facts")
+
+    @property
+    def contradicted(self) -> bool:
+        """The feed gave a value and the model read a different one."""
+        return (
+            self.source == SOURCE_GIVEN
+            and self.inferred_value is not None
+            and self.inferred_value != self.value
+        )
