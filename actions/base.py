@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from actions.catalog.db import session_for
 from actions.catalog_handle import catalog
+from actions.key_attributes import KeyAttributes
 from actions.replies.conversation import CATALOG_DOWN
 from actions.request import ShopperRequest, read_request
 from actions.vocabulary import Vocabulary
@@ -29,12 +30,14 @@ CATALOG_ERRORS = (SQLAlchemyError, OSError, ImportError)
 @dataclass(frozen=True)
 class Turn:
     """What an action works on: the conversation, the latest message as a request, and the catalog
-    (a session connects on its first query, so an action that needs no product costs nothing)."""
+    (a session connects on its first query, so an action that needs no product costs nothing), with the
+    catalog's key attributes per category."""
 
     tracker: Tracker
     request: ShopperRequest
     session: Session
     vocabulary: Vocabulary
+    key_attributes: KeyAttributes
 
 
 class ShopAction(Action, metaclass=abc.ABCMeta):
@@ -51,7 +54,8 @@ class ShopAction(Action, metaclass=abc.ABCMeta):
             shop = catalog()
             request = read_request(tracker.latest_message or {}, shop.vocabulary)
             with session_for(shop.engine) as session:
-                return self.act(dispatcher, Turn(tracker, request, session, shop.vocabulary))
+                turn = Turn(tracker, request, session, shop.vocabulary, shop.key_attributes)
+                return self.act(dispatcher, turn)
         except CATALOG_ERRORS:
             logger.exception("catalog error in %s", self.name())
             dispatcher.utter_message(text=CATALOG_DOWN)

@@ -1,15 +1,20 @@
-"""The action server's handle on the catalog: one engine and one vocabulary per process, opened (and
-the demo catalog built) on first use."""
+"""The action server's handle on the catalog: one engine, one vocabulary and one table of each category's
+key attributes per process, opened (and the demo catalog built) on first use."""
 
 from __future__ import annotations
 
 import threading
+from collections import defaultdict
 from dataclasses import dataclass
-from typing import Optional
+from typing import Dict, List, Optional
 
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from actions.catalog.db import ensure_catalog, session_for
+from actions.catalog.models import ONE_SIZE, Product, StockLevel
+from actions.key_attributes import KeyAttributes, ProductFacts, learn_key_attributes
 from actions.retrieval import distinct_catalog_values
 from actions.vocabulary import Vocabulary, build_vocabulary, load_synonyms
 
@@ -18,6 +23,25 @@ from actions.vocabulary import Vocabulary, build_vocabulary, load_synonyms
 class Catalog:
     engine: Engine
     vocabulary: Vocabulary
+    key_attributes: KeyAttributes
+
+
+def catalog_facts(session: Session) -> List[ProductFacts]:
+    """Every product's attributes and sizes, read as plain rows (two queries, no Product objects)."""
+    sizes: Dict[str, List[str]] = defaultdict(list)
+    for product_id, size in session.execute(
+        select(StockLevel.product_id, StockLevel.size).order_by(StockLevel.product_id, StockLevel.position)
+    ):
+        if size != ONE_SIZE:
+            sizes[product_id].append(size)
+    columns = (
+        Product.id, Product.category, Product.product_type, Product.gender, Product.age_group,
+        Product.colour, Product.material, Product.brand, Product.price, Product.rating, Product.gift_suitable,
+    )
+    return [
+        ProductFacts(*row[1:], real_sizes=sizes.get(row[0], []))
+        for row in session.execute(select(*columns).order_by(Product.id))
+    ]
 
 
 _lock = threading.Lock()
@@ -32,10 +56,11 @@ def catalog() -> Catalog:
             engine = ensure_catalog()
             with session_for(engine) as session:
                 values = distinct_catalog_values(session)
+                key_attributes = learn_key_attributes(catalog_facts(session))
             vocabulary = build_vocabulary(
                 load_synonyms(), values["types"], values["colours"], values["materials"], values["brands"]
             )
-            _opened = Catalog(engine, vocabulary)
+            _opened = Catalog(engine, vocabulary, key_attributes)
         return _opened
 
 

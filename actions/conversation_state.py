@@ -10,6 +10,7 @@ from rasa_sdk.events import SlotSet
 
 from actions.cart import CartLine, cart_state, read_cart
 from actions.query import SearchQuery
+from actions.viewed import VIEWED_PRODUCTS, read_viewed, remember_viewed
 
 SEARCH_STATE = "search_state"  # the SearchQuery being run
 RANKED_IDS = "ranked_ids"  # every result of that search, best first (for "show more")
@@ -20,6 +21,7 @@ PENDING_OFFER = "pending_offer"  # what a yes/no answers: GIFT_WRAP_OFFER or CAR
 GIFT_WRAP = "gift_wrap"  # the shopper's answer to the gift-wrap offer, None until asked
 GIFT_WRAP_OFFER = "gift_wrap"
 CART_OFFER = "add_to_cart"
+# VIEWED_PRODUCTS: the products the shopper opened, newest last (actions/viewed.py)
 MAX_IDS = 200
 
 
@@ -39,6 +41,10 @@ def shown_ids(tracker: Tracker) -> List[str]:
 def focus_id(tracker: Tracker) -> Optional[str]:
     value = tracker.get_slot(FOCUS_ID)
     return str(value)[:32] if value else None
+
+
+def viewed_ids(tracker: Tracker) -> List[str]:
+    return read_viewed(tracker.get_slot(VIEWED_PRODUCTS))
 
 
 def search_state(tracker: Tracker) -> Optional[SearchQuery]:
@@ -76,6 +82,11 @@ def show(ids: Sequence[str], ranked: Optional[Sequence[str]] = None) -> List[Dic
 
 def focus(product_id: str) -> Dict[str, Any]:
     return SlotSet(FOCUS_ID, product_id)
+
+
+def opened(tracker: Tracker, ids: Sequence[str]) -> Dict[str, Any]:
+    """The shopper opened these products (asked their details): they join the viewed products."""
+    return SlotSet(VIEWED_PRODUCTS, remember_viewed(tracker.get_slot(VIEWED_PRODUCTS), ids))
 
 
 def offer(what: Optional[str]) -> Dict[str, Any]:

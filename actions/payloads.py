@@ -5,12 +5,28 @@ from __future__ import annotations
 
 import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from urllib.parse import urlsplit
 
 from actions.catalog.models import Product
 from actions.prices import format_price
 from actions.replies.products import stock_note
 
 CURRENCY = "USD"
+IMAGE_SCHEMES = ("http", "https")
+MAX_IMAGE_URL = 500  # the catalog column's length
+
+
+def image_url(product: Product) -> Optional[str]:
+    """The product's image for a card: its http(s) URL, else None (the channel shows a placeholder). The
+    importer accepts only http(s), but the column is checked again: it may have been written another way."""
+    url = (product.image_url or "").strip()
+    if not url or len(url) > MAX_IMAGE_URL or any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. a malformed IPv6 host
+        return None
+    return url if parts.scheme.lower() in IMAGE_SCHEMES and parts.netloc else None
 
 
 def button_payload(intent: str, entities: Optional[Mapping[str, Any]] = None) -> str:
@@ -35,7 +51,7 @@ def product_card(product: Product, position: int, size: Optional[str] = None) ->
         },
         "in_stock": product.available(size),
         "stock_note": stock_note(product, size),
-        "image": None,
+        "image": image_url(product),
         "position": position,
     }
 
@@ -63,7 +79,11 @@ def comparison(
     rows: Sequence[Tuple[str, List[str]]],
     verdict: str,
     intro: str = "",
+    shared: Sequence[Tuple[str, str]] = (),
+    shared_line: str = "",
 ) -> Dict[str, Any]:
+    """The comparison table: `rows` (what differs, in order), `shared` (label, value) pairs of the key
+    attributes they have in common and `shared_line`, the sentence a channel shows for them ("Both: ...")."""
     return {
         "type": "comparison",
         "intro": intro,
@@ -78,5 +98,7 @@ def comparison(
             for position, p in products
         ],
         "rows": [{"attribute": attribute, "values": list(values)} for attribute, values in rows],
+        "shared": [{"attribute": attribute, "value": value} for attribute, value in shared],
+        "shared_line": shared_line,
         "verdict": verdict,
     }

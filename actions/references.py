@@ -114,3 +114,18 @@ def parse_positions(text: str, shown: int, colours: Optional[Sequence[str]] = No
         else:
             add(ORDINAL_WORDS[word])
     return positions
+
+
+# "the ones I looked at before", "what I saw earlier", "the ones I viewed", "previously viewed items".
+_VIEWED = re.compile(
+    r"\b(?:previously|recently|already|earlier)\s+(?:viewed|seen|opened|looked\s+at|checked)\b"
+    r"|\b(?:i|we|ive|weve)(?:\s*'ve|\s+have|\s+had|\s+just|\s+already)?\s+(?:looked\s+at|viewed|seen|saw|opened|"
+    r"clicked(?:\s+on)?|checked(?:\s+out)?|was\s+looking\s+at|were\s+looking\s+at)\b"
+    r"|\b(?:viewed|seen|looked\s+at|opened)\s+(?:before|earlier|previously)\b"
+)
+
+
+def mentions_viewed(text: str) -> bool:
+    """Whether a message points at the products the shopper opened before ("compare it with the ones I
+    looked at before", "how does this compare to what I viewed earlier")."""
+    return bool(_VIEWED.search(text.lower().replace("\u2019", "'")))

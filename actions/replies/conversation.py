@@ -169,6 +169,23 @@ def compare_out_of_range(shown: int) -> str:
     return f"I only showed {shown} results. Which two or three should I compare (1-{shown})?"
 
 
+NOTHING_VIEWED = (
+    "You haven't opened any product yet. Ask me about one (\"tell me about the first one\") or click its "
+    "card, then I can compare it with the ones you look at next."
+)
+
+
+def no_other_viewed(current: Product) -> str:
+    return (
+        f"You haven't opened any other product besides {current.title} yet. Ask me about another one or "
+        "click its card, and I can compare them."
+    )
+
+
+def only_one_other_viewed(other: Product) -> str:
+    return f"You've only opened one other product so far: {other.title}. Here are the two side by side."
+
+
 SIMILAR_TO_WHAT = "Similar to what? Tell me what you're looking for first."
 
 

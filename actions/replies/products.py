@@ -67,6 +67,56 @@ def key_attributes(product: Product) -> List[str]:
     return parts
 
 
+# Quick details leave out what the first line of the details already says (brand, price, rating) and
+# what the title names (the product type); a comparison's shared line leaves price and rating to the verdict.
+QUICK_DETAILS_SKIP = frozenset({"brand", "price_band", "rating", "product_type"})
+QUICK_DETAILS_MAX = 4
+SHARED_SKIP = frozenset({"price_band", "rating"})
+
+
+def attribute_phrase(product: Product, attribute: str) -> str:
+    """One key attribute (actions/key_attributes.py) of a product in words: "sizes 4-12", "leather",
+    "for men"; "" when the product has no value for it."""
+    if attribute == "sizes":
+        sizes = sizes_summary(product)
+        return "" if not sizes else f"size {sizes}" if len(product.real_sizes) == 1 else f"sizes {sizes}"
+    if attribute in ("gender", "age_group"):
+        return f"for {audience(product)}"
+    if attribute == "brand":
+        return f"by {product.brand}" if product.brand else ""
+    if attribute == "price_band":
+        return format_price(product.price)
+    if attribute == "rating":
+        return f"rated {product.rating:.1f}/5"
+    if attribute == "gift_suitable":
+        return "gift-ready" if product.gift_suitable else "not gift-ready"
+    return str(getattr(product, attribute, "") or "")
+
+
+def key_phrases(product: Product, attributes: Sequence[str], skip: Sequence[str] = ()) -> List[str]:
+    """The phrases of these attributes in order, each once ("for men" stands for gender and age)."""
+    phrases: List[str] = []
+    for attribute in attributes:
+        phrase = "" if attribute in skip else attribute_phrase(product, attribute)
+        if phrase and phrase not in phrases:
+            phrases.append(phrase)
+    return phrases
+
+
+def quick_details(product: Product, key: Sequence[str]) -> str:
+    """ "Quick details: sizes 4-12, leather, black, for men." from the category's key attributes, or ""."""
+    phrases = key_phrases(product, key, QUICK_DETAILS_SKIP)[:QUICK_DETAILS_MAX]
+    return f"Quick details: {', '.join(phrases)}." if phrases else ""
+
+
+def shared_line(product: Product, shared: Sequence[str], count: int) -> str:
+    """ "Both: leather, sizes 4-12." for the key attributes compared products have in common, or ""."""
+    phrases = key_phrases(product, shared, SHARED_SKIP)
+    if not phrases:
+        return ""
+    return f"{'Both' if count == 2 else 'All three'}: {', '.join(phrases)}."
+
+
 def product_line(product: Product, position: int, size: Optional[str] = None) -> str:
     """ "1. Title - $29.99 (blue, cotton, sizes S-XL, for women, rated 4.5/5) - in stock"."""
     return (
@@ -79,11 +129,14 @@ def product_lines(products: Sequence[Product], start: int = 1, size: Optional[st
     return "\n".join(product_line(p, start + i, size) for i, p in enumerate(products))
 
 
-def product_details(product: Product) -> str:
+def product_details(product: Product, key: Sequence[str] = ()) -> str:
+    """The details reply; `key`: the category's key attributes, for the "Quick details" line."""
     lines = [
         f"{product.title} by {product.brand}: {format_price(product.price)}, rated {product.rating:.1f}/5.",
+        quick_details(product, key),
         product.description,
     ]
+    lines = [line for line in lines if line]
     if product.sized:
         levels = ", ".join(
             f"{size} ({'out' if product.quantity_for(size) <= 0 else product.quantity_for(size)})"
