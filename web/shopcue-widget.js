@@ -10,7 +10,7 @@
  * Talks to the bot's webchat channel (bot/channels/webchat.py):
  *   POST {base}/webhooks/webchat/webhook  {sender, message, metadata?} -> [bot messages]
  *   GET  {base}/webhooks/webchat/history?sender=...                   -> {messages: [...]}
- *   POST {base}/webhooks/webchat/event    {sender, type: "card_click", product_id} (learning log)
+ *   POST {base}/webhooks/webchat/event    {sender, type: "card_click", product_id} (learning log, viewed products)
  *   GET  {base}/webhooks/webchat/updates?sender=...&after=...  -> {state, agent, messages, latest}
  *        polled every 2 s while the conversation waits for or is held by a person (handoff)
  * Bot messages carry `text`, `buttons` (quick replies) and `custom` payloads
@@ -317,8 +317,9 @@
           reportEvent("card_click", String(product.id));
         });
       }
+      // The catalog's http(s) image (the URL is only ever set as `src`), else or on error the placeholder.
       var image = el("img", "shopcue-card-image");
-      image.alt = "";
+      image.alt = product.title ? String(product.title) : "Product image";
       image.loading = "lazy";
       image.width = 72;
       image.height = 72;
@@ -414,6 +415,9 @@
     table.appendChild(tbody);
     wrapper.appendChild(table);
     container.appendChild(wrapper);
+    if (typeof custom.shared_line === "string" && custom.shared_line) {
+      container.appendChild(el("p", "shopcue-shared", custom.shared_line)); // "Both: leather, sizes 4-12."
+    }
     if (custom.verdict) {
       container.appendChild(el("p", "shopcue-verdict", custom.verdict));
     }

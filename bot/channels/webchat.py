@@ -13,7 +13,13 @@ Routes, under /webhooks/webchat/:
   GET  /history?sender=...    {"sender", "messages": [...]} from the tracker's latest session
   GET  /updates?sender=&after= the handoff's state and agents' messages since `after` (ops/handoff_channel.py)
   POST /event                 {"sender", "type": "card_click", "product_id"} -> 202: a shopper's click
-                              on a product card, for the learning log (learning/broker.py)
+                              on a product card, for the learning log (learning/broker.py) and the
+                              conversation's `viewed_products` slot (see `record_view`)
+
+No Content-Security-Policy header is sent (the page and widget are meant to be embedded in a shop's own
+page, whose policy applies there). Product images on cards come from the catalog's http(s) `image_url`
+(actions/payloads.py re-checks the scheme): a page that sets a CSP must allow them, e.g.
+`img-src 'self' https: http:` (or the image host), alongside `connect-src` for this bot's URL.
 """
 
 from __future__ import annotations
@@ -25,11 +31,12 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
-from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.shared.core.events import BotUttered, SlotSet, UserUttered
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from actions.viewed import VIEWED_PRODUCTS, remember_viewed  # pure: no Rasa SDK, no catalog
 from common.limits import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS
 from learning.redaction import redact  # personal data is replaced before anything stores it
 from ops.ab import routed
@@ -98,6 +105,26 @@ def validate_widget_event(body: Any) -> Optional[str]:
     if not isinstance(product_id, str) or not PRODUCT_ID_PATTERN.match(product_id):
         return "product_id must be 1-32 letters, digits, _ or -"
     return validate_sender(body.get("sender"))
+
+
+async def record_view(rasa_agent: Any, sender: str, product_id: str) -> bool:
+    """A clicked card's product joins the conversation's viewed products (actions/viewed.py), so "compare
+    it with the ones I looked at before" counts it: a `SlotSet` appended to the tracker under the
+    conversation's lock (the lock Rasa's own HTTP API and the handoff take), no bot turn run. False when
+    there is no conversation to add it to (no agent yet, a new sender, a model whose domain lacks the
+    slot). The id is only pattern-checked here; the actions re-check it against the catalog."""
+    tracker_store = getattr(rasa_agent, "tracker_store", None)
+    lock_store = getattr(rasa_agent, "lock_store", None)
+    if tracker_store is None or lock_store is None:
+        return False
+    async with lock_store.lock(sender):
+        tracker = await tracker_store.retrieve(sender)
+        if tracker is None or VIEWED_PRODUCTS not in tracker.slots:
+            return False
+        viewed = remember_viewed(tracker.get_slot(VIEWED_PRODUCTS), [product_id])
+        tracker.update(SlotSet(VIEWED_PRODUCTS, viewed))
+        await tracker_store.save(tracker)
+    return True
 
 
 def bot_event_messages(event: BotUttered, recipient_id: str) -> List[Dict[str, Any]]:
@@ -233,6 +260,11 @@ class WebChatInput(InputChannel):
             broker = active_broker()
             if broker is not None:
                 broker.record_card_click(body["sender"], body["product_id"])  # queued, never blocks
+            sender, product_id = body["sender"], body["product_id"]
+            try:
+                await record_view(getattr(request.app.ctx, "agent", None), sender, product_id)
+            except Exception:  # the tracker store failed: the click still counts for the log
+                logger.warning("webchat: recording a viewed product failed (%s)", sender, exc_info=True)
             return response.json({"logged": broker is not None}, status=202)
 
         @webchat.route("/updates", methods=["GET"])
