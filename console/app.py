@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from console.auth import SESSION_COOKIE, LoginRequiredError, LoginThrottle, current_user, session_user
 from console.deps import get_db
-from console.routers import auth, dashboard, handoff, home, models, review
+from console.routers import auth, dashboard, handoff, home, models, products, review
 from console.settings import ConsoleSettings, get_settings
 from console.shell import STATIC_DIR, render
 
@@ -83,7 +83,8 @@ def create_app(settings: Optional[ConsoleSettings] = None) -> FastAPI:
     app.include_router(auth.router)
     logged_in = [Depends(current_user)]
     for router in (home.router, review.page_router, review.api_router, models.page_router, models.router,
-                   handoff.page_router, handoff.router, dashboard.page_router, dashboard.router):
+                   handoff.page_router, handoff.router, dashboard.page_router, dashboard.router,
+                   products.page_router, products.api_router):
         app.include_router(router, dependencies=logged_in)
     if importlib.util.find_spec(ADMIN_ROUTER_MODULE) is not None:
         admin = importlib.import_module(ADMIN_ROUTER_MODULE)

@@ -332,7 +332,7 @@ def _filtered(session: Session, filters: ProductFilter, threshold: float
     if filters.product_type:
         stmt = stmt.where(Product.product_type == filters.product_type)
     products = {p.id: p for p in session.execute(stmt).scalars()}
-    facts = _facts_of(session, list(products))
+    facts = facts_by_product(session, list(products))
     skipped = _skipped(session)
     rows = []
     for pid, product in products.items():
@@ -344,7 +344,7 @@ def _filtered(session: Session, filters: ProductFilter, threshold: float
     return rows
 
 
-def _facts_of(session: Session, ids: Sequence[str]) -> Dict[str, List[AttributeFact]]:
+def facts_by_product(session: Session, ids: Sequence[str]) -> Dict[str, List[AttributeFact]]:
     out: Dict[str, List[AttributeFact]] = {}
     if not ids:
         return out
@@ -402,7 +402,7 @@ def product_item(engine: Engine, product_id: str) -> ProductItem:
     _prepare(engine)
     with session_for(engine) as session:
         product = _product(session, product_id)
-        facts = _facts_of(session, [product_id]).get(product_id, [])
+        facts = facts_by_product(session, [product_id]).get(product_id, [])
         return _item(product, facts, product_state(facts, product_id in _skipped(session)))
 
 
@@ -597,7 +597,7 @@ _FACT_FIELDS = ("value", "source", "confidence", "inferred_value", "inferred_con
 def _snapshot(session: Session, product: Product) -> Dict[str, Any]:
     """A product's enriched columns and fact rows as JSON (what undo restores and compares)."""
     session.flush()
-    facts = _facts_of(session, [product.id]).get(product.id, [])
+    facts = facts_by_product(session, [product.id]).get(product.id, [])
     return {
         "product_id": product.id,
         "columns": {name: column_value(product, name) for name in ENRICHED_ATTRIBUTES},
@@ -615,7 +615,7 @@ def _restore(session: Session, product: Product, snapshot: Mapping[str, Any]) ->
     for name, value in snapshot["columns"].items():
         _set_column(product, name, value)
     wanted = snapshot["facts"]
-    for fact in _facts_of(session, [product.id]).get(product.id, []):
+    for fact in facts_by_product(session, [product.id]).get(product.id, []):
         if fact.attribute not in wanted:
             session.delete(fact)
     for attribute, values in wanted.items():
