@@ -26,7 +26,7 @@ WEIGHTS = {
     "rating": 0.2,
     "gift_suitable": 0.2,
 }
-KEY_BOOST = 2.0
+KEY_BOOST = 3.0
 KEY_CAP = 3.0  # below WEIGHTS["product_type"]: a key attribute never outweighs the product type
 # The key-attribute names (actions/key_attributes.py) that differ from the weights' names.
 KEY_TO_WEIGHT = {"price_band": "price"}
