@@ -471,3 +471,43 @@ def test_values_a_client_forges_are_rechecked(chat: Chat) -> None:
     assert len(chat.slots["cart"]) == 1, "the forged lines are dropped"
     line = chat.slots["cart"][0]
     assert line["id"] == chat.slots["shown_ids"][0] and 1 <= line["quantity"] <= 5 and line["price"] > 0
+
+
+@pytest.mark.parametrize(
+    "stored, sent",
+    [
+        ("https://cdn.example.com/p/T1.jpg", "https://cdn.example.com/p/T1.jpg"),
+        ("  http://img.example.com/a.png ", "http://img.example.com/a.png"),
+        ("HTTPS://CDN.EXAMPLE.COM/B.JPG", "HTTPS://CDN.EXAMPLE.COM/B.JPG"),
+        ("", None),
+        (None, None),
+        ("javascript:alert(1)", None),
+        ("data:image/png;base64,iVBORw0KGgo=", None),
+        ("//cdn.example.com/p.jpg", None),
+        ("https://", None),
+        ("/local/p.jpg", None),
+        ("https://cdn.example.com/a b.jpg", None),
+        ("https://cdn.example.com/a\n.jpg", None),
+        ("https://cdn.example.com/" + "x" * 600, None),
+    ],
+)
+def test_a_card_carries_the_product_image_only_when_it_is_http_or_https(stored: Any, sent: Any) -> None:
+    from actions.catalog.models import Product
+    from actions.payloads import product_card
+
+    product = Product(id="P1", title="Mug", brand="Acme", price=5.0, rating=4.0, image_url=stored)
+    assert product_card(product, 1)["image"] == sent
+
+
+def test_the_image_url_goes_from_the_catalog_onto_the_card(tmp_path: Path) -> None:
+    from actions.catalog.db import get_engine, products_by_id, session_for
+    from actions.payloads import product_cards
+    from tests.test_search import product
+
+    url = f"sqlite:///{tmp_path / 'images.db'}"
+    build_catalog(url, [product("I1", "Mug", "mug", "home", image_url="https://cdn.example.com/i1.jpg"),
+                        product("I2", "Cup", "mug", "home", image_url="")])
+    with session_for(get_engine(url)) as session:
+        cards = product_cards(products_by_id(session, ["I1", "I2"]))["products"]
+    dispose_engine(url)
+    assert [card["image"] for card in cards] == ["https://cdn.example.com/i1.jpg", None]

@@ -246,6 +246,42 @@ def test_history_needs_a_sender(app: Sanic) -> None:
     assert get(app, "/webhooks/webchat/history").status_code == 400
 
 
+def test_a_clicked_card_joins_the_conversations_viewed_products() -> None:
+    """The click reaches the tracker as a viewed_products SlotSet (actions/viewed.py keeps the list)."""
+    from pathlib import Path
+
+    from rasa.core.lock_store import InMemoryLockStore
+
+    domain = Domain.load(str(Path(__file__).resolve().parents[1] / "bot" / "domain.yml"))
+    agent = FakeAgent()
+    agent.tracker_store = InMemoryTrackerStore(domain)
+    agent.lock_store = InMemoryLockStore()
+    app = make_app(agent)
+
+    def click(sender: str, product_id: str) -> Dict[str, Any]:
+        return {"sender": sender, "type": "card_click", "product_id": product_id}
+
+    async def scenario(client: httpx.AsyncClient) -> List[int]:
+        await client.post("/webhooks/webchat/webhook", json={"sender": "s-click", "message": "trainers"})
+        clicks = [click("s-click", pid) for pid in ("P1", "P2", "P3", "P1")]
+        clicks += [click("nobody-yet", "P1"), click("s-click", "../x")]
+        return [(await client.post("/webhooks/webchat/event", json=c)).status_code for c in clicks]
+
+    assert run(app, scenario) == [202, 202, 202, 202, 202, 400]
+    tracker = asyncio.run(agent.tracker_store.retrieve("s-click"))
+    assert tracker.get_slot("viewed_products") == ["P2", "P3", "P1"]
+    assert asyncio.run(agent.tracker_store.retrieve("nobody-yet")) is None  # no conversation is started
+
+
+def test_a_click_without_a_tracker_to_keep_it_is_still_accepted(app: Sanic, agent: FakeAgent) -> None:
+    """An agent without a lock store, or whose domain lacks the slot (an older model): only logged."""
+    post(app, "/webhooks/webchat/webhook", {"sender": "s-old", "message": "hi"})
+    event = {"sender": "s-old", "type": "card_click", "product_id": "P1"}
+    answer = post(app, "/webhooks/webchat/event", event)
+    assert answer.status_code == 202 and "logged" in answer.json()
+    assert asyncio.run(agent.tracker_store.retrieve("s-old")).get_slot("viewed_products") is None
+
+
 # ---- in the running bot (Rasa started with bot/credentials.yml and --cors "*") ----
 
 
