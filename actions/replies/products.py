@@ -57,7 +57,8 @@ def sizes_in_stock(product: Product) -> List[str]:
     return [size for size in product.real_sizes if product.quantity_for(size) > 0]
 
 
-def key_attributes(product: Product) -> List[str]:
+def line_attributes(product: Product) -> List[str]:
+    """The attributes a result line shows (colour, material, sizes, audience, rating)."""
     parts = [part for part in (product.colour, product.material) if part]
     sizes = sizes_summary(product)
     if sizes:
@@ -121,7 +122,7 @@ def product_line(product: Product, position: int, size: Optional[str] = None) ->
     """ "1. Title - $29.99 (blue, cotton, sizes S-XL, for women, rated 4.5/5) - in stock"."""
     return (
         f"{position}. {product.title} - {format_price(product.price)} "
-        f"({', '.join(key_attributes(product))}) - {stock_note(product, size)}"
+        f"({', '.join(line_attributes(product))}) - {stock_note(product, size)}"
     )
 
 
