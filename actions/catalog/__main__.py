@@ -1,4 +1,5 @@
-"""`python -m actions.catalog demo|import FILE [--replace]|stats`: build, load or inspect the catalog."""
+"""`python -m actions.catalog demo|import FILE [--replace] [--model ARCHIVE] [--threshold 0.8]|stats`: build,
+load or inspect the catalog. A raw feed's missing attributes are inferred by the NLU model (enrichment/)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     load = commands.add_parser("import", help="load products from a .csv or .jsonl file")
     load.add_argument("file", type=Path)
     load.add_argument("--replace", action="store_true", help="drop the current products first")
+    load.add_argument(
+        "--model", type=Path, help="model archive that reads a raw feed (default: the newest in models/)"
+    )
+    load.add_argument(
+        "--threshold",
+        type=float,
+        help="review threshold: products less sure than this are counted for review, and a given value "
+        "the model reads otherwise at least this sure is a contradiction "
+        "(default: SHOPCUE_ENRICH_REVIEW_THRESHOLD or 0.8)",
+    )
     commands.add_parser("stats", help="count products, out-of-stock items and categories")
     args = parser.parse_args(argv)
     url = args.url or catalog_url()
@@ -39,8 +50,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not args.file.exists():
             print(f"no such file: {args.file}", file=sys.stderr)
             return 2
+        if args.threshold is not None and not 0 <= args.threshold <= 1:
+            print(f"--threshold must be between 0 and 1: {args.threshold}", file=sys.stderr)
+            return 2
         try:
-            report = import_file(args.file, url, replace=args.replace)
+            report = import_file(
+                args.file, url, args.replace, model=args.model, threshold=args.threshold, progress=True
+            )
         except ImportRejectedError as failure:
             print(
                 f"nothing imported: {len(failure.report.errors)} problem(s) in {args.file}", file=sys.stderr
@@ -48,7 +64,24 @@ def main(argv: Optional[List[str]] = None) -> int:
             for line in failure.report.errors:
                 print(f"  {line}", file=sys.stderr)
             return 1
+        except RuntimeError as failure:
+            from enrichment.model import NoModelError  # loaded by then: only a raw feed raises it
+
+            if not isinstance(failure, NoModelError):
+                raise
+            print(f"nothing imported: {failure}", file=sys.stderr)
+            return 2
         print(f"imported {report.written} products from {args.file} into {url}")
+        if report.enrichment is not None:
+            from enrichment.enrich import format_summary
+
+            print(f"read with the model {report.model}" if report.model else "read with the model")
+            print(format_summary(report.enrichment))
+        elif report.defaulted:
+            print(
+                f"{report.defaulted} attribute values the feed left out took the catalog's defaults "
+                "(a structured feed; pass --model to have the model read them)"
+            )
         return 0
     engine = get_engine(url)
     create_schema(engine)

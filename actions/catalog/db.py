@@ -139,8 +139,9 @@ def products_by_id(session: Session, ids: Sequence[str]) -> List[Product]:
     return [found[pid] for pid in ids if pid in found]
 
 
-def write_products(session: Session, products: Iterable[dict]) -> int:
-    """Insert product dicts (with `stock` as {size: quantity}) in the caller's transaction."""
+def write_products(session: Session, products: Iterable[dict], facts: Iterable[dict] = ()) -> int:
+    """Insert product dicts (with `stock` as {size: quantity}) and their attribute facts (dicts of
+    AttributeFact columns) in the caller's transaction."""
     product_rows, stock_rows = [], []
     for item in products:
         row = {key: value for key, value in item.items() if key != "stock"}
@@ -153,11 +154,17 @@ def write_products(session: Session, products: Iterable[dict]) -> int:
         session.execute(Product.__table__.insert(), product_rows)
     if stock_rows:
         session.execute(StockLevel.__table__.insert(), stock_rows)
+    fact_rows = list(facts)
+    if fact_rows:
+        session.execute(AttributeFact.__table__.insert(), fact_rows)
     return len(product_rows)
 
 
-def build_catalog(url: Optional[str], products: Iterable[dict], replace: bool = True) -> int:
-    """Create the schema and load products in one transaction; with `replace`, old rows go first.
+def build_catalog(
+    url: Optional[str], products: Iterable[dict], replace: bool = True, facts: Iterable[dict] = ()
+) -> int:
+    """Create the schema and load products, their stock and attribute facts in one transaction; with
+    `replace`, old rows go first.
 
     The demo catalog and imports both load through here, so the FTS index is always rebuilt with them.
     """
@@ -168,7 +175,7 @@ def build_catalog(url: Optional[str], products: Iterable[dict], replace: bool = 
             session.execute(AttributeFact.__table__.delete())
             session.execute(StockLevel.__table__.delete())
             session.execute(Product.__table__.delete())
-        count = write_products(session, products)
+        count = write_products(session, products, facts)
         rebuild_fts(session)
     return count
 
