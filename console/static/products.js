@@ -170,7 +170,7 @@
 
   function factRow(item, attribute) {
     const fact = factOf(item, attribute);
-    const row = el("tr", "attribute");
+    const row = el("tr", "fact");  // not "attribute": review.css lays those out as flex rows
     row.dataset.attribute = attribute;
     if (fact && fact.review_state === "auto" && (fact.source === "inferred" || fact.contradicted)) {
       row.classList.add("doubted");
