@@ -34,13 +34,13 @@ def catalog_facts(session: Session) -> List[ProductFacts]:
     ):
         if size != ONE_SIZE:
             sizes[product_id].append(size)
-    columns = (
-        Product.id, Product.category, Product.product_type, Product.gender, Product.age_group,
-        Product.colour, Product.material, Product.brand, Product.price, Product.rating, Product.gift_suitable,
-    )
+    names = ("category", "product_type", "gender", "age_group", "colour", "material", "brand", "price",
+             "rating", "gift_suitable")
+    columns = [getattr(Product, name) for name in names]
+    rows = session.execute(select(Product.id, *columns).order_by(Product.id))
     return [
-        ProductFacts(*row[1:], real_sizes=sizes.get(row[0], []))
-        for row in session.execute(select(*columns).order_by(Product.id))
+        ProductFacts(**dict(zip(names, row[1:], strict=True)), real_sizes=sizes.get(row[0], []))
+        for row in rows
     ]
 
 
