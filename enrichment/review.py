@@ -26,6 +26,7 @@ writes both in the same transaction, so the bot's next search sees the fix.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
@@ -194,16 +195,16 @@ class Vocabularies:
 
 # --------------------------------------------------------------------------------------------- setup
 
-_ready: Set[int] = set()
+_ready: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def _prepare(engine: Engine) -> None:
     """The catalog's tables and this module's audit table, created once per engine."""
-    if id(engine) in _ready:
+    if engine in _ready:
         return
     create_schema(engine)
     _metadata.create_all(engine)
-    _ready.add(id(engine))
+    _ready.add(engine)
 
 
 def vocabularies(engine: Engine) -> Vocabularies:
