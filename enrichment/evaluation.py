@@ -22,6 +22,9 @@ class FeedScore:
     # passes (above) and those it sends to review (below); None when a side is empty.
     core_accuracy_above: Optional[float]
     core_accuracy_below: Optional[float]
+    # The same split for products with every enriched attribute right (review looks at all of them).
+    all_accuracy_above: Optional[float] = None
+    all_accuracy_below: Optional[float] = None
     wrong: Dict[str, list] = field(default_factory=dict)  # attribute -> a few (id, value, truth) misses
 
     @property
@@ -45,29 +48,33 @@ def score_feed(
     """Score imported products (dicts or rows with the Product columns) against the truth by id."""
     right = {name: 0 for name in ENRICHED_ATTRIBUTES}
     wrong: Dict[str, list] = {name: [] for name in ENRICHED_ATTRIBUTES}
-    above = [0, 0]  # [all core right, products]
-    below = [0, 0]
+    above = [0, 0, 0]  # [core attributes right, every attribute right, products]
+    below = [0, 0, 0]
     for product in products:
         pid = product["id"]
         expected = truth[pid]
-        core_right = True
+        core_right = all_right = True
         for name in ENRICHED_ATTRIBUTES:
             if _same(product[name], expected[name]):
                 right[name] += 1
             else:
+                all_right = False
                 core_right = core_right and name not in CORE_ATTRIBUTES
                 if len(wrong[name]) < keep_misses:
                     wrong[name].append((pid, product[name], expected[name]))
         score = confidence.get(pid)
         side = below if score is not None and score < threshold else above
         side[0] += int(core_right)
-        side[1] += 1
+        side[1] += int(all_right)
+        side[2] += 1
     count = len(products)
     return FeedScore(
         products=count,
         accuracy={name: right[name] / count if count else 0.0 for name in ENRICHED_ATTRIBUTES},
-        to_review=below[1],
-        core_accuracy_above=above[0] / above[1] if above[1] else None,
-        core_accuracy_below=below[0] / below[1] if below[1] else None,
+        to_review=below[2],
+        core_accuracy_above=above[0] / above[2] if above[2] else None,
+        core_accuracy_below=below[0] / below[2] if below[2] else None,
+        all_accuracy_above=above[1] / above[2] if above[2] else None,
+        all_accuracy_below=below[1] / below[2] if below[2] else None,
         wrong={name: misses for name, misses in wrong.items() if misses},
     )

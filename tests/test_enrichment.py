@@ -432,3 +432,4 @@ def test_the_feed_score_counts_accuracy_and_the_review_split() -> None:
     score = score_feed(products, truth, {"A": 0.95, "B": 0.5}, 0.8)
     assert score.accuracy["age_group"] == 0.5 and score.accuracy["product_type"] == 1.0
     assert score.to_review == 1 and score.core_accuracy_above == 1.0 and score.core_accuracy_below == 0.0
+    assert score.all_accuracy_above == 1.0 and score.all_accuracy_below == 0.0
