@@ -196,24 +196,31 @@ def read_value(
     table: WordTable,
     title_text: str,
     description_text: str = "",
+    brand: str = "",
+    rival: Optional[WordTable] = None,
 ) -> Optional[Reading]:
-    """A colour or material: the model's spans (title first) mapped through the vocabulary's `table`
-    (corroborated by it when the text names no rival value), else a scan of the title's words; a span the
-    vocabulary does not know is kept as a new value at the span's confidence (a shop's "linen" or "teal"
-    is as likely right as a known word). None: nothing in either text names one."""
+    """A colour or material: the model's spans (title first; none inside the brand) mapped through the
+    vocabulary's `table` (corroborated by it when the text names no rival value); a span the vocabulary
+    does not know is kept as a new value at the span's confidence (a shop's "linen" or "teal" is as likely
+    right as a known word). Only when the model tagged nothing, a scan of the title's words, skipping
+    those the `rival` table knows ("Gold" at the end of a title is its colour, not its material). None:
+    nothing in either text names one."""
     unknown: Optional[Reading] = None
     for parse, origin, text in ((title, "title", title_text), (description, "description", description_text)):
         listed = {value for _, _, value in table.scan(text)}
-        for span, confidence in _spans(parse, entity):
+        for span, confidence in _spans(parse, entity, brand):
             value = table.exact(span) or _first_value(table.scan(span))
             if value:
                 return _corroborated(Reading(value, confidence, origin), listed, ATTRIBUTE_SCAN_CONFIDENCE)
             if unknown is None:
                 unknown = Reading(normalise(span), confidence, origin)
-    scanned = _first_value(table.scan(title_text))
-    if scanned:
-        return Reading(scanned, ATTRIBUTE_SCAN_CONFIDENCE, "title scan")
-    return unknown
+    if unknown is not None:
+        return unknown
+    words = without_brand(title_text, brand).split()
+    for start, end, value in table.scan(" ".join(words)):
+        if rival is None or not rival.exact(" ".join(words[start:end])):
+            return Reading(value, ATTRIBUTE_SCAN_CONFIDENCE, "title scan")
+    return None
 
 
 def _first_value(hits: List[Tuple[int, int, str]]) -> Optional[str]:
@@ -270,9 +277,12 @@ def read_product(
     readings[PRODUCT_TYPE_ATTR], readings[CATEGORY] = read_product_type(
         title, description, vocabulary, categories, title_text, description_text, brand
     )
-    readings[COLOUR] = read_value(title, description, COLOR, vocabulary.colours, title_text, description_text)
+    readings[COLOUR] = read_value(
+        title, description, COLOR, vocabulary.colours, title_text, description_text, brand
+    )
     readings[MATERIAL_ATTR] = read_value(
-        title, description, MATERIAL, vocabulary.materials, title_text, description_text
+        title, description, MATERIAL, vocabulary.materials, title_text, description_text, brand,
+        rival=vocabulary.colours,
     )
     readings[GENDER] = read_attribute(title, description, GENDER)
     readings[AGE_GROUP] = read_attribute(title, description, AGE_GROUP)

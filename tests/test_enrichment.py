@@ -433,3 +433,17 @@ def test_the_feed_score_counts_accuracy_and_the_review_split() -> None:
     assert score.accuracy["age_group"] == 0.5 and score.accuracy["product_type"] == 1.0
     assert score.to_review == 1 and score.core_accuracy_above == 1.0 and score.core_accuracy_below == 0.0
     assert score.all_accuracy_above == 1.0 and score.all_accuracy_below == 0.0
+
+
+def test_a_colour_word_is_not_read_as_the_material_and_brand_words_are_no_material() -> None:
+    dress = read(
+        parse_of("Maxi Dress - Gold", [("product_type", "Maxi Dress", 0.9)]),
+        parse_of("Maxi dress, in linen.", [("material", "linen", 0.6)]),
+    )
+    assert (dress["material"].value, dress["material"].origin) == ("linen", "description")
+    assert dress["colour"].value == "gold"
+    untagged = read(parse_of("Leather Boots Gold", [("product_type", "Boots", 0.9)]))
+    assert (untagged["material"].value, untagged["material"].origin) == ("leather", "title scan")
+    assert "material" not in read(parse_of("Ring - Gold", [("product_type", "Ring", 0.9)]))
+    pebble = read(parse_of("Pebble Baby Carrier", [("material", "Pebble", 0.8)]), brand="Pebble")
+    assert "material" not in pebble
