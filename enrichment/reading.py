@@ -34,8 +34,10 @@ DESCRIPTION_SCAN_CONFIDENCE = 0.5
 ATTRIBUTE_SCAN_CONFIDENCE = 0.7
 # When the title and the description read different non-neutral values for gender or age group, the
 # title's value stands (shops name the audience in the title) and its confidence drops by this share of
-# the description's confidence, so a strong disagreement sends the product to review.
+# the description's confidence, so a strong disagreement sends the product to review. The same share of a
+# neutral title's confidence is taken from a description that changes the audience (see read_attribute).
 DISAGREEMENT_PENALTY = 0.25
+AUDIENCE = (GENDER, AGE_GROUP)
 # A product span the vocabulary does not know is kept as a new product type (a shop's own types become
 # searchable) at this share of the span's confidence, so new types (with no category) tend to be reviewed.
 NEW_VALUE_FACTOR = 0.8
@@ -240,7 +242,10 @@ def _catalog_value(attribute: str, value: str) -> Tuple[str, bool]:
 def read_attribute(title: Optional[Parse], description: Optional[Parse], attribute: str) -> Optional[Reading]:
     """Gender, age group or gift in catalog values: the title's reading, unless it is neutral and the
     description reads a non-neutral value; two different non-neutral readings keep the title's, less
-    `DISAGREEMENT_PENALTY` of the description's confidence."""
+    `DISAGREEMENT_PENALTY` of the description's confidence. A description that changes the audience a
+    title confidently leaves open (gender unisex -> male; age adult -> kid) is taken less the same share
+    of the title's confidence: shops name the audience in the title, so a person should look. Gift is
+    not docked: titles rarely say it."""
     title_reading = _attribute(title, attribute)
     description_reading = _attribute(description, attribute)
     if title_reading is None and description_reading is None:
@@ -252,6 +257,9 @@ def read_attribute(title: Optional[Parse], description: Optional[Parse], attribu
     if description_reading is not None:
         other, other_confidence = description_reading
         if value in NEUTRAL_VALUES and other not in NEUTRAL_VALUES:
+            changes = _catalog_value(attribute, other)[0] != _catalog_value(attribute, value)[0]
+            if attribute in AUDIENCE and changes:
+                other_confidence = max(0.0, other_confidence - DISAGREEMENT_PENALTY * confidence)
             return Reading(*_reading(attribute, other, other_confidence, "description"))
         if value not in NEUTRAL_VALUES and other not in NEUTRAL_VALUES and other != value:
             confidence = max(0.0, confidence - DISAGREEMENT_PENALTY * other_confidence)

@@ -144,6 +144,10 @@ def test_the_description_fills_a_neutral_title_and_a_disagreement_lowers_the_tit
     description = parse_of("She will love it. Comes gift-boxed.", gender=("female", 0.85), gift=(True, 0.9))
     readings = read(title, description)
     assert (readings["gender"].value, readings["gender"].origin) == ("female", "description")
+    # the title confidently named no audience: the description's change is taken, docked, for review
+    assert readings["gender"].confidence == pytest.approx(0.85 - DISAGREEMENT_PENALTY * 0.99)
+    adults = read(parse_of("Speckled Mug"), parse_of("Speckled mug for adults.", age=("adult", 0.9)))
+    assert (adults["age_group"].value, adults["age_group"].confidence) == ("adult", 0.9)  # no change: no dock
     assert (readings["gift_suitable"].value, readings["gift_suitable"].confidence) == ("true", 0.9)
     girls = parse_of(
         "Girls' Crew Tee", [("product_type", "Tee", 0.9)], gender=("female", 0.95), age=("kid", 0.9)
