@@ -194,21 +194,27 @@ def enrich_products(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool = False,
 ) -> Tuple[List[Dict[str, Any]], List[FactRow], EnrichmentReport]:
-    """Parse every title and non-empty description, then complete each product (`complete_product`).
+    """Parse every distinct title and non-empty description, then complete each product
+    (`complete_product`).
 
     `products` are validated feed rows with None for each enriched attribute the feed left out.
     """
     threshold = review_threshold() if threshold is None else threshold
     report = EnrichmentReport(threshold=threshold, products=len(products))
     texts: List[str] = []
+    index: Dict[str, int] = {}  # each distinct text is parsed once (variants often share a description)
     where: List[Tuple[int, Optional[int]]] = []  # per product: index of its title's and description's text
+
+    def text_at(text: str) -> int:
+        if text not in index:
+            index[text] = len(texts)
+            texts.append(text)
+        return index[text]
+
     for product in products:
-        texts.append(str(product.get("title") or ""))
-        title_at = len(texts) - 1
+        title_at = text_at(str(product.get("title") or ""))
         description = str(product.get("description") or "").strip()
-        if description:
-            texts.append(description)
-        where.append((title_at, len(texts) - 1 if description else None))
+        where.append((title_at, text_at(description) if description else None))
     started = time.perf_counter()
     parses = parse_in_batches(texts, parse, batch_size, progress)
     report.parse_seconds = time.perf_counter() - started

@@ -16,7 +16,7 @@ from actions.catalog.db import dispose_engine, get_engine, session_for
 from actions.catalog.importer import ImportRejectedError, check_file, feed_needs_model, import_file
 from actions.catalog.models import SOURCE_GIVEN, SOURCE_INFERRED, AttributeFact, Product
 from actions.vocabulary import build_vocabulary, load_synonyms
-from enrichment.enrich import NO_VALUE_CONFIDENCE, complete_product, format_summary
+from enrichment.enrich import NO_VALUE_CONFIDENCE, complete_product, enrich_products, format_summary
 from enrichment.evaluation import score_feed
 from enrichment.model import NoModelError, find_model
 from enrichment.reading import (
@@ -451,3 +451,29 @@ def test_a_colour_word_is_not_read_as_the_material_and_brand_words_are_no_materi
     assert "material" not in read(parse_of("Ring - Gold", [("product_type", "Ring", 0.9)]))
     pebble = read(parse_of("Pebble Baby Carrier", [("material", "Pebble", 0.8)]), brand="Pebble")
     assert "material" not in pebble
+
+
+def test_each_distinct_text_is_parsed_once() -> None:
+    seen: List[str] = []
+
+    def parse(texts: Sequence[str]) -> List[Dict[str, Any]]:
+        seen.extend(texts)
+        return [parse_of(text) for text in texts]
+
+    shared = "Soft cotton tee."
+    products = [
+        {
+            "id": f"T{i}",
+            "title": f"Tee {i}",
+            "description": shared,
+            **dict.fromkeys(
+                ("product_type", "category", "gender", "age_group", "colour", "material", "gift_suitable")
+            ),
+        }
+        for i in range(3)
+    ]
+    done, facts, report = enrich_products(
+        products, parse, VOCABULARY, CATEGORIES, threshold=0.8, batch_size=2
+    )
+    assert sorted(seen) == sorted(["Tee 0", "Tee 1", "Tee 2", shared]) and report.texts_parsed == 4
+    assert len(done) == 3 and len(facts) == 21 and [p["product_type"] for p in done] == ["t-shirt"] * 3
