@@ -100,6 +100,7 @@ def _cell(value: Optional[float], percent: bool = False) -> str:
 
 def format_table(results: Sequence[Dict[str, Any]]) -> str:
     rows: List[List[str]] = [["figure", *(f"{r['style']} ({r['products']:,})" for r in results)]]
+    rows.append(["distinct texts parsed", *(f"{r['texts_parsed']:,}" for r in results)])
     rows.append(["products/s overall", *(_cell(r["products_per_s"]) for r in results)])
     rows.append(
         ["products/s parse (title+description)", *(_cell(r["parse_products_per_s"]) for r in results)]
