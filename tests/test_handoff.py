@@ -39,7 +39,7 @@ from ops.handoff_store import (
     open_queue,
     request_handoff,
 )
-from tests.test_webchat_channel import get, make_app, post
+from tests.test_webchat_channel import get, make_app, post, session_of
 
 UTC_ZONE = ZoneInfo("UTC")
 LONDON, NEW_YORK = ZoneInfo("Europe/London"), ZoneInfo("America/New_York")
@@ -355,26 +355,29 @@ def test_the_webhook_stays_silent_only_while_an_agent_holds_the_conversation(
 ) -> None:
     app, rasa_agent = chat
     url = "/webhooks/webchat/webhook"
-    assert post(app, url, {"sender": "web-a", "message": "hi"}).json()[0]["text"] == "the bot answers"
+    web_a = session_of("web-a")
+    assert post(app, url, {"message": "hi"}, session=web_a).json()[0]["text"] == "the bot answers"
     handoff, _ = request_handoff(project_db, "web-a", "webchat", ASKED)
-    waiting = post(app, url, {"sender": "web-a", "message": "still there?"}).json()
+    waiting = post(app, url, {"message": "still there?"}, session=web_a).json()
     assert waiting[0]["text"] == "the bot answers"  # waiting for a person: the bot still answers
     claim(project_db, handoff.id, "alice")
-    held = post(app, url, {"sender": "web-a", "message": "my number is 07700 900123"}).json()
+    held = post(app, url, {"message": "my number is 07700 900123"}, session=web_a).json()
     assert held == [{"recipient_id": "web-a", "custom": {"type": "handoff_status", "state": CLAIMED,
                                                          "agent": "alice"}}]
     assert rasa_agent.handled == ["hi", "still there?"]  # the bot never saw the held message
     assert "07700" not in rasa_agent.parsed[0]  # redacted before it is parsed or stored
-    assert post(app, url, {"sender": "web-b", "message": "hi"}).json()[0]["text"] == "the bot answers"
+    web_b = session_of("web-b")
+    assert post(app, url, {"message": "hi"}, session=web_b).json()[0]["text"] == "the bot answers"
     close(project_db, handoff.id, "alice")
-    assert post(app, url, {"sender": "web-a", "message": "thanks"}).json()[0]["text"] == "the bot answers"
+    assert post(app, url, {"message": "thanks"}, session=web_a).json()[0]["text"] == "the bot answers"
 
 
 def test_the_updates_route_checks_what_the_client_sends(chat: Tuple[Any, ChatAgent]) -> None:
     app, _ = chat
     base = "/webhooks/webchat/updates"
-    assert get(app, f"{base}?sender=web-a").json()["state"] == "none"
-    assert get(app, f"{base}?sender=web-a&after=12.5").status_code == 200
-    for query in ("", "?sender=", "?sender=a%20b", "?sender=web-a&after=nan", "?sender=web-a&after=-3",
-                  f"?sender={'x' * 200}"):
-        assert get(app, f"{base}{query}").status_code == 400, query
+    web_a = session_of("web-a")
+    assert get(app, base, session=web_a).json()["state"] == "none"
+    assert get(app, f"{base}?after=12.5", session=web_a).status_code == 200
+    for query in ("?sender=", "?sender=web-a", "?after=nan", "?after=-3", "?after=inf"):
+        assert get(app, f"{base}{query}", session=web_a).status_code == 400, query
+    assert get(app, base).status_code == 401  # whose updates: only a session says

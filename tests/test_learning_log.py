@@ -389,7 +389,7 @@ def test_a_failing_database_costs_the_reply_nothing(tmp_path: Path) -> None:
 def test_the_web_chat_reports_card_clicks_of_shown_products_to_the_log(db_url: str) -> None:
     from sanic import Sanic
 
-    from tests.test_webchat_channel import make_app, post
+    from tests.test_webchat_channel import make_app, post, session_of
 
     broker = ConversationLogBroker(url=db_url)
     text = "blue trainers"
@@ -403,13 +403,15 @@ def test_the_web_chat_reports_card_clicks_of_shown_products_to_the_log(db_url: s
     try:
         app = make_app(object())
         url = "/webhooks/webchat/event"
-        click = {"sender": "web-9", "type": "card_click", "product_id": "P00043"}
-        answer = post(app, url, click)
+        web_9 = session_of("web-9")  # the session of the conversation "web-9"
+        click = {"type": "card_click", "product_id": "P00043"}
+        answer = post(app, url, click, session=web_9)
         assert (answer.status_code, answer.json()) == (202, {"logged": True})
         for bad in ({**click, "type": "purchase"}, {**click, "product_id": "../etc"},
-                    {**click, "product_id": 42}, {**click, "sender": "a b"}, [click]):
-            assert post(app, url, bad).status_code == 400, bad
-        assert post(app, url, {**click, "padding": "x" * 2000}).status_code == 413
+                    {**click, "product_id": 42}, {**click, "sender": "web-10"}, [click]):
+            assert post(app, url, bad, session=web_9).status_code == 400, bad
+        assert post(app, url, click).status_code == 401  # no session: nobody's click
+        assert post(app, url, {**click, "padding": "x" * 2000}, session=web_9).status_code == 413
     finally:
         Sanic.test_mode = previous
     assert broker.flush(10)

@@ -10,11 +10,13 @@ import time
 import uuid
 from typing import Any, Callable, Dict, List, Optional
 
+import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.launcher import PROJECT_ROOT, BotProcesses, http_json
+from bot.launcher import PROJECT_ROOT, BotProcesses
 from learning.db import get_engine, messages, suggestions
+from tests.test_webchat_channel import headers_of, open_session, webchat_post
 
 pytestmark = pytest.mark.e2e
 
@@ -24,11 +26,11 @@ FALLBACK = "nlu_fallback"
 FALLBACK_CANDIDATES = ("thingamajig", "hmmm what about", "banana", "whats good", "x")
 
 
-def webchat(bot: BotProcesses, sender: str, text: str, display: Optional[str] = None) -> List[Dict[str, Any]]:
-    body: Dict[str, Any] = {"sender": sender, "message": text}
-    if display:
-        body["metadata"] = {"shopcue_display_text": display}
-    return list(http_json("POST", f"{bot.rasa_url}/webhooks/webchat/webhook", body, timeout=60) or [])
+def webchat(bot: BotProcesses, session: str, text: str, display: Optional[str] = None
+            ) -> List[Dict[str, Any]]:
+    reply = webchat_post(bot.rasa_url, session, text, display)
+    assert reply.status_code == 200, reply.text
+    return list(reply.json() or [])
 
 
 def logged(bot: BotProcesses, sender: str) -> List[Dict[str, Any]]:
@@ -67,16 +69,17 @@ def cards_of(replies: List[Dict[str, Any]]) -> List[str]:
 def test_a_conversation_leaves_rows_and_suggested_labels_and_delete_removes_them(bot: BotProcesses) -> None:
     fallback = next((t for t in FALLBACK_CANDIDATES if bot.parse(t)["intent"]["name"] == FALLBACK), None)
     assert fallback, f"none of {FALLBACK_CANDIDATES} is nlu_fallback for this model: no fallback to rephrase"
-    web, rest = f"web-{uuid.uuid4().hex[:8]}", f"rest-{uuid.uuid4().hex[:8]}"
+    (session, web), rest = open_session(bot.rasa_url), f"rest-{uuid.uuid4().hex[:8]}"
 
-    assert cards_of(webchat(bot, web, "red trainers for my son")), "the search showed no products"
-    webchat(bot, web, "no, for a girl")
-    webchat(bot, web, fallback)
-    shown = cards_of(webchat(bot, web, "running shoes"))
+    assert cards_of(webchat(bot, session, "red trainers for my son")), "the search showed no products"
+    webchat(bot, session, "no, for a girl")
+    webchat(bot, session, fallback)
+    shown = cards_of(webchat(bot, session, "running shoes"))
     assert len(shown) >= 2, "the rephrased search showed too few products to click one"
-    webchat(bot, web, "/show_more", display="Show more")
-    click = {"sender": web, "type": "card_click", "product_id": shown[1]}
-    assert http_json("POST", f"{bot.rasa_url}/webhooks/webchat/event", click) == {"logged": True}
+    webchat(bot, session, "/show_more", display="Show more")  # the "Show more" button the search offered
+    click = {"type": "card_click", "product_id": shown[1]}
+    clicked = httpx.post(f"{bot.rasa_url}/webhooks/webchat/event", json=click, headers=headers_of(session))
+    assert (clicked.status_code, clicked.json()) == (202, {"logged": True})
     bot.send(rest, "do you sell kayaks")
 
     rows = wait_for(lambda: (r := logged(bot, web)) and len(r) == 5 and r[-1]["replies"] and r, "5 messages")

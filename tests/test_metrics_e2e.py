@@ -14,7 +14,8 @@ from typing import Any, Dict, List, Tuple
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.launcher import BotProcesses, http_json
+from bot.launcher import BotProcesses
+from tests.test_webchat_channel import open_session, webchat_post
 
 FALLBACK = "nlu_fallback"
 FALLBACK_CANDIDATES = ("thingamajig", "hmmm what about", "banana", "whats good", "x", "?")
@@ -38,9 +39,10 @@ def delta(before: Dict[Sample, float], after: Dict[Sample, float], name: str, ch
     return after.get(key, 0.0) - before.get(key, 0.0)
 
 
-def webchat(bot: BotProcesses, sender: str, text: str) -> List[Dict[str, Any]]:
-    return list(http_json("POST", f"{bot.rasa_url}/webhooks/webchat/webhook",
-                          {"sender": sender, "message": text}, timeout=60))
+def webchat(bot: BotProcesses, session: str, text: str) -> List[Dict[str, Any]]:
+    reply = webchat_post(bot.rasa_url, session, text)
+    assert reply.status_code == 200, reply.text
+    return list(reply.json())
 
 
 def has_cards(replies: List[Dict[str, Any]]) -> bool:
@@ -50,7 +52,8 @@ def has_cards(replies: List[Dict[str, Any]]) -> bool:
 def test_the_metrics_endpoint_counts_a_scripted_conversation_per_channel(bot: BotProcesses) -> None:
     fallback = next((t for t in FALLBACK_CANDIDATES if bot.parse(t)["intent"]["name"] == FALLBACK), None)
     assert fallback, f"none of {FALLBACK_CANDIDATES} is nlu_fallback for this model"
-    rest, web, gap = (f"{kind}-{uuid.uuid4().hex[:8]}" for kind in ("rest", "web", "gap"))
+    rest, gap = (f"{kind}-{uuid.uuid4().hex[:8]}" for kind in ("rest", "gap"))
+    web, _ = open_session(bot.rasa_url)  # the web chat conversation's session
     before = scrape(bot)
 
     assert has_cards(bot.send(rest, "red trainers for my son")), "the search found nothing"

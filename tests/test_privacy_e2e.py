@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from learning.db import get_engine, messages
+from tests.test_webchat_channel import headers_of, open_session
 
 pytestmark = pytest.mark.e2e
 
@@ -52,10 +53,12 @@ def _logged_turns(url: str, sender: str) -> int:
 
 
 def test_a_name_and_a_phone_number_are_in_no_database_or_log(bot: Any) -> None:
-    web_sender, rest_sender = (f"privacy-{kind}-{uuid.uuid4().hex[:8]}" for kind in ("web", "rest"))
+    session, web_sender = open_session(bot.rasa_url)  # the web chat's conversation is the server's
+    rest_sender = f"privacy-rest-{uuid.uuid4().hex[:8]}"
     with httpx.Client(base_url=bot.rasa_url, timeout=120) as client:
         for text in TURNS:
-            web = client.post("/webhooks/webchat/webhook", json={"sender": web_sender, "message": text})
+            web = client.post("/webhooks/webchat/webhook", json={"message": text},
+                              headers=headers_of(session))
             rest = client.post("/webhooks/rest/webhook", json={"sender": rest_sender, "message": text})
             assert web.status_code == 200 and rest.status_code == 200
             assert web.json(), f"the bot did not answer {text!r} in the web chat"

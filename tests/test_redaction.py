@@ -14,7 +14,7 @@ import socket
 import time
 import uuid
 from types import SimpleNamespace
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import httpx
 import pytest
@@ -25,6 +25,7 @@ from sanic import Sanic
 from actions.request import read_request
 from actions.vocabulary import build_vocabulary, load_synonyms
 from bot.channels.rest import RedactingRestInput
+from bot.channels.session import SESSION_HEADER
 from bot.channels.webchat import WebChatInput
 from common.limits import MAX_MESSAGE_CHARS
 from common.placeholders import blank_placeholders
@@ -41,6 +42,7 @@ from nlu import PROJECT_ROOT
 from nlu.tools.placeholder_forms import DEFAULT_OUT, attach, build
 from nlu.tools.validate_data import load_examples, parse_annotated
 from nlu.words import pre_tokenize
+from tests.test_webchat_channel import TEST_LIMITS, TEST_SESSIONS, session_of
 
 BENCHMARK_SET = PROJECT_ROOT / "benchmarks" / "redaction_set.yml"
 
@@ -307,7 +309,13 @@ def sanic_test_mode() -> Iterator[None]:
     Sanic.test_mode = previous
 
 
-def _post(channel: Any, agent: RecordingAgent, url: str, body: Dict[str, Any]) -> httpx.Response:
+def _web_chat() -> WebChatInput:
+    """The web chat channel signing sessions as tests/test_webchat_channel.py's `session_of` does."""
+    return WebChatInput(sessions=TEST_SESSIONS, limits=TEST_LIMITS)
+
+
+def _post(channel: Any, agent: RecordingAgent, url: str, body: Dict[str, Any], session: Optional[str] = None
+          ) -> httpx.Response:
     app = Sanic(f"redaction_test_{uuid.uuid4().hex[:8]}")
     app.ctx.agent = agent
     register([channel], app, route="/webhooks/")
@@ -316,7 +324,7 @@ def _post(channel: Any, agent: RecordingAgent, url: str, body: Dict[str, Any]) -
         await app._startup()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as client:
-            return await client.post(url, json=body)
+            return await client.post(url, json=body, headers={SESSION_HEADER: session} if session else {})
 
     return asyncio.run(main())
 
@@ -334,8 +342,8 @@ def test_rest_webhook_hands_rasa_the_redacted_text(sanic_test_mode: None) -> Non
 
 def test_web_chat_webhook_hands_rasa_the_redacted_text(sanic_test_mode: None) -> None:
     agent = RecordingAgent()
-    body = {"sender": "s3", "message": "it's for Emma, send it to 7 Willow Close, Leeds LS6 2AB"}
-    reply = _post(WebChatInput(), agent, "/webhooks/webchat/webhook", body)
+    body = {"message": "it's for Emma, send it to 7 Willow Close, Leeds LS6 2AB"}
+    reply = _post(_web_chat(), agent, "/webhooks/webchat/webhook", body, session_of("web-s3"))
     assert reply.status_code == 200
     assert [m.text for m in agent.received] == ["it's for <PERSON>, send it to <ADDRESS>"]
 
@@ -343,9 +351,8 @@ def test_web_chat_webhook_hands_rasa_the_redacted_text(sanic_test_mode: None) ->
 def test_web_chat_redacts_the_button_title_a_client_sends(sanic_test_mode: None) -> None:
     """The widget sends the clicked button's title as metadata; a forged one must not carry a number."""
     agent = RecordingAgent()
-    body = {"sender": "s4", "message": "/show_more",
-            "metadata": {"shopcue_display_text": "call Sarah on 07700 900123"}}
-    reply = _post(WebChatInput(), agent, "/webhooks/webchat/webhook", body)
+    body = {"message": "/show_more", "metadata": {"shopcue_display_text": "call Sarah on 07700 900123"}}
+    reply = _post(_web_chat(), agent, "/webhooks/webchat/webhook", body, session_of("web-s4"))
     assert reply.status_code == 200
     [message] = agent.received
     assert message.metadata == {"shopcue_display_text": "call <PERSON> on <PHONE>"}

@@ -81,7 +81,7 @@ def conversation_text(driver: WebDriver) -> str:
 
 
 def open_fresh_chat(driver: WebDriver, url: str) -> None:
-    """The chat page as a first-time visitor sees it (no sender id remembered)."""
+    """The chat page as a first-time visitor sees it (no session remembered)."""
     driver.get(url)
     driver.execute_script("localStorage.clear(); sessionStorage.clear();")
     driver.get(url)
@@ -193,8 +193,8 @@ def test_shopper_finds_compares_and_comes_back_after_a_reload(bot: Any, phone: W
     assert bot_messages(driver), "no welcome message"
     assert_fits_width(driver)
     screenshot(driver, "01-open")
-    sender = driver.execute_script("return localStorage.getItem('shopcue.sender')")
-    assert sender, "the widget did not remember a sender id"
+    session = driver.execute_script("return localStorage.getItem('shopcue.session')")
+    assert session, "the widget did not keep the session the server issued"
 
     # 2. Ask for a product (keyboard only): typing indicator, then product cards.
     watch_typing_indicator(driver)
@@ -262,7 +262,7 @@ def test_shopper_finds_compares_and_comes_back_after_a_reload(bot: Any, phone: W
     shown_before = user_texts(driver)
     driver.refresh()
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".shopcue[data-ready]"), "the reloaded widget")
-    assert driver.execute_script("return localStorage.getItem('shopcue.sender')") == sender
+    assert driver.execute_script("return localStorage.getItem('shopcue.session')") == session
     assert user_texts(driver) == shown_before, "the reloaded page does not show the same conversation"
     assert driver.find_elements(By.CSS_SELECTOR, ".shopcue-card"), "product cards are missing after reload"
     assert driver.find_elements(By.CSS_SELECTOR, "table.shopcue-table"), "the table is missing after reload"

@@ -8,10 +8,13 @@
  * with data-shopcue-target="#id" to fill a container instead.
  *
  * Talks to the bot's webchat channel (bot/channels/webchat.py):
- *   POST {base}/webhooks/webchat/webhook  {sender, message, metadata?} -> [bot messages]
- *   GET  {base}/webhooks/webchat/history?sender=...                   -> {messages: [...]}
- *   POST {base}/webhooks/webchat/event    {sender, type: "card_click", product_id} (learning log, viewed products)
- *   GET  {base}/webhooks/webchat/updates?sender=...&after=...  -> {state, agent, messages, latest}
+ *   POST {base}/webhooks/webchat/session  -> {session, expires_at}: who this browser is, issued and
+ *        signed by the server (kept in localStorage); every call below sends it as X-Shopcue-Session,
+ *        and a 401 (expired, or the server's secret changed) gets a new one and the call is retried once
+ *   POST {base}/webhooks/webchat/webhook  {message, metadata?} -> [bot messages]
+ *   GET  {base}/webhooks/webchat/history                              -> {messages: [...]}
+ *   POST {base}/webhooks/webchat/event    {type: "card_click", product_id} (learning log, viewed products)
+ *   GET  {base}/webhooks/webchat/updates?after=...  -> {state, agent, messages, latest}
  *        polled every 2 s while the conversation waits for or is held by a person (handoff)
  * Bot messages carry `text`, `buttons` (quick replies) and `custom` payloads
  * (`product_cards`, `comparison`; see docs/architecture.md).
@@ -30,13 +33,17 @@
   var channelUrl = base + "/webhooks/webchat";
   var mode = data.shopcueMode === "inline" ? "inline" : "floating";
 
-  var SENDER_KEY = "shopcue.sender";
+  var SESSION_KEY = "shopcue.session";
+  var OLD_SENDER_KEY = "shopcue.sender"; // before sessions: the browser chose its own id
+  var SESSION_HEADER = "X-Shopcue-Session"; // same header as bot/channels/session.py
+  var SESSION_PATTERN = /^[A-Za-z0-9_-]{1,64}\.[0-9]{1,12}\.[A-Za-z0-9_-]{43}$/;
   var OPEN_KEY = "shopcue.open";
   var DISPLAY_TEXT_KEY = "shopcue_display_text"; // same key as bot/channels/webchat.py
   var MAX_CHARS = Number("__SHOPCUE_MAX_MESSAGE_CHARS__"); // filled in by bot/channels/webchat.py
   var PLACEHOLDER_IMAGE = channelUrl + "/product-placeholder.svg";
   var SERVER_ERROR_TEXT =
     "Sorry, I couldn't reach the shop assistant just now. Please try again in a moment.";
+  var RATE_LIMITED_TEXT = "You're sending messages very quickly. Please wait a moment and try again.";
   var EMPTY_REPLY_TEXT = "Sorry, I have no answer to that right now. Could you put it another way?";
   var HANDOFF_POLL_MS = 2000;
   var HANDOFF_TYPES = ["handoff", "handoff_status"]; // bot/channels/webchat.py, ops/handoff_channel.py
@@ -57,13 +64,6 @@
     return node;
   }
 
-  function randomId() {
-    if (window.crypto && typeof window.crypto.randomUUID === "function") {
-      return window.crypto.randomUUID();
-    }
-    return Date.now().toString(36) + Math.random().toString(36).slice(2, 12);
-  }
-
   function storageGet(storage, key) {
     try {
       return storage.getItem(key);
@@ -80,13 +80,12 @@
     }
   }
 
-  function senderId() {
-    var id = storageGet(window.localStorage, SENDER_KEY);
-    if (!id || !/^[A-Za-z0-9_.:@-]{1,128}$/.test(id)) {
-      id = "web-" + randomId();
-      storageSet(window.localStorage, SENDER_KEY, id);
+  function storageRemove(storage, key) {
+    try {
+      storage.removeItem(key);
+    } catch (e) {
+      /* see storageGet */
     }
-    return id;
   }
 
   function humanise(key) {
@@ -538,7 +537,75 @@
 
   // ---- talking to the bot --------------------------------------------------------------------
 
-  var sender = senderId();
+  // ---- the session: the server says who this browser is ---------------------------------------
+
+  var session = storageGet(window.localStorage, SESSION_KEY);
+  if (!session || !SESSION_PATTERN.test(session)) {
+    session = null;
+  }
+  storageRemove(window.localStorage, OLD_SENDER_KEY);
+  var sessionRequest = null; // the one request for a new session in flight, shared by all callers
+
+  function newSession() {
+    if (!sessionRequest) {
+      sessionRequest = fetch(channelUrl + "/session", { method: "POST" })
+        .then(function (response) {
+          if (!response.ok) {
+            throw new Error("HTTP " + response.status);
+          }
+          return response.json();
+        })
+        .then(function (payload) {
+          if (!payload || typeof payload.session !== "string" || !SESSION_PATTERN.test(payload.session)) {
+            throw new Error("unexpected session");
+          }
+          session = payload.session;
+          storageSet(window.localStorage, SESSION_KEY, session);
+          return session;
+        })
+        .then(
+          function (value) {
+            sessionRequest = null;
+            return value;
+          },
+          function (error) {
+            sessionRequest = null;
+            throw error;
+          }
+        );
+    }
+    return sessionRequest;
+  }
+
+  /* A call to the channel with this browser's session; on 401 a new session and one retry. */
+  function call(path, options, retried) {
+    var ready = session ? Promise.resolve(session) : newSession();
+    return ready.then(function (current) {
+      var init = Object.assign({}, options || {});
+      init.headers = Object.assign({}, init.headers || {});
+      init.headers[SESSION_HEADER] = current;
+      return fetch(channelUrl + path, init).then(function (response) {
+        if (response.status === 401 && !retried) {
+          if (session === current) {
+            session = null;
+            storageRemove(window.localStorage, SESSION_KEY);
+          }
+          return call(path, options, true);
+        }
+        return response;
+      });
+    });
+  }
+
+  function jsonOf(response) {
+    if (!response.ok) {
+      var error = new Error("HTTP " + response.status);
+      error.status = response.status;
+      throw error;
+    }
+    return response.json();
+  }
+
   var queue = Promise.resolve();
   var pending = 0;
 
@@ -551,29 +618,24 @@
   }
 
   function postMessage(text, display) {
-    var body = { sender: sender, message: text };
+    var body = { message: text };
     if (display && display !== text) {
       body.metadata = {};
       body.metadata[DISPLAY_TEXT_KEY] = display;
     }
-    return fetch(channelUrl + "/webhook", {
+    return call("/webhook", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
-    }).then(function (response) {
-      if (!response.ok) {
-        throw new Error("HTTP " + response.status);
-      }
-      return response.json();
-    });
+    }).then(jsonOf);
   }
 
   /* Tell the learning log which shown product card the shopper clicked; best effort, errors ignored. */
   function reportEvent(type, productId) {
-    fetch(channelUrl + "/event", {
+    call("/event", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ sender: sender, type: type, product_id: productId }),
+      body: JSON.stringify({ type: type, product_id: productId }),
     }).catch(function () {});
   }
 
@@ -611,8 +673,9 @@
         return postMessage(message, display);
       })
       .then(showReplies)
-      .catch(function () {
-        appendNotice(SERVER_ERROR_TEXT, "shopcue-msg--error");
+      .catch(function (error) {
+        var text = error && error.status === 429 ? RATE_LIMITED_TEXT : SERVER_ERROR_TEXT;
+        appendNotice(text, "shopcue-msg--error");
         log.scrollTop = log.scrollHeight;
       })
       .then(function () {
@@ -655,13 +718,7 @@
   }
 
   function fetchUpdates() {
-    var url = channelUrl + "/updates?sender=" + encodeURIComponent(sender) + "&after=" + handoffAfter;
-    return fetch(url).then(function (response) {
-      if (!response.ok) {
-        throw new Error("HTTP " + response.status);
-      }
-      return response.json();
-    });
+    return call("/updates?after=" + handoffAfter).then(jsonOf);
   }
 
   function showUpdates(payload) {
@@ -714,13 +771,8 @@
   }
 
   function loadHistory() {
-    return fetch(channelUrl + "/history?sender=" + encodeURIComponent(sender))
-      .then(function (response) {
-        if (!response.ok) {
-          throw new Error("HTTP " + response.status);
-        }
-        return response.json();
-      })
+    return call("/history")
+      .then(jsonOf)
       .then(function (payload) {
         var messages = payload && Array.isArray(payload.messages) ? payload.messages : [];
         if (!messages.length) {
@@ -841,7 +893,6 @@
   }
 
   window.ShopcueWidget = {
-    sender: sender,
     url: base,
     open: function () {
       if (mode === "floating") {

@@ -6,15 +6,23 @@ HTTP request each. A JSON request/response keeps the browser side free of a sock
 (no npm, no build step), works through any proxy, and lets the history endpoint read the tracker store
 so a reloaded page shows the conversation again. See web/README.md.
 
-Routes, under /webhooks/webchat/:
+Routes, under /webhooks/webchat/ (all but the page, its files and /session need the
+`X-Shopcue-Session` header: a session from POST /session, bot/channels/session.py):
   GET  /                      the chat page (web/index.html)
   GET  /<asset>               the widget's static files (JS, CSS, SVG) from web/
-  POST /webhook               {"sender", "message", "metadata"?} -> list of bot messages
-  GET  /history?sender=...    {"sender", "messages": [...]} from the tracker's latest session
-  GET  /updates?sender=&after= the handoff's state and agents' messages since `after` (ops/handoff_channel.py)
-  POST /event                 {"sender", "type": "card_click", "product_id"} -> 202: a shopper's click
-                              on a product card, for the learning log (learning/broker.py) and the
+  POST /session               {"session", "expires_at"}: a new conversation's session
+  POST /webhook               {"message", "metadata"?} -> list of bot messages
+  GET  /history               {"sender", "messages": [...]} from the tracker's latest session
+  GET  /updates?after=        the handoff's state and agents' messages since `after` (ops/handoff_channel.py)
+  POST /event                 {"type": "card_click", "product_id"} -> 202: a shopper's click on a
+                              product card, for the learning log (learning/broker.py) and the
                               conversation's `viewed_products` slot (see `record_view`)
+
+Who the shopper is comes from the verified session only: a `sender` in a body or query is refused (400),
+so a client that believes it picks its conversation learns at once that it does not. A missing,
+malformed, forged or expired session gets 401 with `{"error", "code"}` (the widget then asks for a new
+session). Bodies, rates and slash payloads are checked by bot/channels/guard.py (413, 429, and a
+"/intent{...}" text that is no offered button is read as words).
 
 No Content-Security-Policy header is sent (the page and widget are meant to be embedded in a shop's own
 page, whose policy applies there). Product images on cards come from the catalog's http(s) `image_url`
@@ -28,7 +36,7 @@ import logging
 import re
 from asyncio import CancelledError
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from rasa.shared.core.events import BotUttered, SlotSet, UserUttered
@@ -37,7 +45,17 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from actions.viewed import VIEWED_PRODUCTS, remember_viewed  # pure: no Rasa SDK, no catalog
-from common.limits import MAX_MESSAGE_CHARS, MAX_SENDER_CHARS
+from bot.channels.guard import (
+    ChannelLimits,
+    TokenBuckets,
+    json_object,
+    read_body,
+    retry_after,
+    screened,
+    validate_message,
+)
+from bot.channels.session import SESSION_HEADER, SessionSigner, load_secret
+from common.limits import MAX_MESSAGE_CHARS
 from learning.redaction import redact  # personal data is replaced before anything stores it
 from ops.ab import routed
 from ops.handoff_channel import agent_of, held_reply, parse_after, updates
@@ -58,8 +76,6 @@ CONTENT_TYPES = {
 # The widget's input stops at the same length: the channel writes the number into the script it serves.
 WIDGET_SCRIPT = "shopcue-widget.js"
 MAX_CHARS_TOKEN = "__SHOPCUE_MAX_MESSAGE_CHARS__"
-# Sender ids end up in logs and tracker keys; keep them to a tame alphabet.
-SENDER_PATTERN = re.compile(r"^[A-Za-z0-9_.:@-]+$")
 # The widget sends the button title here so a reload shows what the shopper clicked, not the payload.
 DISPLAY_TEXT_KEY = "shopcue_display_text"
 # A reload shows at most this many messages of the latest session.
@@ -71,40 +87,42 @@ PRODUCT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 MAX_EVENT_BYTES = 1024
 
 
-def _error(status: int, message: str) -> HTTPResponse:
-    return response.json({"error": message}, status=status)
+CLIENT_SENDER = "sender is set by the server from the session (X-Shopcue-Session); do not send one"
 
 
-def validate_sender(sender: Any) -> Optional[str]:
-    """The error text for a bad sender id, or None when it is usable."""
-    if not isinstance(sender, str) or not sender.strip():
-        return "sender must be a non-empty string"
-    if len(sender) > MAX_SENDER_CHARS:
-        return f"sender must be at most {MAX_SENDER_CHARS} characters"
-    if not SENDER_PATTERN.match(sender):
-        return "sender may only contain letters, digits and _ . : @ -"
-    return None
-
-
-def validate_message(message: Any) -> Optional[str]:
-    """The error text for a bad message, or None when it is usable."""
-    if not isinstance(message, str) or not message.strip():
-        return "message must be a non-empty string"
-    if len(message) > MAX_MESSAGE_CHARS:
-        return f"message must be at most {MAX_MESSAGE_CHARS} characters"
-    return None
+def _error(status: int, message: str, code: str = "", headers: Optional[Dict[str, str]] = None
+           ) -> HTTPResponse:
+    body = {"error": message, **({"code": code} if code else {})}
+    return response.json(body, status=status, headers=headers)
 
 
 def validate_widget_event(body: Any) -> Optional[str]:
     """The error text for a bad widget event, or None when it is usable."""
     if not isinstance(body, dict):
-        return "expected a JSON object with sender, type and product_id"
+        return "expected a JSON object with type and product_id"
+    if "sender" in body:
+        return CLIENT_SENDER
     if body.get("type") not in WIDGET_EVENT_TYPES:
         return "type must be one of: " + ", ".join(sorted(WIDGET_EVENT_TYPES))
     product_id = body.get("product_id")
-    if not isinstance(product_id, str) or not PRODUCT_ID_PATTERN.match(product_id):
+    if not isinstance(product_id, str) or not PRODUCT_ID_PATTERN.fullmatch(product_id):
         return "product_id must be 1-32 letters, digits, _ or -"
-    return validate_sender(body.get("sender"))
+    return None
+
+
+def validate_chat_message(body: Any) -> Optional[str]:
+    """The error text for a bad webhook body, or None when it is usable."""
+    if not isinstance(body, dict):
+        return "expected a JSON object with a message"
+    if "sender" in body:
+        return CLIENT_SENDER
+    problem = validate_message(body.get("message"))
+    if problem:
+        return problem
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        return "metadata must be an object"
+    return None
 
 
 async def record_view(rasa_agent: Any, sender: str, product_id: str) -> bool:
@@ -177,7 +195,14 @@ def static_asset(name: str) -> Optional[Path]:
 
 
 class WebChatInput(InputChannel):
-    """The shopper web chat: a JSON message endpoint, a history endpoint and the static page."""
+    """The shopper web chat: sessions, a JSON message endpoint, history, handoff updates and the page."""
+
+    def __init__(self, sessions: Optional[SessionSigner] = None, limits: Optional[ChannelLimits] = None
+                 ) -> None:
+        # Tests pass their own; the server reads the secret (bot/channels/session.py) and the limits
+        # (bot/channels/guard.py) when the blueprint is built.
+        self.sessions = sessions
+        self.limits = limits
 
     @classmethod
     def name(cls) -> str:
@@ -189,40 +214,83 @@ class WebChatInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         on_new_message = routed(on_new_message)  # to the agent of the shopper's A/B arm (ops/ab.py)
+        sessions = self.sessions or SessionSigner(load_secret())
+        limits = self.limits or ChannelLimits.from_env()
+        # Messages, events and new sessions spend from one pair of buckets; the history and the handoff
+        # poll (every 2 s while waiting) from another, so polling never eats a shopper's messages.
+        sends = (TokenBuckets(limits.rate), TokenBuckets(limits.ip_rate))
+        reads = (TokenBuckets(limits.rate), TokenBuckets(limits.ip_rate))
         webchat = Blueprint("webchat_webhook", __name__)
 
-        @webchat.route("/", methods=["GET"])
+        def throttled(buckets: Tuple[TokenBuckets, TokenBuckets], request: Request,
+                      sender: Optional[str]) -> Optional[HTTPResponse]:
+            per_sender, per_ip = buckets
+            client = f"ip:{request.remote_addr or request.ip}"
+            # the conversation's own bucket first: what it refuses does not spend the address's budget
+            wait = (per_sender.take(sender) if sender else 0.0) or per_ip.take(client)
+            if not wait:
+                return None
+            return _error(429, "too many requests; slow down", "rate_limited",
+                          headers={"Retry-After": retry_after(wait)})
+
+        def shopper(request: Request) -> Tuple[Optional[str], Optional[HTTPResponse]]:
+            """The verified session's sender id, or the response that refuses the request."""
+            if any(key == "sender" for key, _ in request.get_query_args(keep_blank_values=True)):
+                return None, _error(400, CLIENT_SENDER, "sender_not_allowed")
+            check = sessions.verify(request.headers.get(SESSION_HEADER))
+            if check.sender is None:
+                return None, _error(401, check.reason, check.code)
+            return check.sender, None
+
+        async def body_of(request: Request, limit: int) -> Tuple[Any, Optional[HTTPResponse]]:
+            body = await read_body(request, limit)
+            if body is None:
+                return None, _error(413, f"a request body is at most {limit} bytes", "too_large")
+            return json_object(body), None
+
+        @webchat.route("/", methods=["GET"], stream=True)
         async def page(request: Request) -> HTTPResponse:
             return await _serve("index.html")
 
-        @webchat.route("/<asset_name:str>", methods=["GET"])
+        @webchat.route("/<asset_name:str>", methods=["GET"], stream=True)
         async def asset(request: Request, asset_name: str) -> HTTPResponse:
             # Sanic routes ".../webchat/" (trailing slash) here with an empty name: that is the page.
             return await _serve(asset_name or "index.html")
 
-        @webchat.route("/webhook", methods=["POST"])
+        @webchat.route("/session", methods=["POST"], stream=True)
+        async def new_session(request: Request) -> HTTPResponse:
+            refused = throttled(sends, request, None)
+            if refused:
+                return refused
+            if await read_body(request, limits.max_body) is None:  # the body is not used
+                return _error(413, f"a request body is at most {limits.max_body} bytes", "too_large")
+            session = sessions.issue()
+            return response.json({"session": session, "expires_at": sessions.expires_at(session)},
+                                 headers={"Cache-Control": "no-store"})
+
+        @webchat.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
-            try:
-                body = request.json
-            except Exception:  # sanic raises InvalidUsage on malformed JSON
-                body = None
-            if not isinstance(body, dict):
-                return _error(400, "expected a JSON object with sender and message")
-            sender, text = body.get("sender"), body.get("message")
-            problem = validate_sender(sender) or validate_message(text)
+            sender, refused = shopper(request)
+            refused = refused or throttled(sends, request, sender)
+            if refused:
+                return refused
+            body, refused = await body_of(request, limits.max_body)
+            if refused:
+                return refused
+            problem = validate_chat_message(body)
             if problem:
                 return _error(400, problem)
             metadata = body.get("metadata")
-            if metadata is not None and not isinstance(metadata, dict):
-                return _error(400, "metadata must be an object")
             display = metadata.get(DISPLAY_TEXT_KEY) if metadata else None
             clean_metadata = None
             if isinstance(display, str):
                 # a button title as the widget shows it; a forged client could put anything here
                 clean_metadata = {DISPLAY_TEXT_KEY: redact(display[:MAX_MESSAGE_CHARS]).text}
 
-            text = redact(text).text
             rasa_agent = getattr(request.app.ctx, "agent", None)
+            text = await screened(rasa_agent, sender, body["message"], _redacted)
+            if not text.strip():
+                return _error(400, "message must have words besides a leading '/'")
             # A person holds this conversation: the message is stored for them and the bot stays silent.
             held = rasa_agent and await held_reply(rasa_agent, sender, text, self.name(), clean_metadata)
             if held is not None:
@@ -244,46 +312,51 @@ class WebChatInput(InputChannel):
                 return _error(500, "the assistant failed to answer")
             return response.json(collector.messages)
 
-        @webchat.route("/event", methods=["POST"])
+        @webchat.route("/event", methods=["POST"], stream=True)
         async def widget_event(request: Request) -> HTTPResponse:
-            if len(request.body or b"") > MAX_EVENT_BYTES:
-                return _error(413, f"an event is at most {MAX_EVENT_BYTES} bytes")
-            try:
-                body = request.json
-            except Exception:  # sanic raises InvalidUsage on malformed JSON
-                body = None
+            sender, refused = shopper(request)
+            refused = refused or throttled(sends, request, sender)
+            if refused:
+                return refused
+            raw = await read_body(request, MAX_EVENT_BYTES)
+            if raw is None:
+                return _error(413, f"an event is at most {MAX_EVENT_BYTES} bytes", "too_large")
+            body = json_object(raw)
             problem = validate_widget_event(body)
             if problem:
                 return _error(400, problem)
             from learning.broker import active_broker  # the learning log, when this server has one
 
             broker = active_broker()
+            product_id = body["product_id"]
             if broker is not None:
-                broker.record_card_click(body["sender"], body["product_id"])  # queued, never blocks
-            sender, product_id = body["sender"], body["product_id"]
+                broker.record_card_click(sender, product_id)  # queued, never blocks
             try:
                 await record_view(getattr(request.app.ctx, "agent", None), sender, product_id)
             except Exception:  # the tracker store failed: the click still counts for the log
                 logger.warning("webchat: recording a viewed product failed (%s)", sender, exc_info=True)
             return response.json({"logged": broker is not None}, status=202)
 
-        @webchat.route("/updates", methods=["GET"])
+        @webchat.route("/updates", methods=["GET"], stream=True)
         async def handoff_updates(request: Request) -> HTTPResponse:
-            sender, after = request.args.get("sender"), parse_after(request.args.get("after"))
-            problem = validate_sender(sender) or (None if after is not None else "after must be a timestamp")
-            if problem:
-                return _error(400, problem)
+            sender, refused = shopper(request)
+            refused = refused or throttled(reads, request, sender)
+            if refused:
+                return refused
+            after = parse_after(request.args.get("after"))
+            if after is None:
+                return _error(400, "after must be a timestamp")
             rasa_agent = getattr(request.app.ctx, "agent", None)
             if rasa_agent is None or getattr(rasa_agent, "tracker_store", None) is None:
                 return _error(503, "the assistant is not ready yet")
             return response.json(await updates(rasa_agent, sender, after))
 
-        @webchat.route("/history", methods=["GET"])
+        @webchat.route("/history", methods=["GET"], stream=True)
         async def history(request: Request) -> HTTPResponse:
-            sender = request.args.get("sender")
-            problem = validate_sender(sender)
-            if problem:
-                return _error(400, problem)
+            sender, refused = shopper(request)
+            refused = refused or throttled(reads, request, sender)
+            if refused:
+                return refused
             agent = getattr(request.app.ctx, "agent", None)
             if agent is None or getattr(agent, "tracker_store", None) is None:
                 return _error(503, "the assistant is not ready yet")
@@ -292,6 +365,10 @@ class WebChatInput(InputChannel):
             return response.json({"sender": sender, "messages": history_messages(events, sender)})
 
         return webchat
+
+
+def _redacted(text: str) -> str:
+    return redact(text).text
 
 
 async def _serve(name: str) -> HTTPResponse:
