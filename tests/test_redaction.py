@@ -42,7 +42,14 @@ from nlu import PROJECT_ROOT
 from nlu.tools.placeholder_forms import DEFAULT_OUT, attach, build
 from nlu.tools.validate_data import load_examples, parse_annotated
 from nlu.words import pre_tokenize
-from tests.test_webchat_channel import TEST_LIMITS, TEST_SESSIONS, session_of
+from tests.test_webchat_channel import (
+    TEST_LIMITS,
+    TEST_SESSIONS,
+    headers_of,
+    open_session,
+    session_of,
+    webchat_post,
+)
 
 BENCHMARK_SET = PROJECT_ROOT / "benchmarks" / "redaction_set.yml"
 
@@ -408,17 +415,17 @@ def test_running_bot_stores_only_redacted_text(bot: Any) -> None:
         json={"sender": rest_sender, "message": "I'm Sarah, 07700 900123, any blue hoodies?"},
     )
     assert reply.status_code == 200
-    web_sender = f"redaction-web-{uuid.uuid4().hex[:8]}"
-    reply = _http(
-        "POST",
-        f"{bot.rasa_url}/webhooks/webchat/webhook",
-        json={"sender": web_sender, "message": "send the red dress to 42 Elm St, tom.h@gmail.com"},
-    )
+    session, web_sender = open_session(bot.rasa_url)
+    reply = webchat_post(bot.rasa_url, session, "send the red dress to 42 Elm St, tom.h@gmail.com")
     assert reply.status_code == 200
-    stored = {}
-    for sender in (rest_sender, web_sender):
-        history = _http("GET", f"{bot.rasa_url}/webhooks/webchat/history", params={"sender": sender}).json()
-        stored[sender] = [m["text"] for m in history["messages"] if m["sender"] == "user"]
+    # The web chat's history opens only with the conversation's session; the REST conversation is read
+    # from Rasa's tracker API (with the API token when the launcher sets one).
+    history = _http("GET", f"{bot.rasa_url}/webhooks/webchat/history", headers=headers_of(session)).json()
+    stored = {web_sender: [m["text"] for m in history["messages"] if m["sender"] == "user"]}
+    token = getattr(bot, "api_token", None)
+    tracker = _http("GET", f"{bot.rasa_url}/conversations/{rest_sender}/tracker",
+                    params={"token": token} if token else {}).json()
+    stored[rest_sender] = [e["text"] for e in tracker["events"] if e["event"] == "user"]
     assert stored[rest_sender] == ["I'm <PERSON>, <PHONE>, any blue hoodies?"], json.dumps(stored)
     assert stored[web_sender] == ["send the red dress to <ADDRESS>, <EMAIL>"], json.dumps(stored)
 

@@ -293,6 +293,23 @@ def test_an_empty_message_is_not_sent(bot: Any, phone: WebDriver) -> None:
     assert hint.text == "", "the hint should go away once the shopper types"
 
 
+def test_a_stale_or_forged_session_is_replaced_and_the_chat_carries_on(bot: Any, phone: WebDriver) -> None:
+    """An expired session, or one the server never signed (another secret, or forged), gets 401: the
+    widget asks for a new session and the shopper starts a new conversation without seeing an error."""
+    url = f"{bot.rasa_url}/webhooks/webchat/"
+    open_fresh_chat(phone, url)
+    forged = "AAAAAAAAAAAAAAAAAAAAAA.1000000000." + "A" * 43
+    phone.execute_script("localStorage.setItem('shopcue.session', arguments[0])", forged)
+    phone.get(url)
+    wait(phone, lambda d: d.find_elements(By.CSS_SELECTOR, ".shopcue[data-ready]"), "the widget to load")
+    assert phone.find_elements(By.CSS_SELECTOR, ".shopcue-msg--welcome"), conversation_text(phone)
+    answer = send_and_wait(phone, "hello", "an answer with a replaced session")
+    assert any(message.text.strip() for message in answer)
+    assert not phone.find_elements(By.CSS_SELECTOR, ".shopcue-msg--error"), conversation_text(phone)
+    session = phone.execute_script("return localStorage.getItem('shopcue.session')")
+    assert session and session != forged
+
+
 def test_a_failed_request_shows_a_friendly_message(bot: Any, phone: WebDriver) -> None:
     open_fresh_chat(phone, f"{bot.rasa_url}/webhooks/webchat/")
     phone.execute_cdp_cmd("Network.enable", {})
