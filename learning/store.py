@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from sqlalchemy import and_, func, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from learning.db import messages, suggestions, utcnow
 from learning.reactions import LoggedMessage, Suggestion
@@ -98,25 +98,32 @@ def latest_id(engine: Engine, sender_id: str) -> Optional[int]:
 def save_suggestions(engine: Engine, found: Iterable[Suggestion], now: Optional[datetime] = None) -> int:
     """Store suggestions, skipping any the message already has with the same kind and evidence (a
     card clicked twice is one piece of evidence). Returns how many were stored."""
-    stored = 0
     with engine.begin() as connection:
-        for suggestion in found:
-            evidence, _ = redact(suggestion.evidence)
-            exists = connection.execute(
-                select(suggestions.c.id).where(and_(
-                    suggestions.c.message_id == suggestion.message_id,
-                    suggestions.c.kind == suggestion.kind,
-                    suggestions.c.evidence == evidence,
-                ))
-            ).first()
-            if exists is not None:
-                continue
-            connection.execute(insert(suggestions).values(
-                message_id=suggestion.message_id, kind=suggestion.kind, label=suggestion.label,
-                evidence=evidence, related_message_id=suggestion.related_message_id,
-                created_at=now or utcnow(),
+        return insert_suggestions(connection, found, now)
+
+
+def insert_suggestions(connection: Connection, found: Iterable[Suggestion], now: Optional[datetime] = None
+                       ) -> int:
+    """`save_suggestions` inside the caller's transaction, so a suggestion commits together with what it
+    is evidence of (the shadow's parse row)."""
+    stored = 0
+    for suggestion in found:
+        evidence, _ = redact(suggestion.evidence)
+        exists = connection.execute(
+            select(suggestions.c.id).where(and_(
+                suggestions.c.message_id == suggestion.message_id,
+                suggestions.c.kind == suggestion.kind,
+                suggestions.c.evidence == evidence,
             ))
-            stored += 1
+        ).first()
+        if exists is not None:
+            continue
+        connection.execute(insert(suggestions).values(
+            message_id=suggestion.message_id, kind=suggestion.kind, label=suggestion.label,
+            evidence=evidence, related_message_id=suggestion.related_message_id,
+            created_at=now or utcnow(),
+        ))
+        stored += 1
     return stored
 
 

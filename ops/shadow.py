@@ -179,7 +179,7 @@ def handle(engine: Engine, parser: ShadowParser, model_id: str, row: Mapping[str
     whether it agreed."""
     from learning.reactions import Suggestion
     from learning.review import ReviewError, parse_as_label
-    from learning.store import save_suggestions
+    from learning.store import insert_suggestions
 
     started = time.perf_counter()
     parsed = parser.parse(row["text"])
@@ -189,7 +189,14 @@ def handle(engine: Engine, parser: ShadowParser, model_id: str, row: Mapping[str
     attributes = parsed.get("attributes") or {}
     diff = differences(reading(row["intent"], row["entities"], row["attributes"]),
                        reading(intent, entities, attributes))
-    with engine.begin() as conn:
+    found = []
+    if diff:
+        try:
+            label: Dict[str, Any] = dict(parse_as_label(row["text"], intent, entities, attributes))
+        except ReviewError:  # e.g. the shadow says nlu_fallback: evidence only, no label to accept
+            label = {}
+        found.append(Suggestion(row["id"], SHADOW, label, evidence(model_id, row["text"], diff)))
+    with engine.begin() as conn:  # the parse row and its suggestion commit together
         conn.execute(insert(shadow_parses).values(
             message_id=row["id"], model_id=model_id, intent=intent[:64],
             intent_confidence=float((parsed.get("intent") or {}).get("confidence") or 0.0),
@@ -198,13 +205,7 @@ def handle(engine: Engine, parser: ShadowParser, model_id: str, row: Mapping[str
             attributes={str(k): dict(v) for k, v in attributes.items() if isinstance(v, Mapping)},
             agrees=not diff, differences=diff, seconds=seconds, created_at=utcnow(),
         ))
-    if diff:
-        try:
-            label: Dict[str, Any] = dict(parse_as_label(row["text"], intent, entities, attributes))
-        except ReviewError:  # e.g. the shadow says nlu_fallback: evidence only, no label to accept
-            label = {}
-        said = evidence(model_id, row["text"], diff)
-        save_suggestions(engine, [Suggestion(row["id"], SHADOW, label, said)])
+        insert_suggestions(conn, found)
     return not diff
 
 
