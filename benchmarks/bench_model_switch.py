@@ -26,7 +26,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from bot.launcher import BotProcesses, http_json  # noqa: E402
+from bot.launcher import BotProcesses  # noqa: E402
 from learning import registry  # noqa: E402
 from learning.db import get_engine  # noqa: E402
 from ops.serving_client import serve_live  # noqa: E402
@@ -57,7 +57,7 @@ class Shopper:
 
 
 def events(bot: BotProcesses) -> int:
-    return len(http_json("GET", f"{bot.rasa_url}/conversations/{SENDER}/tracker", timeout=60)["events"])
+    return len(bot.api("GET", f"/conversations/{SENDER}/tracker", timeout=60)["events"])
 
 
 def measure(bot: BotProcesses, shopper: Shopper, name: str, switch: Callable[[], Any]) -> Dict[str, Any]:
@@ -83,7 +83,7 @@ def measure(bot: BotProcesses, shopper: Shopper, name: str, switch: Callable[[],
 
 
 def bot_status(bot: BotProcesses) -> str:
-    return http_json("GET", f"{bot.rasa_url}/status", timeout=60)["model_file"]
+    return bot.api("GET", "/status", timeout=60)["model_file"]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
@@ -110,10 +110,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
             time.sleep(0.2)
         for model_id in (second.id, first.id):
             results.append(measure(bot, shopper, "shopcue ops/serving",
-                                   lambda m=model_id: serve_live(m, url=bot.rasa_url)))
+                                   lambda m=model_id: serve_live(m, url=bot.rasa_url, token=bot.api_token)))
         for archive in (other, args.model):
-            results.append(measure(bot, shopper, "rasa PUT /model", lambda a=archive: http_json(
-                "PUT", f"{bot.rasa_url}/model", {"model_file": str(a)}, timeout=600)))
+            results.append(measure(bot, shopper, "rasa PUT /model", lambda a=archive: bot.api(
+                "PUT", "/model", {"model_file": str(a)}, timeout=600)))
     finally:
         shopper.stop.set()
         thread.join(timeout=300)

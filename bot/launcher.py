@@ -3,14 +3,22 @@ channel's voice service (voice/app.py) and the review console (console/app.py).
 
 One place for this, used by `make run` (`python -m bot.launcher`) and by the end-to-end tests, so a
 developer's bot and the tested bot come up the same way.
+
+Locked down (issue 15): Rasa's HTTP API and our ops routes need a token (TOKEN_ENV, else TOKEN_FILE),
+passed to Rasa through its environment (`python -m bot.launcher rasa-with-token ...`), never its argv;
+CORS allows only CORS_ENV's origins; the action server (actions/server.py) listens on this host only and
+answers only calls with the shared secret Rasa sends. `make run` trains only when model_fingerprint
+changed, and sends the children's output to log files.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -18,16 +26,35 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config.yml"
 DEFAULT_DOMAIN = PROJECT_ROOT / "bot" / "domain.yml"
 DEFAULT_CREDENTIALS = PROJECT_ROOT / "bot" / "credentials.yml"
 DEFAULT_DATA = PROJECT_ROOT / "data"
+
+# The Rasa HTTP API (/model, /status, /conversations, ...) and the ops routes (ops/serving.py) need this
+# token: `?token=` for Rasa's routes, `Authorization: Bearer` or `?token=` for ours. From the environment,
+# else generated once into var/rasa_api_token (mode 0600); ops/serving_client.py reads the same two.
+TOKEN_ENV = "SHOPCUE_RASA_TOKEN"
+TOKEN_FILE = PROJECT_ROOT / "var" / "rasa_api_token"
+# Origins besides the bot's own that may call it from a browser (a shop's site embedding the widget),
+# comma-separated; unset: none (the served chat page is same-origin and needs no CORS).
+CORS_ENV = "SHOPCUE_CORS_ORIGINS"
+# The shared secret Rasa sends the action server (actions/server.py checks it) in this header.
+ACTION_TOKEN_ENV = "SHOPCUE_ACTION_TOKEN"
+ACTION_TOKEN_HEADER = "X-Shopcue-Action-Token"
+# `python -m bot.launcher rasa-with-token ARGS`: `rasa ARGS --auth-token=$SHOPCUE_RASA_TOKEN` run
+# in-process, so the token never appears in a process's argv (which `ps` shows to every user).
+RASA_WITH_TOKEN = "rasa-with-token"
+# What the model is trained from: a change in any of these retrains (train_model); see model_fingerprint.
+FINGERPRINT_SUFFIX = ".fingerprint"
+NLU_PACKAGE = PROJECT_ROOT / "nlu"
 
 
 # The conversation log for learning (learning/broker.py), as endpoints.yml names it.
@@ -73,6 +100,95 @@ class LaunchError(RuntimeError):
     """A server did not come up; the message holds the tail of its log."""
 
 
+def api_token(path: Path = TOKEN_FILE, environ: Optional[Mapping[str, str]] = None) -> str:
+    """The Rasa API token: SHOPCUE_RASA_TOKEN if set, else the one in `path`, made there (0600) once."""
+    given = (os.environ if environ is None else environ).get(TOKEN_ENV, "").strip()
+    if given:
+        return given
+    try:
+        kept = path.read_text().strip()
+    except FileNotFoundError:
+        kept = ""
+    if kept:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        return kept
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(token + "\n")
+    os.replace(partial, path)
+    return token
+
+
+def cors_origins(environ: Optional[Mapping[str, str]] = None) -> List[str]:
+    """The extra browser origins allowed to call the Rasa server (SHOPCUE_CORS_ORIGINS); default none."""
+    raw = (os.environ if environ is None else environ).get(CORS_ENV, "")
+    return [origin.strip().rstrip("/") for origin in raw.replace(" ", ",").split(",") if origin.strip()]
+
+
+def rasa_arguments(args: List[str], token: str) -> List[str]:
+    """Rasa's command line with the token (`=`: a token may start with '-')."""
+    return [*args, f"--auth-token={token}"]
+
+
+def run_rasa_with_token(args: List[str]) -> None:
+    """`rasa ARGS` in this process with `--auth-token` from SHOPCUE_RASA_TOKEN added to its arguments."""
+    token = os.environ.get(TOKEN_ENV, "")
+    if not token:
+        raise SystemExit(f"{RASA_WITH_TOKEN} needs {TOKEN_ENV} in the environment")
+    sys.argv = ["rasa", *rasa_arguments(args, token)]
+    from rasa.__main__ import main as rasa_main
+
+    rasa_main()
+
+
+def _fingerprint_files(config: Path, domain: Path, data: Path) -> Iterator[Tuple[str, Path]]:
+    """(name, path) of every file a model is trained from, in a stable order."""
+    yield "config", config
+    yield "domain", domain
+    for label, root in (("data", data), ("nlu", NLU_PACKAGE)):
+        for path in sorted(root.rglob("*")):
+            parts = path.relative_to(root).parts
+            if not path.is_file() or "__pycache__" in parts or any(p.startswith(".") for p in parts):
+                continue
+            # nlu/tools/ holds offline tools (data checks, evaluation) that no trained model depends on.
+            if label == "nlu" and (path.suffix != ".py" or parts[0] == "tools"):
+                continue
+            yield "/".join((label, *parts)), path
+
+
+def model_fingerprint(config: Path = DEFAULT_CONFIG, domain: Path = DEFAULT_DOMAIN, data: Path = DEFAULT_DATA
+                      ) -> str:
+    """A hash of everything a trained model depends on: the config, the domain, every file under data/,
+    the nlu/ package's source (the joint model's component, without nlu/tools/) and the Rasa version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256()
+    try:
+        digest.update(f"rasa {version('rasa')}\n".encode())
+    except PackageNotFoundError:
+        digest.update(b"rasa ?\n")
+    for name, path in _fingerprint_files(config, domain, data):
+        content = path.read_bytes()
+        digest.update(f"{name}\0{len(content)}\0".encode())
+        digest.update(content)
+    return digest.hexdigest()
+
+
+def _fingerprint_file(archive: Path) -> Path:
+    return archive.with_name(archive.name + FINGERPRINT_SUFFIX)
+
+
+def trained_model_for(out_dir: Path, fingerprint: str) -> Optional[Path]:
+    """The newest archive in `out_dir` trained from files with this fingerprint, if any."""
+    matches = [archive for archive in out_dir.glob("*.tar.gz") if _fingerprint_file(archive).is_file()
+               and _fingerprint_file(archive).read_text().strip() == fingerprint]
+    return max(matches, key=lambda p: p.stat().st_mtime) if matches else None
+
+
 def free_port() -> int:
     """A TCP port on localhost that nothing listens on right now."""
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
@@ -115,12 +231,23 @@ def train_model(
     log_path: Optional[Path] = None,
     extra_env: Optional[Mapping[str, str]] = None,
     timeout: Optional[float] = None,
+    reuse_unchanged: bool = False,
+    progress: Optional[Any] = None,
 ) -> Path:
-    """Run `rasa train` and return the model archive it wrote.
-
-    Rasa's own fingerprinting skips training when nothing changed, so calling this on every start is cheap.
+    """Run `rasa train` and return the model archive it wrote, or, with `reuse_unchanged` (make run), the
+    archive in `out_dir` already trained from the same config, domain, data and nlu/ source
+    (model_fingerprint, kept beside each archive as ARCHIVE.fingerprint) without running Rasa at all:
+    `rasa train` itself would load and validate the data and write a new archive, minutes on 2 cores,
+    even when nothing changed. Without it (a retrain's candidate, the tests' model) it always trains.
+    `progress(elapsed_s, last_log_line)` is called once as training starts, then about every 30 s while
+    it writes to `log_path`.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = model_fingerprint(config, domain, data)
+    if reuse_unchanged:
+        reused = trained_model_for(out_dir, fingerprint)
+        if reused is not None:
+            return reused
     command = [
         venv_bin("rasa"), "train",
         "--config", str(config), "--domain", str(domain), "--data", str(data), "--out", str(out_dir),
@@ -128,24 +255,49 @@ def train_model(
     if fixed_model_name:
         command += ["--fixed-model-name", fixed_model_name]
     env = child_env(extra_env)
+    started = time.monotonic()
+    if progress is not None:
+        progress(0.0, "")
     try:
         if log_path is None:
-            result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, timeout=timeout)
+            returncode = subprocess.run(command, cwd=PROJECT_ROOT, env=env, timeout=timeout).returncode
         else:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
             with log_path.open("w") as log:
-                result = subprocess.run(
-                    command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout
-                )
+                process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log,
+                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            returncode = _wait_reporting(process, log_path, started, timeout, progress)
     except subprocess.TimeoutExpired as error:
         detail = tail(log_path) if log_path else ""
         raise LaunchError(f"rasa train did not finish within {timeout:.0f}s:\n{detail}") from error
-    if result.returncode != 0:
+    if returncode != 0:
         detail = tail(log_path) if log_path else "see the output above"
-        raise LaunchError(f"rasa train failed (exit {result.returncode}):\n{detail}")
+        raise LaunchError(f"rasa train failed (exit {returncode}):\n{detail}")
     archives = sorted(out_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
     if not archives:
         raise LaunchError(f"rasa train wrote no model into {out_dir}")
+    _fingerprint_file(archives[-1]).write_text(fingerprint + "\n")
     return archives[-1]
+
+
+def _wait_reporting(process: subprocess.Popen, log_path: Path, started: float, timeout: Optional[float],
+                    progress: Optional[Any], every_s: float = 30.0) -> int:
+    """Wait for `process`, calling `progress` every `every_s`; kill it and raise TimeoutExpired on timeout."""
+    next_report = started + every_s
+    while True:
+        try:
+            return process.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if timeout is not None and now - started > timeout:
+            process.kill()
+            process.wait()
+            raise subprocess.TimeoutExpired(process.args, timeout)
+        if progress is not None and now >= next_report:
+            lines = [line for line in tail(log_path, 5).splitlines() if line.strip()]
+            progress(now - started, lines[-1] if lines else "")
+            next_report = now + every_s
 
 
 @dataclass
@@ -173,6 +325,13 @@ class BotProcesses:
     console_port: int = field(default_factory=free_port)
     # The shadow worker (python -m ops.shadow): None starts it when the registry has a shadow model.
     shadow: Optional[bool] = None
+    # The Rasa HTTP API's token (`?token=`; api_url() adds it): random per instance unless given (make run
+    # passes api_token()). Never in a command line or a log: the Rasa server gets it in its environment.
+    api_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    # Browser origins besides the bot's own allowed to call the Rasa server (CORS); make run: cors_origins().
+    cors_origins: List[str] = field(default_factory=list)
+    # The shared secret Rasa sends the action server (actions/server.py), random per instance.
+    action_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     _processes: List[subprocess.Popen] = field(default_factory=list, init=False, repr=False)
     _voice_process: Optional[subprocess.Popen] = field(default=None, init=False, repr=False)
     _shadow_process: Optional[subprocess.Popen] = field(default=None, init=False, repr=False)
@@ -180,6 +339,21 @@ class BotProcesses:
     @property
     def rasa_url(self) -> str:
         return f"http://{self.host}:{self.rasa_port}"
+
+    def api_url(self, path: str) -> str:
+        """The URL of a Rasa HTTP API route (`/status`, `/conversations/ID/tracker?...`) with the token."""
+        separator = "&" if "?" in path else "?"
+        return f"{self.rasa_url}{path}{separator}token={urllib.parse.quote(self.api_token, safe='')}"
+
+    def api(self, method: str, path: str, payload: Optional[Mapping[str, Any]] = None, timeout: float = 60.0
+            ) -> Any:
+        """One authenticated JSON call to the Rasa HTTP API."""
+        return http_json(method, self.api_url(path), payload, timeout=timeout)
+
+    @property
+    def token_env(self) -> Dict[str, str]:
+        """What a client process of this bot's API needs in its environment (ops/serving_client.py)."""
+        return {TOKEN_ENV: self.api_token}
 
     @property
     def actions_url(self) -> str:
@@ -213,25 +387,18 @@ class BotProcesses:
         """Start the servers and return once all answer; on failure stop them and raise."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         endpoints = self.log_dir / "endpoints.yml"
+        # The action token stays in the environment: Rasa expands ${...} when it reads this file.
         endpoints.write_text(
             f'action_endpoint:\n  url: "{self.actions_url}/webhook"\n'
+            f"  headers:\n    {ACTION_TOKEN_HEADER}: ${{{ACTION_TOKEN_ENV}}}\n"
             f"event_broker:\n  type: {LOG_BROKER}\n  url: {json.dumps(self.database_url)}\n"
         )
         database = {DATABASE_URL_ENV: self.database_url}
+        secrets_env = {ACTION_TOKEN_ENV: self.action_token}
         try:
-            self._spawn(
-                [venv_bin("rasa"), "run", "actions", "--actions", "actions",
-                 "--port", str(self.actions_port)],
-                self.actions_log,
-                database,
-            )
-            self._spawn(
-                [venv_bin("rasa"), "run", "--model", str(self.model), "--enable-api", "--cors", "*",
-                 "--endpoints", str(endpoints), "--credentials", str(self.credentials),
-                 "--interface", self.host, "--port", str(self.rasa_port)],
-                self.rasa_log,
-                database,
-            )
+            self._spawn(self.actions_command(), self.actions_log, {**database, **secrets_env})
+            self._spawn(self.rasa_command(endpoints), self.rasa_log,
+                        {**database, **secrets_env, **self.token_env})
             if self.voice:
                 self._spawn_voice(self.voice_env)
             if self.console:
@@ -251,6 +418,21 @@ class BotProcesses:
             raise
         return self
 
+    def actions_command(self) -> List[str]:
+        """The action server (actions/server.py): on this host only, refusing calls without the token."""
+        return [sys.executable, "-m", "actions.server", "--actions", "actions", "--host", self.host,
+                "--port", str(self.actions_port)]
+
+    def rasa_command(self, endpoints: Path) -> List[str]:
+        """The Rasa server's command line; `--auth-token` is added inside the process (run_rasa_with_token)
+        from its environment, and CORS allows only `cors_origins` besides same-origin pages."""
+        command = [sys.executable, "-m", "bot.launcher", RASA_WITH_TOKEN, "run", "--model", str(self.model),
+                   "--enable-api", "--endpoints", str(endpoints), "--credentials", str(self.credentials),
+                   "--interface", self.host, "--port", str(self.rasa_port)]
+        if self.cors_origins:
+            command += ["--cors", *self.cors_origins]
+        return command
+
     def start_console(self, timeout: float = 60.0) -> None:
         """Start the review console alone (no Rasa server needed) and return once it answers; on
         failure stop everything this object started and raise."""
@@ -267,7 +449,8 @@ class BotProcesses:
         self._spawn(
             [sys.executable, "-m", "console.app", "--host", self.host, "--port", str(self.console_port)],
             self.console_log,
-            {"SHOPCUE_CONSOLE_DATABASE_URL": self.database_url, "SHOPCUE_CONSOLE_RASA_URL": self.rasa_url},
+            {"SHOPCUE_CONSOLE_DATABASE_URL": self.database_url, "SHOPCUE_CONSOLE_RASA_URL": self.rasa_url,
+             **self.token_env},
         )
 
     @property
@@ -330,7 +513,7 @@ class BotProcesses:
             raise
 
     def _model_loaded(self) -> bool:
-        status = http_json("GET", f"{self.rasa_url}/status", timeout=5)
+        status = self.api("GET", "/status", timeout=5)
         return bool(status and status.get("model_file"))
 
     def _spawn(self, command: List[str], log_path: Path, extra_env: Optional[Mapping[str, str]] = None
@@ -371,7 +554,7 @@ class BotProcesses:
 
     def parse(self, text: str, timeout: float = 60.0) -> Dict[str, Any]:
         """The NLU parse of a message (`/model/parse`)."""
-        return dict(http_json("POST", f"{self.rasa_url}/model/parse", {"text": text}, timeout=timeout))
+        return dict(self.api("POST", "/model/parse", {"text": text}, timeout=timeout))
 
     def __enter__(self) -> BotProcesses:
         return self.start()
@@ -420,18 +603,24 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="train from data/ even when the model registry has a live model")
     args = parser.parse_args(argv)
 
+    started = time.monotonic()
+    args.logs.mkdir(parents=True, exist_ok=True)
     model = None if args.train else _registry_live_model()
     if model is not None:
         print(f"Shopcue: serving the model registry's live model {model.name} (promoted in the console or "
               "by python -m learning.retrain; --train trains from data/ instead)", flush=True)
     else:
-        print("Shopcue: training the model if the data or config changed ...", flush=True)
-        model = train_model(args.models, config=args.config)
-    print(f"Shopcue: model {model.name}; starting the action server, the Rasa server, the voice "
-          "service and the review console ...", flush=True)
+        report = _TrainingReport(args.logs / "train.log")
+        model = train_model(args.models, config=args.config, log_path=report.log_path, progress=report,
+                            reuse_unchanged=True)
+        how = "trained" if report.trained else "data, config and nlu/ unchanged: no training"
+        print(f"Shopcue: model {model.name} ({how})", flush=True)
+    print("Shopcue: starting the action server, the Rasa server, the voice service and the review console "
+          f"(logs in {args.logs}) ...", flush=True)
     bot = BotProcesses(model=model, rasa_port=args.rasa_port, actions_port=args.actions_port,
                        log_dir=args.logs, host="localhost", voice=True, voice_port=args.voice_port,
-                       console=True, console_port=args.console_port)
+                       console=True, console_port=args.console_port, api_token=api_token(),
+                       cors_origins=cors_origins())
     stop_requested = False
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -443,7 +632,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         bot.start()
         print(
-            "Shopcue is running.\n"
+            f"Shopcue is running (ready in {time.monotonic() - started:.0f} s).\n"
             f"  web chat:      {bot.rasa_url}/webhooks/webchat/\n"
             f"  REST webhook:  {bot.rasa_url}/webhooks/rest/webhook\n"
             f"  action server: {bot.actions_url}/webhook\n"
@@ -452,6 +641,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             f"  review console: {bot.console_url}/ (the first user: "
             f"{venv_bin('python')} -m console.users add NAME --role admin)\n"
             f"  logs:          {bot.log_dir}\n"
+            f"  Rasa HTTP API: needs ?token=... from {TOKEN_ENV} or {_display(TOKEN_FILE)}\n"
+            f"  CORS:          {', '.join(bot.cors_origins) or f'same-origin only (set {CORS_ENV})'}\n"
             "Press Ctrl-C to stop.",
             flush=True,
         )
@@ -469,5 +660,32 @@ def main(argv: Optional[List[str]] = None) -> int:
         bot.stop()
 
 
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+class _TrainingReport:
+    """train_model's progress callback for the console: a line when training starts, then one every 30 s
+    with the log's last line; `trained` says whether it ran at all."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.trained = False
+
+    def __call__(self, elapsed_s: float, last_line: str) -> None:
+        if not self.trained:
+            self.trained = True
+            print("Shopcue: training the model (the data, config or nlu/ changed; about 15 minutes on "
+                  f"2 cores; log: {_display(self.log_path)}) ...", flush=True)
+            return
+        print(f"  {elapsed_s / 60:4.1f} min  {last_line.strip()[:100]}", flush=True)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    if sys.argv[1:2] == [RASA_WITH_TOKEN]:
+        run_rasa_with_token(sys.argv[2:])
+    else:
+        sys.exit(main())

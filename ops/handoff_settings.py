@@ -12,6 +12,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ops.handoff_hours import OpeningHours, parse_hours
+from ops.serving_client import rasa_token
 
 HOURS_ENV = "SHOPCUE_HANDOFF_HOURS"
 TIMEZONE_ENV = "SHOPCUE_HANDOFF_TIMEZONE"
@@ -39,7 +40,7 @@ def read_settings() -> HandoffSettings:
         raise ValueError(f"{TIMEZONE_ENV}={zone_name!r} is not a time zone") from error
     hours = parse_hours(os.environ.get(HOURS_ENV, DEFAULT_HOURS), zone)
     rasa_url = os.environ.get(RASA_URL_ENV, "http://127.0.0.1:5005").rstrip("/")
-    return HandoffSettings(hours=hours, rasa_url=rasa_url, rasa_token=os.environ.get(RASA_TOKEN_ENV, ""))
+    return HandoffSettings(hours=hours, rasa_url=rasa_url, rasa_token=rasa_token())
 
 
 @lru_cache(maxsize=1)

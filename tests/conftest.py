@@ -72,6 +72,9 @@ def bot(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         env={"SHOPCUE_CATALOG_DB": str(work / "catalog.db")},
         # The conversation log for learning goes to the session's own database, never the developer's.
         database_url=f"sqlite:///{work / 'learning.db'}",
+        # A shop's page on another local port embeds the widget (test_webchat_browser.py): the test bot
+        # allows local origins, as a shop sets SHOPCUE_CORS_ORIGINS for its site (make run allows none).
+        cors_origins=[r"http://127\.0\.0\.1:\d+$"],
     )
     processes.start()
     try:

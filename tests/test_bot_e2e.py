@@ -36,7 +36,7 @@ def product_cards(replies: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 def test_both_servers_answer_on_localhost(bot: BotProcesses) -> None:
     assert http_json("GET", f"{bot.actions_url}/health")["status"] == "ok"
-    status = http_json("GET", f"{bot.rasa_url}/status")
+    status = bot.api("GET", "/status")
     assert status["model_file"].endswith(".tar.gz")
 
 

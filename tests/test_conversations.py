@@ -11,7 +11,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from bot.launcher import PROJECT_ROOT, BotProcesses, http_json, venv_bin
+from bot.launcher import PROJECT_ROOT, BotProcesses, venv_bin
 
 pytestmark = pytest.mark.e2e
 
@@ -206,7 +206,7 @@ def test_an_excluded_colour_or_material_is_not_shown(bot: BotProcesses) -> None:
     rows = catalog_rows(bot, [card["id"] for card in shopper.cards()])
     assert rows and {row["product_type"] for row in rows.values()} == {"jacket"}, shopper.replies
     assert all(row["material"] != "leather" for row in rows.values())
-    tracker = http_json("GET", f"{bot.rasa_url}/conversations/{shopper.sender}/tracker")
+    tracker = bot.api("GET", f"/conversations/{shopper.sender}/tracker")
     assert tracker["slots"]["search_state"]["exclude_materials"] == ["leather"], "read as an exclusion"
 
 
@@ -243,7 +243,7 @@ def test_the_parse_and_the_search_read_the_same_attributes(bot: BotProcesses, te
     parsed = bot.parse(text)["attributes"]
     shopper = Shopper(bot, "same-attributes")
     shopper.say(text)
-    tracker = http_json("GET", f"{bot.rasa_url}/conversations/{shopper.sender}/tracker")
+    tracker = bot.api("GET", f"/conversations/{shopper.sender}/tracker")
     state = tracker["slots"]["search_state"]
     for name, confidence in (("gender", "gender_confidence"), ("age_group", "age_confidence")):
         value = parsed[name]["value"]

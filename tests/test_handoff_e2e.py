@@ -13,14 +13,14 @@ from typing import Any, Dict, List
 
 import pytest
 
-from bot.launcher import BotProcesses, http_json
+from bot.launcher import BotProcesses
 
 pytestmark = pytest.mark.e2e
 
 
 def trigger(bot: BotProcesses, sender: str, intent: str) -> List[Dict[str, Any]]:
-    url = f"{bot.rasa_url}/conversations/{sender}/trigger_intent?include_events=NONE"
-    answer = http_json("POST", url, {"name": intent}, timeout=60)
+    path = f"/conversations/{sender}/trigger_intent?include_events=NONE"
+    answer = bot.api("POST", path, {"name": intent}, timeout=60)
     return list((answer or {}).get("messages") or [])
 
 

@@ -19,7 +19,7 @@ from typing import List, Optional, Tuple
 import pytest
 from sqlalchemy import select
 
-from bot.launcher import PROJECT_ROOT, BotProcesses, child_env, http_json
+from bot.launcher import PROJECT_ROOT, BotProcesses, child_env
 from learning import registry
 from learning.db import get_engine, messages
 from ops import ab
@@ -70,7 +70,7 @@ def registry_cli(bot: BotProcesses, *args: str) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "learning.registry", *args, "--user", "e2e", "--rasa-url", bot.rasa_url,
          "--serve-dir", str(serve_dir)],
-        cwd=PROJECT_ROOT, env=child_env({"SHOPCUE_DATABASE_URL": bot.database_url}),
+        cwd=PROJECT_ROOT, env=child_env({"SHOPCUE_DATABASE_URL": bot.database_url}, bot.token_env),
         capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -78,11 +78,11 @@ def registry_cli(bot: BotProcesses, *args: str) -> str:
 
 
 def model_file(bot: BotProcesses) -> str:
-    return http_json("GET", f"{bot.rasa_url}/status", timeout=30)["model_file"]
+    return bot.api("GET", "/status", timeout=30)["model_file"]
 
 
 def tracker_events(bot: BotProcesses) -> int:
-    return len(http_json("GET", f"{bot.rasa_url}/conversations/{SENDER}/tracker", timeout=30)["events"])
+    return len(bot.api("GET", f"/conversations/{SENDER}/tracker", timeout=30)["events"])
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +164,7 @@ def test_an_ab_candidate_answers_its_share_of_shoppers(bot: BotProcesses, traine
     engine = get_engine(bot.database_url)
     live = registry.register(engine, trained_model, "e2e")
     candidate = registry.register(engine, other_archive, "e2e")
-    view = serve_candidate(candidate.id, 0.5, url=bot.rasa_url)
+    view = serve_candidate(candidate.id, 0.5, url=bot.rasa_url, token=bot.api_token)
     assert view["candidate"]["id"] == candidate.id and view["share"] == 0.5
     assert view["live"]["id"] == live.id and view["live"]["model_file"] == trained_model.name
     senders = [f"ab-shopper-{n}" for n in range(40)]
@@ -175,7 +175,7 @@ def test_an_ab_candidate_answers_its_share_of_shoppers(bot: BotProcesses, traine
             for text in ("show me running shoes", "in blue please", "thanks"):
                 assert bot.send(sender, text, timeout=120), (sender, text)
     finally:
-        stopped = serve_candidate(None, url=bot.rasa_url)
+        stopped = serve_candidate(None, url=bot.rasa_url, token=bot.api_token)
     assert stopped["candidate"] is None and stopped["share"] == 0.0
     wanted = {s: (candidate.id if arm == ab.ARM_CANDIDATE else live.id) for arm, group in by_arm.items()
               for s in group}
@@ -190,7 +190,7 @@ def test_an_ab_candidate_answers_its_share_of_shoppers(bot: BotProcesses, traine
     assert sorted((r.sender_id, r.model_id) for r in rows) == sorted(
         (s, model) for s, model in wanted.items() for _ in range(3))
     for sender in by_arm[ab.ARM_CANDIDATE]:  # the candidate kept the conversation: three user turns
-        events = http_json("GET", f"{bot.rasa_url}/conversations/{sender}/tracker", timeout=30)["events"]
+        events = bot.api("GET", f"/conversations/{sender}/tracker", timeout=30)["events"]
         assert sum(1 for e in events if e["event"] == "user") == 3
     report = ab.arm_comparison(engine, live.id, candidate.id)
     assert report["shoppers"]["B"] == 3 and report["shoppers"]["A"] >= 3

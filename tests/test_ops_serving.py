@@ -69,8 +69,9 @@ def fake_rasa() -> Iterator[Dict[str, Any]]:
     server.shutdown()
 
 
-def test_the_client_sends_the_token_and_reports_refusals(fake_rasa: Dict[str, Any],
+def test_the_client_sends_the_token_and_reports_refusals(fake_rasa: Dict[str, Any], tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(serving_client, "TOKEN_FILE", tmp_path / "no_token_file")
     monkeypatch.setenv(serving_client.TOKEN_ENV, "tok")
     assert serving_client.serve_live("abc", url=fake_rasa["url"]) == {"live": {"id": "abc"}}
     assert fake_rasa["requests"][-1] == ("/webhooks/ops/models/live", "Bearer tok", {"model_id": "abc"})
@@ -80,6 +81,9 @@ def test_the_client_sends_the_token_and_reports_refusals(fake_rasa: Dict[str, An
     serving_client.serve_candidate("cand", 0.2, url=fake_rasa["url"])
     assert fake_rasa["requests"][-1] == ("/webhooks/ops/models/candidate", None,
                                          {"model_id": "cand", "share": 0.2})
+    (tmp_path / "no_token_file").write_text("from-file\n")  # make run's var/rasa_api_token
+    serving_client.serve_candidate(None, url=fake_rasa["url"])
+    assert fake_rasa["requests"][-1][1] == "Bearer from-file"
 
 
 def test_the_launcher_starts_the_shadow_worker_when_the_registry_has_one(tmp_path: Path,

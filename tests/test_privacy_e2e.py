@@ -62,8 +62,8 @@ def test_a_name_and_a_phone_number_are_in_no_database_or_log(bot: Any) -> None:
             rest = client.post("/webhooks/rest/webhook", json={"sender": rest_sender, "message": text})
             assert web.status_code == 200 and rest.status_code == 200
             assert web.json(), f"the bot did not answer {text!r} in the web chat"
-        trackers = [client.get(f"/conversations/{sender}/tracker").content for sender in (web_sender,
-                                                                                           rest_sender)]
+        trackers = [client.get(f"/conversations/{sender}/tracker", params={"token": bot.api_token}).content
+                    for sender in (web_sender, rest_sender)]
 
     # The log writer works off the event loop: wait until every turn is stored, so the files are final.
     deadline = time.monotonic() + 60

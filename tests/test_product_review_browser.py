@@ -29,7 +29,7 @@ from sqlalchemy import delete, select
 from actions.catalog.db import ensure_catalog, session_for
 from actions.catalog.models import AttributeFact, Product
 from benchmarks.bench_webchat import browser_missing
-from bot.launcher import BotProcesses, free_port, http_json
+from bot.launcher import BotProcesses, free_port
 from console.app import create_app
 from console.routers.products import catalog_engine
 from console.settings import ConsoleSettings
@@ -168,7 +168,7 @@ def search(bot: BotProcesses, sender: str) -> List[str]:
     search action keeps for "show more"), best first."""
     replies = bot.send(sender, SEARCH)
     assert replies, "the bot did not answer"
-    tracker = http_json("GET", f"{bot.rasa_url}/conversations/{urllib.parse.quote(sender)}/tracker")
+    tracker = bot.api("GET", f"/conversations/{urllib.parse.quote(sender)}/tracker")
     return list(tracker["slots"].get("ranked_ids") or [])
 
 
