@@ -23,8 +23,9 @@ help:
 install:
 	@bash scripts/install.sh
 
+# RUN_ARGS: extra bot.launcher options, e.g. RUN_ARGS="--train" or "--models DIR" (python -m bot.launcher -h).
 run: install
-	@$(PY) -m bot.launcher
+	@$(PY) -m bot.launcher $(RUN_ARGS)
 
 test: install
 	@$(PY) -m pytest
