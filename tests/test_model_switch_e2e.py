@@ -30,6 +30,9 @@ pytestmark = pytest.mark.e2e
 SCRIPT = ["hi", "show me running shoes", "in blue please", "something cheaper", "thanks",
           "I need a gift for my mum", "a wool scarf", "bye"]
 SENDER = "switch-shopper"
+# A shopper reads each reply before typing again; it also keeps one conversation under the channels' rate
+# limit (bot/channels/guard.py: 20 messages per 10 s), which a reply-as-soon-as-answered loop exceeds.
+THINK_S = 0.6
 
 
 @dataclass
@@ -52,6 +55,7 @@ class Shopper:
                 error = f"{type(failure).__name__}: {failure}"
             self.turns.append((started, time.monotonic(), text, replies, error))
             index += 1
+            self.stop.wait(THINK_S)
 
     def turns_between(self, start: float, end: float) -> int:
         return sum(1 for began, ended, *_ in self.turns if began >= start and ended <= end)
