@@ -1,7 +1,7 @@
 /*
  * Shopcue web chat widget. Plain JS, no build step, no dependencies.
  *
- * Embed on any page with one tag (the bot must run with --cors "*" for other origins):
+ * Embed on any page with one tag (the page's origin must be in the bot's SHOPCUE_CORS_ORIGINS):
  *   <script src="http://HOST:5005/webhooks/webchat/shopcue-widget.js"
  *           data-shopcue-url="http://HOST:5005"></script>
  * That adds a floating launcher. The bot's own page (index.html) uses data-shopcue-mode="inline"
