@@ -9,13 +9,10 @@ export, and check the exported YAML with Rasa's own loader. Screenshots go to ar
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
-import uvicorn
 from rasa.shared.nlu.training_data.loading import load_data
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -27,11 +24,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from benchmarks.bench_webchat import browser_missing
-from bot.launcher import free_port
 from console.app import create_app
 from console.settings import ConsoleSettings
 from learning.db import get_engine, messages
-from tests.browser import chrome, save_screenshot, wait_for
+from tests.browser import ServedApp, chrome, log_in, press, save_screenshot, wait_for
 from tests.console_seed import PASSWORD, add_message, add_users, seed_queue, span
 
 pytestmark = [
@@ -64,25 +60,16 @@ class Console:
                       span(FIX_TEXT, "please", "feature", 0.3)],
         )
         self.expected.insert(0, {"id": self.fix_id, "text": FIX_TEXT, "doubt": 0.99})
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(self.settings), host="127.0.0.1", port=self.port,
-                                log_level="warning", access_log=False, ws="none")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.served = ServedApp(create_app(self.settings))
+        self.url = self.served.url
+        self.server = self.served.server  # test_models_browser reaches the served app through it
 
     def start(self) -> Console:
-        self.thread.start()
-        deadline = time.monotonic() + TIMEOUT
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the console did not start")
-            time.sleep(0.05)
+        self.served.start(TIMEOUT)
         return self
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.served.stop()
 
     def row(self, message_id: int) -> Any:
         with self.engine.connect() as connection:
@@ -110,10 +97,6 @@ def screenshot(driver: WebDriver, name: str) -> None:
 
 def wait(driver: WebDriver, condition: Callable[[WebDriver], Any], what: str) -> Any:
     return wait_for(driver, condition, what, ARTIFACTS, TIMEOUT)
-
-
-def press(driver: WebDriver, keys: str) -> None:
-    ActionChains(driver).send_keys(keys).perform()
 
 
 def word(driver: WebDriver, text: str) -> WebElement:
@@ -163,9 +146,7 @@ def test_the_console_refuses_access_without_login(console: Console, driver: WebD
 
 
 def test_log_in_and_see_the_queue_in_doubt_order(console: Console, driver: WebDriver) -> None:
-    driver.find_element(By.NAME, "username").send_keys("rita")
-    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
+    log_in(driver, "rita", PASSWORD)
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "body[data-ready]"), "the review page")
     assert driver.current_url.endswith("/review")
     assert queue_ids(driver) == [row["id"] for row in console.expected]

@@ -13,15 +13,11 @@ Screenshots go to artifacts/console/.
 
 from __future__ import annotations
 
-import threading
-import time
 import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, Iterator, List
 
 import pytest
-import uvicorn
-from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from sqlalchemy import delete, select
@@ -29,13 +25,13 @@ from sqlalchemy import delete, select
 from actions.catalog.db import ensure_catalog, session_for
 from actions.catalog.models import AttributeFact, Product
 from benchmarks.bench_webchat import browser_missing
-from bot.launcher import BotProcesses, free_port
+from bot.launcher import BotProcesses
 from console.app import create_app
 from console.routers.products import catalog_engine
 from console.settings import ConsoleSettings
 from enrichment.review import product_review_events
 from learning.db import get_engine as learning_engine
-from tests.browser import chrome, save_screenshot, wait_for
+from tests.browser import ServedApp, chrome, log_in, press, save_screenshot, wait_for
 from tests.console_seed import PASSWORD, add_users
 
 pytestmark = [
@@ -66,25 +62,15 @@ class ProductConsole:
         self.catalog = ensure_catalog(catalog_url)
         app = create_app(self.settings)
         app.dependency_overrides[catalog_engine] = lambda: self.catalog
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
-                                ws="none")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.served = ServedApp(app)
+        self.url = self.served.url
 
     def start(self) -> ProductConsole:
-        self.thread.start()
-        deadline = time.monotonic() + TIMEOUT
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the console did not start")
-            time.sleep(0.05)
+        self.served.start(TIMEOUT)
         return self
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.served.stop()
 
     def product(self, product_id: str) -> Product:
         with session_for(self.catalog) as session:
@@ -131,10 +117,6 @@ def screenshot(driver: WebDriver, name: str) -> None:
 
 def wait(driver: WebDriver, condition: Callable[[WebDriver], Any], what: str) -> Any:
     return wait_for(driver, condition, what, ARTIFACTS, TIMEOUT)
-
-
-def press(driver: WebDriver, keys: str) -> None:
-    ActionChains(driver).send_keys(keys).perform()
 
 
 # Read in one script, so a re-render between two WebDriver calls cannot leave a stale element.
@@ -188,9 +170,7 @@ def test_the_product_page_needs_a_login(console: ProductConsole, driver: WebDriv
 
 
 def test_log_in_and_see_the_products_by_doubt(console: ProductConsole, driver: WebDriver) -> None:
-    driver.find_element(By.NAME, "username").send_keys("rita")
-    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
+    log_in(driver, "rita", PASSWORD)
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "body[data-ready]"), "the product page")
     assert driver.current_url.endswith("/products")
     assert queue_ids(driver) == [WRONG, "P00600", "P00617"]

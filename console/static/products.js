@@ -5,6 +5,8 @@
 
 (function () {
   const { api } = window.ShopcueConsole;
+  const { el, status } = window.ShopcueQueue;
+  const run = window.ShopcueQueue.runner();
   const $ = (id) => document.getElementById(id);
   const PAGE_SIZE = 50;
   // Attributes fixed with chips (few values) and keys that step through their values.
@@ -24,22 +26,8 @@
     total: 0,
     offset: 0,
     index: -1,
-    busy: false,
     pendingList: null, // {attribute, timer} while a list's new value waits to be saved
   };
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function status(message, isError) {
-    const node = $("status");
-    node.textContent = message;
-    node.classList.toggle("error", Boolean(isError));
-  }
 
   function current() {
     return state.items[state.index] || null;
@@ -124,18 +112,11 @@
       row.addEventListener("click", () => select(index));
       list.append(row);
     });
-    const shownFrom = state.total ? state.offset + 1 : 0;
-    const shownTo = state.offset + state.items.length;
-    $("queue-total").textContent = `${state.total} product${state.total === 1 ? "" : "s"}`;
-    $("page-info").textContent = `${shownFrom}–${shownTo} of ${state.total}`;
-    $("prev-page").disabled = state.offset === 0;
-    $("next-page").disabled = shownTo >= state.total;
-    const bulk = $("bulk-accept");
-    const bulkable = state.filters.state !== "reviewed";
-    bulk.disabled = !bulkable || state.total === 0;
-    bulk.textContent = `Bulk accept all ${state.total} shown by this filter`;
-    bulk.title = bulkable ? "accept every unreviewed attribute of every product these filters show"
-      : "reviewed products have nothing left to accept";
+    window.ShopcueQueue.renderCounts(state, "product", {
+      allowed: state.filters.state !== "reviewed",
+      title: "accept every unreviewed attribute of every product these filters show",
+      refused: "reviewed products have nothing left to accept",
+    });
   }
 
   function select(index) {
@@ -222,18 +203,6 @@
   }
 
   // ---- actions -------------------------------------------------------------------------------------------
-
-  async function run(action) {
-    if (state.busy) return;
-    state.busy = true;
-    try {
-      await action();
-    } catch (error) {
-      status(error.message, true);
-    } finally {
-      state.busy = false;
-    }
-  }
 
   // A fix is saved at once; the product stays on screen (Enter accepts the rest and moves on).
   function correct(attribute, value) {
@@ -338,40 +307,11 @@
 
   // ---- keyboard ------------------------------------------------------------------------------------------
 
-  function onKeyDown(event) {
-    const target = event.target;
-    const typing = target.closest && target.closest("input, select, textarea");
-    if (typing) {
-      if (event.key === "Escape") target.blur();
-      return;
-    }
-    if (target.closest && target.closest("button") && (event.key === "Enter" || event.key === " ")) return;
-    if (event.altKey || event.metaKey) return;
-    if (event.ctrlKey) {
-      if (event.key === "z" || event.key === "Z") {
-        event.preventDefault();
-        undo();
-      }
-      return;
-    }
+  // The product page's own keys, after the shared ones (Enter / a, s, u, Ctrl+Z, j / k: queue.js).
+  function onOtherKey(event) {
     const key = event.key;
     const handled = () => event.preventDefault();
-    if (key === "Enter" || key === "a") {
-      handled();
-      accept();
-    } else if (key === "s") {
-      handled();
-      skip();
-    } else if (key === "u") {
-      handled();
-      undo();
-    } else if (key === "j") {
-      handled();
-      select(state.index + 1);
-    } else if (key === "k") {
-      handled();
-      select(state.index - 1);
-    } else if (key === "b") {
+    if (key === "b") {
       handled();
       bulkAccept();
     } else if (CHIP_KEYS[key]) {
@@ -398,22 +338,7 @@
     fillSelect("category", state.schema.categories);
     fillSelect("product_type", state.schema.values.product_type);
     fillSelect("attribute", state.schema.attributes);
-    $("filters").addEventListener("submit", (event) => {
-      event.preventDefault();
-      state.filters = readFilters();
-      state.offset = 0;
-      // Leave the form, so the review keys (Enter = accept) work again at once.
-      if (document.activeElement) document.activeElement.blur();
-      run(() => loadQueue());
-    });
-    $("prev-page").addEventListener("click", () => {
-      state.offset = Math.max(0, state.offset - PAGE_SIZE);
-      run(() => loadQueue());
-    });
-    $("next-page").addEventListener("click", () => {
-      state.offset += PAGE_SIZE;
-      run(() => loadQueue());
-    });
+    window.ShopcueQueue.wireQueue({ state, pageSize: PAGE_SIZE, run, load: loadQueue, readFilters });
     $("bulk-accept").addEventListener("click", bulkAccept);
     $("export").addEventListener("click", exportData);
     $("accept").addEventListener("click", accept);
@@ -423,7 +348,12 @@
     $("editor").addEventListener("mousedown", (event) => {
       if (event.target.closest(".chip")) event.preventDefault();
     });
-    document.addEventListener("keydown", onKeyDown);
+    window.ShopcueQueue.keyboard({
+      accept, skip, undo,
+      next: () => select(state.index + 1),
+      prev: () => select(state.index - 1),
+      other: onOtherKey,
+    });
     state.filters = readFilters();
     await loadQueue();
     document.body.dataset.ready = "true";

@@ -4,6 +4,8 @@
 
 (function () {
   const { api } = window.ShopcueConsole;
+  const { el, status } = window.ShopcueQueue;
+  const run = window.ShopcueQueue.runner();
   const $ = (id) => document.getElementById(id);
   const PAGE_SIZE = 50;
   // Keys that cycle an attribute's value (only attributes the schema has get one).
@@ -24,23 +26,9 @@
     selecting: false,
     selectedSpan: -1, // index into the draft's entities
     resize: null, // {span, side} while dragging a span's handle
-    busy: false,
   };
 
   // ---- small helpers ----------------------------------------------------------------------------------
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function status(message, isError) {
-    const node = $("status");
-    node.textContent = message;
-    node.classList.toggle("error", Boolean(isError));
-  }
 
   function attrValue(value) {
     return typeof value === "boolean" ? (value ? "true" : "false") : String(value).toLowerCase();
@@ -154,18 +142,11 @@
       row.addEventListener("click", () => select(index));
       list.append(row);
     });
-    const shownFrom = state.total ? state.offset + 1 : 0;
-    const shownTo = state.offset + state.items.length;
-    $("queue-total").textContent = `${state.total} message${state.total === 1 ? "" : "s"}`;
-    $("page-info").textContent = `${shownFrom}–${shownTo} of ${state.total}`;
-    $("prev-page").disabled = state.offset === 0;
-    $("next-page").disabled = shownTo >= state.total;
-    const bulk = $("bulk-accept");
-    const bulkable = BULK_STATES.includes(state.filters.state || "");
-    bulk.disabled = !bulkable || state.total === 0;
-    bulk.textContent = `Bulk accept all ${state.total} shown by this filter`;
-    bulk.title = bulkable ? "accept the model's label for every unreviewed message these filters show"
-      : "only unreviewed messages can be bulk-accepted: set Review to unreviewed";
+    window.ShopcueQueue.renderCounts(state, "message", {
+      allowed: BULK_STATES.includes(state.filters.state || ""),
+      title: "accept the model's label for every unreviewed message these filters show",
+      refused: "only unreviewed messages can be bulk-accepted: set Review to unreviewed",
+    });
   }
 
   function select(index) {
@@ -561,18 +542,6 @@
 
   // ---- actions -------------------------------------------------------------------------------------------
 
-  async function run(action) {
-    if (state.busy) return;
-    state.busy = true;
-    try {
-      await action();
-    } catch (error) {
-      status(error.message, true);
-    } finally {
-      state.busy = false;
-    }
-  }
-
   // After an action: the same page again, on the message after the one just reviewed.
   async function reloadAfter(item) {
     const index = state.index;
@@ -672,48 +641,21 @@
     if (!help.hidden) $("help-close").focus();
   }
 
-  function onKeyDown(event) {
-    const help = $("help");
-    if (!help.hidden) {
-      if (event.key === "Escape" || event.key === "?") {
-        event.preventDefault();
-        toggleHelp(false);
-      }
-      return;
+  // While the help is open it takes every key: Esc or ? close it.
+  function helpKey(event) {
+    if ($("help").hidden) return false;
+    if (event.key === "Escape" || event.key === "?") {
+      event.preventDefault();
+      toggleHelp(false);
     }
-    const target = event.target;
-    const typing = target.closest && target.closest("input, select, textarea");
-    if (typing) {
-      if (event.key === "Escape") target.blur();
-      return;
-    }
-    if (target.closest && target.closest("button") && (event.key === "Enter" || event.key === " ")) return;
-    if (event.altKey || event.metaKey) return;
-    if (event.ctrlKey) {
-      if (event.key === "z" || event.key === "Z") {
-        event.preventDefault();
-        undo();
-      }
-      return;
-    }
+    return true;
+  }
+
+  // The review page's own keys, after the shared ones (Enter / a, s, u, Ctrl+Z, j / k: queue.js).
+  function onOtherKey(event) {
     const key = event.key;
     const handled = () => event.preventDefault();
-    if (key === "Enter" || key === "a") {
-      handled();
-      save();
-    } else if (key === "s") {
-      handled();
-      skip();
-    } else if (key === "u") {
-      handled();
-      undo();
-    } else if (key === "j") {
-      handled();
-      select(state.index + 1);
-    } else if (key === "k") {
-      handled();
-      select(state.index - 1);
-    } else if (key === "i") {
+    if (key === "i") {
       handled();
       $("intent").focus();
     } else if (key === "r") {
@@ -746,22 +688,9 @@
     state.schema = await api("GET", "/api/schema");
     const intentFilter = $("filters").elements.intent;
     for (const intent of state.schema.intents) intentFilter.append(new Option(intent, intent));
-    $("filters").addEventListener("submit", (event) => {
-      event.preventDefault();
-      state.filters = readFilters();
-      state.offset = 0;
-      state.drafts.clear();
-      // Leave the form, so the review keys (Enter = save) work again at once.
-      if (document.activeElement) document.activeElement.blur();
-      run(() => loadQueue());
-    });
-    $("prev-page").addEventListener("click", () => {
-      state.offset = Math.max(0, state.offset - PAGE_SIZE);
-      run(() => loadQueue());
-    });
-    $("next-page").addEventListener("click", () => {
-      state.offset += PAGE_SIZE;
-      run(() => loadQueue());
+    window.ShopcueQueue.wireQueue({
+      state, pageSize: PAGE_SIZE, run, load: loadQueue, readFilters,
+      onFilter: () => state.drafts.clear(),
     });
     $("bulk-accept").addEventListener("click", bulkAccept);
     $("export").addEventListener("click", exportData);
@@ -781,7 +710,13 @@
     words.addEventListener("click", onWordsClick);
     document.addEventListener("mousemove", onMouseMove);
     document.addEventListener("mouseup", onMouseUp);
-    document.addEventListener("keydown", onKeyDown);
+    window.ShopcueQueue.keyboard({
+      accept: save, skip, undo,
+      next: () => select(state.index + 1),
+      prev: () => select(state.index - 1),
+      before: helpKey,
+      other: onOtherKey,
+    });
     state.filters = readFilters();
     await loadQueue();
     document.body.dataset.ready = "true";
