@@ -41,13 +41,12 @@ from sqlalchemy import (
     Table,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from actions.catalog.db import create_schema, session_for, uses_fts
+from actions.catalog.db import create_schema, rebuild_fts, session_for
 from actions.catalog.models import (
     AGE_GROUPS,
     ENRICHED_ATTRIBUTES,
@@ -439,7 +438,7 @@ def correct(engine: Engine, product_id: str, attribute: str, value: Any, usernam
         for name, new in changes.items():
             _correct_fact(session, product, name, new, username, now)
         session.flush()
-        refresh_fts(session, product_id)
+        rebuild_fts(session, product_id)
         _event(session, product_id, username, CORRECT, attribute, [before], [_snapshot(session, product)])
     return checked
 
@@ -537,22 +536,6 @@ def history(engine: Engine, product_id: Optional[str] = None, limit: int = 50) -
 # ------------------------------------------------------------------------------------------- helpers
 
 
-def refresh_fts(session: Session, product_id: str) -> None:
-    """Re-index one product's text in `product_fts` (SQLite only), in the caller's transaction.
-
-    actions/catalog/db.py rebuilds the whole index on import; a review changes one product."""
-    if not uses_fts(session.get_bind()):
-        return
-    session.execute(text("DELETE FROM product_fts WHERE product_id = :pid"), {"pid": product_id})
-    session.execute(
-        text(
-            "INSERT INTO product_fts (product_id, title, description, product_type, brand) "
-            "SELECT id, title, description, product_type, brand FROM products WHERE id = :pid"
-        ),
-        {"pid": product_id},
-    )
-
-
 def _product(session: Session, product_id: str) -> Product:
     product = session.get(Product, product_id)
     if product is None:
@@ -627,7 +610,7 @@ def _restore(session: Session, product: Product, snapshot: Mapping[str, Any]) ->
         for name, value in values.items():
             setattr(fact, name, _parse_time(value) if name == "reviewed_at" else value)
     session.flush()
-    refresh_fts(session, product.id)
+    rebuild_fts(session, product.id)
 
 
 def _event(session: Session, product_id: Optional[str], username: str, action: str,

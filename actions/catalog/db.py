@@ -109,16 +109,21 @@ def _add_missing_columns(engine: Engine) -> None:
                 conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
 
 
-def rebuild_fts(session: Session) -> None:
-    """Re-index every product's text; called inside the import transaction so both commit together."""
+def rebuild_fts(session: Session, product_id: Optional[str] = None) -> None:
+    """Re-index every product's text (an import), or one product's (a reviewer's fix), inside the caller's
+    transaction so the index and the rows commit together."""
     if not uses_fts(session.get_bind()):
         return
-    session.execute(text("DELETE FROM product_fts"))
+    one = product_id is not None
+    params = {"pid": product_id} if one else {}
+    session.execute(text("DELETE FROM product_fts" + (" WHERE product_id = :pid" if one else "")), params)
     session.execute(
         text(
             "INSERT INTO product_fts (product_id, title, description, product_type, brand) "
             "SELECT id, title, description, product_type, brand FROM products"
-        )
+            + (" WHERE id = :pid" if one else "")
+        ),
+        params,
     )
 
 
