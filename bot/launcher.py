@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
+from bot import stores
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config.yml"
 DEFAULT_DOMAIN = PROJECT_ROOT / "bot" / "domain.yml"
@@ -323,6 +325,11 @@ class BotProcesses:
     # The review console (console/app.py) on `console_port`, over the same learning database.
     console: bool = False
     console_port: int = field(default_factory=free_port)
+    # The conversations (Rasa's SQL tracker store, bot/stores.py): None keeps them in
+    # LOG_DIR/conversations.db, so a restarted Rasa server resumes them; make run: var/conversations.db.
+    tracker_url: Optional[str] = None
+    # A redis:// URL for Rasa's lock store (several Rasa instances, one conversation store); None: in memory.
+    lock_url: Optional[str] = None
     # The shadow worker (python -m ops.shadow): None starts it when the registry has a shadow model.
     shadow: Optional[bool] = None
     # The Rasa HTTP API's token (`?token=`; api_url() adds it): random per instance unless given (make run
@@ -333,6 +340,8 @@ class BotProcesses:
     # The shared secret Rasa sends the action server (actions/server.py), random per instance.
     action_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     _processes: List[subprocess.Popen] = field(default_factory=list, init=False, repr=False)
+    _rasa_process: Optional[subprocess.Popen] = field(default=None, init=False, repr=False)
+    _actions_process: Optional[subprocess.Popen] = field(default=None, init=False, repr=False)
     _voice_process: Optional[subprocess.Popen] = field(default=None, init=False, repr=False)
     _shadow_process: Optional[subprocess.Popen] = field(default=None, init=False, repr=False)
 
@@ -383,22 +392,35 @@ class BotProcesses:
     def console_log(self) -> Path:
         return self.log_dir / "console.log"
 
+    @property
+    def endpoints_path(self) -> Path:
+        return self.log_dir / "endpoints.yml"
+
+    @property
+    def conversations_url(self) -> str:
+        """The tracker store's SQLAlchemy URL (tracker_url, or the log folder's SQLite file)."""
+        return self.tracker_url or f"sqlite:///{self.log_dir.resolve() / 'conversations.db'}"
+
+    def write_endpoints(self) -> Path:
+        """endpoints.yml for the Rasa server: action server, learning log, tracker store, lock store.
+        Secrets (the action token, database and Redis passwords) stay in the environment: Rasa expands
+        ${...} when it reads this file."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        lines = [
+            "action_endpoint:", f'  url: "{self.actions_url}/webhook"',
+            "  headers:", f"    {ACTION_TOKEN_HEADER}: ${{{ACTION_TOKEN_ENV}}}",
+            "event_broker:", f"  type: {LOG_BROKER}", f"  url: {json.dumps(self.database_url)}",
+            *stores.endpoint_sections(self.lock_url),
+        ]
+        self.endpoints_path.write_text("\n".join(lines) + "\n")
+        return self.endpoints_path
+
     def start(self, timeout: float = 300.0) -> BotProcesses:
         """Start the servers and return once all answer; on failure stop them and raise."""
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        endpoints = self.log_dir / "endpoints.yml"
-        # The action token stays in the environment: Rasa expands ${...} when it reads this file.
-        endpoints.write_text(
-            f'action_endpoint:\n  url: "{self.actions_url}/webhook"\n'
-            f"  headers:\n    {ACTION_TOKEN_HEADER}: ${{{ACTION_TOKEN_ENV}}}\n"
-            f"event_broker:\n  type: {LOG_BROKER}\n  url: {json.dumps(self.database_url)}\n"
-        )
-        database = {DATABASE_URL_ENV: self.database_url}
-        secrets_env = {ACTION_TOKEN_ENV: self.action_token}
+        self.write_endpoints()
         try:
-            self._spawn(self.actions_command(), self.actions_log, {**database, **secrets_env})
-            self._spawn(self.rasa_command(endpoints), self.rasa_log,
-                        {**database, **secrets_env, **self.token_env})
+            self._spawn_actions()
+            self._spawn_rasa()
             if self.voice:
                 self._spawn_voice(self.voice_env)
             if self.console:
@@ -406,8 +428,7 @@ class BotProcesses:
             if self.shadow or (self.shadow is None and _registry_has_shadow(self.database_url)):
                 self.start_shadow()
             deadline = time.monotonic() + timeout
-            self._wait_until(lambda: http_json("GET", f"{self.actions_url}/health", timeout=5), deadline,
-                             "action server", self.actions_log)
+            self._wait_until(self._actions_ready, deadline, "action server", self.actions_log)
             self._wait_until(self._model_loaded, deadline, "Rasa server", self.rasa_log)
             if self.voice:
                 self._wait_until(self._voice_ready, deadline, "voice service", self.voice_log)
@@ -417,6 +438,50 @@ class BotProcesses:
             self.stop()
             raise
         return self
+
+    def _secrets_env(self) -> Dict[str, str]:
+        return {DATABASE_URL_ENV: self.database_url, ACTION_TOKEN_ENV: self.action_token}
+
+    def _spawn_actions(self, append_log: bool = False) -> None:
+        self._actions_process = self._spawn(self.actions_command(), self.actions_log, self._secrets_env(),
+                                            append_log)
+
+    def _spawn_rasa(self, append_log: bool = False) -> None:
+        stores_env = stores.store_env(self.conversations_url, self.lock_url)
+        env = {**self._secrets_env(), **self.token_env, **stores_env}
+        self._rasa_process = self._spawn(self.rasa_command(self.endpoints_path), self.rasa_log, env,
+                                         append_log)
+
+    def _actions_ready(self) -> bool:
+        return bool(http_json("GET", f"{self.actions_url}/health", timeout=5))
+
+    def kill_rasa(self) -> None:
+        """SIGKILL the Rasa server (a crash: no shutdown hooks run), for fault tests."""
+        if self._rasa_process is not None:
+            _kill_now(self._rasa_process)
+            self._processes.remove(self._rasa_process)
+            self._rasa_process = None
+
+    def start_rasa(self, timeout: float = 300.0) -> None:
+        """Start the Rasa server again (same port, endpoints and stores) and return once its model is up."""
+        if self._rasa_process is not None:
+            raise LaunchError("the Rasa server is already running")
+        self._spawn_rasa(append_log=True)
+        self._wait_until(self._model_loaded, time.monotonic() + timeout, "Rasa server", self.rasa_log)
+
+    def stop_actions(self, grace: float = 10.0) -> None:
+        """Stop the action server only (Rasa keeps running), for fault tests."""
+        if self._actions_process is not None:
+            _stop_processes([self._actions_process], grace)
+            self._processes.remove(self._actions_process)
+            self._actions_process = None
+
+    def start_actions(self, timeout: float = 120.0) -> None:
+        """Start the action server again on its port and return once it answers."""
+        if self._actions_process is not None:
+            raise LaunchError("the action server is already running")
+        self._spawn_actions(append_log=True)
+        self._wait_until(self._actions_ready, time.monotonic() + timeout, "action server", self.actions_log)
 
     def actions_command(self) -> List[str]:
         """The action server (actions/server.py): on this host only, refusing calls without the token."""
@@ -516,9 +581,9 @@ class BotProcesses:
         status = self.api("GET", "/status", timeout=5)
         return bool(status and status.get("model_file"))
 
-    def _spawn(self, command: List[str], log_path: Path, extra_env: Optional[Mapping[str, str]] = None
-               ) -> None:
-        log = log_path.open("w")
+    def _spawn(self, command: List[str], log_path: Path, extra_env: Optional[Mapping[str, str]] = None,
+               append_log: bool = False) -> subprocess.Popen:
+        log = log_path.open("a" if append_log else "w")
         env = child_env({"PYTHONUNBUFFERED": "1"}, self.env, extra_env)
         process = subprocess.Popen(
             command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -526,6 +591,7 @@ class BotProcesses:
         )
         log.close()
         self._processes.append(process)
+        return process
 
     def _wait_until(self, probe: Any, deadline: float, name: str, log_path: Path) -> None:
         while time.monotonic() < deadline:
@@ -545,6 +611,8 @@ class BotProcesses:
         self._processes.clear()
         self._voice_process = None
         self._shadow_process = None
+        self._rasa_process = None
+        self._actions_process = None
 
     def send(self, sender: str, text: str, timeout: float = 60.0) -> List[Dict[str, Any]]:
         """One user message over the REST channel; the bot's replies."""
@@ -561,6 +629,13 @@ class BotProcesses:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _kill_now(process: subprocess.Popen) -> None:
+    """SIGKILL a child's whole process group and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
 
 
 def _stop_processes(processes: List[subprocess.Popen], grace: float) -> None:
@@ -620,7 +695,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     bot = BotProcesses(model=model, rasa_port=args.rasa_port, actions_port=args.actions_port,
                        log_dir=args.logs, host="localhost", voice=True, voice_port=args.voice_port,
                        console=True, console_port=args.console_port, api_token=api_token(),
-                       cors_origins=cors_origins())
+                       cors_origins=cors_origins(),
+                       tracker_url=stores.tracker_url(os.environ, PROJECT_ROOT / "var" / "conversations.db"),
+                       lock_url=stores.redis_url(os.environ))
     stop_requested = False
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -641,6 +718,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             f"  review console: {bot.console_url}/ (the first user: "
             f"{venv_bin('python')} -m console.users add NAME --role admin)\n"
             f"  logs:          {bot.log_dir}\n"
+            f"  conversations: {_display_url(bot.conversations_url)} (lock store: "
+            f"{_display_url(bot.lock_url) if bot.lock_url else 'in memory, one Rasa process'})\n"
             f"  Rasa HTTP API: needs ?token=... from {TOKEN_ENV} or {_display(TOKEN_FILE)}\n"
             f"  CORS:          {', '.join(bot.cors_origins) or f'same-origin only (set {CORS_ENV})'}\n"
             "Press Ctrl-C to stop.",
@@ -658,6 +737,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     finally:
         print("Shopcue: stopping ...", flush=True)
         bot.stop()
+
+
+def _display_url(url: str) -> str:
+    """A database or Redis URL without its password, for the console."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def _display(path: Path) -> str:
