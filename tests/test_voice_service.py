@@ -583,3 +583,45 @@ def test_sender_ids_are_stable_per_call_and_reveal_nothing() -> None:
     assert first == settings.sender_id("CA" + "1" * 32) != settings.sender_id("CA" + "2" * 32)
     assert first.startswith("call-") and len(first) == 21 and "1111" not in first
     assert voice_settings(sender_secret="other").sender_id("CA" + "1" * 32) != first
+
+
+def test_the_voice_service_sends_the_rest_token_when_one_is_set() -> None:
+    """Off the Rasa server's machine the REST channel needs SHOPCUE_REST_TOKEN; the voice service sends it."""
+    import asyncio
+    import http.server
+    import threading
+
+    from voice.conversation import RasaRest
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            seen.append(self.headers.get("Authorization"))
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'[{"text": "hello"}]'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/webhooks/rest/webhook"
+
+    async def one_turn(token: str) -> list:
+        bot = RasaRest(url, 5.0, token)
+        try:
+            return await bot.send("call-1", "hi")
+        finally:
+            await bot.aclose()
+
+    try:
+        assert asyncio.run(one_turn("s3cret")) == [{"text": "hello"}]
+        asyncio.run(one_turn(""))
+    finally:
+        server.shutdown()
+    assert seen == ["Bearer s3cret", None]

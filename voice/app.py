@@ -258,7 +258,7 @@ async def media_stream(websocket: WebSocket, settings: SettingsDep, service: Ser
     if engines is None:
         await transport.close()
         return
-    bot = RasaRest(settings.rasa_webhook_url, settings.rasa_timeout_s)
+    bot = RasaRest(settings.rasa_webhook_url, settings.rasa_timeout_s, settings.rest_token.get_secret_value())
     session = CallSession(
         start,
         settings,

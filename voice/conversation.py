@@ -29,9 +29,10 @@ class BotUnavailableError(RuntimeError):
 class RasaRest:
     """Rasa's REST channel (`POST /webhooks/rest/webhook {sender, message}` -> the bot's messages)."""
 
-    def __init__(self, webhook_url: str, timeout_s: float) -> None:
+    def __init__(self, webhook_url: str, timeout_s: float, token: str = "") -> None:
         self.webhook_url = webhook_url
-        self._client = httpx.AsyncClient(timeout=timeout_s)
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        self._client = httpx.AsyncClient(timeout=timeout_s, headers=headers)
 
     async def send(self, sender: str, text: str) -> List[Dict[str, Any]]:
         """One caller message; the bot's replies (text, buttons, custom payloads)."""

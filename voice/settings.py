@@ -46,6 +46,9 @@ class VoiceSettings(BaseSettings):
     rasa_webhook_url: str = "http://localhost:5005/webhooks/rest/webhook"
     # How long the Rasa server may take to answer one message, in seconds.
     rasa_timeout_s: float = 30.0
+    # The REST channel's bearer token (bot/channels/rest.py reads the same SHOPCUE_REST_TOKEN): needed when
+    # the voice service is not on the Rasa server's machine; unset, the REST channel answers loopback only.
+    rest_token: SecretStr = Field(SecretStr(""), env="SHOPCUE_REST_TOKEN")
     # Seconds of caller silence after our turn before a re-prompt ("Are you still there?").
     silence_timeout_s: float = 6.0
     # How many re-prompts (for silence or audio we could not understand) in a row before a goodbye.
