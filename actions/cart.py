@@ -1,11 +1,18 @@
-"""The cart as data: lines read back from the `cart` slot (re-checked: a client can send anything),
-adding a product, and the totals. Pure: no catalog, no wording."""
+"""The cart as data: its lines, adding a product (the same product and size again raises the line's
+quantity), re-checking a kept line against today's catalog, and the totals. Pure: no database, no wording
+(actions/cart_store.py keeps the lines per shopper)."""
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any, List, Sequence, Tuple
+from dataclasses import asdict, dataclass, replace
+from typing import List, Optional, Sequence, Tuple
 
 from actions import settings
 from actions.catalog.models import Product
+
+# What re-checking a kept line found (CartChange.kind).
+GONE = "gone"  # the product left the catalog: the line is taken out
+SOLD_OUT = "sold out"  # none left in that size: the line is taken out
+FEWER = "fewer"  # fewer left than the line held: the line now holds what there is
+PRICE = "price"  # the price changed since it was added: the line now has today's price
 
 
 @dataclass(frozen=True)
@@ -20,35 +27,68 @@ class CartLine:
     def total(self) -> float:
         return self.price * self.quantity
 
-
-def read_cart(value: Any) -> List[CartLine]:
-    """The lines of a `cart` slot value; anything malformed (wrong types, a negative or huge quantity,
-    a negative price) is left out rather than trusted."""
-    lines = []
-    for item in value if isinstance(value, list) else []:
-        if not isinstance(item, dict):
-            continue
-        try:
-            values = {f.name: f.type(item[f.name]) for f in fields(CartLine)}
-        except (KeyError, TypeError, ValueError):
-            continue
-        line = CartLine(
-            **{**values, "id": values["id"][:32], "title": values["title"][:200], "size": values["size"][:20]}
-        )
-        if 1 <= line.quantity <= settings.MAX_QUANTITY and 0 <= line.price <= 1_000_000:
-            lines.append(line)
-    return lines
+    def same_item(self, product_id: str, size: str) -> bool:
+        """One line per product and size (the size as the catalog spells it: Product.size_label)."""
+        return self.id == product_id and self.size == size
 
 
-def add_line(
-    cart: Sequence[CartLine], product: Product, size: str, wanted: int
-) -> Tuple[List[CartLine], int, bool]:
-    """(the new cart, how many were added, whether fewer than wanted were left): never more than the
-    stock of that size, never less than one, never more than `settings.MAX_QUANTITY`."""
+@dataclass(frozen=True)
+class Addition:
+    """What adding did: the new cart, the line that now holds the product, how many this added (0 when the
+    line was already at the most there is), and whether the stock held fewer than the shopper wanted."""
+
+    cart: List[CartLine]
+    line: CartLine
+    added: int
+    capped: bool
+
+
+@dataclass(frozen=True)
+class CartChange:
+    """A kept line that today's catalog no longer agrees with: `before` as kept, `after` as it is now
+    (None when the line was taken out)."""
+
+    kind: str
+    before: CartLine
+    after: Optional[CartLine]
+
+
+def add_line(cart: Sequence[CartLine], product: Product, size: str, wanted: int) -> Addition:
+    """Add `wanted` of the product in `size`: onto its line if the cart has one, else as a new last line.
+    A line never holds more than the stock of that size nor more than `settings.MAX_QUANTITY`, and
+    never less than one."""
     available = product.quantity_for(size)
-    quantity = max(1, min(wanted, available, settings.MAX_QUANTITY))
+    index = next((i for i, line in enumerate(cart) if line.same_item(product.id, size)), None)
+    held = cart[index].quantity if index is not None else 0
+    wanted = max(1, wanted)
+    quantity = max(1, min(held + wanted, available, settings.MAX_QUANTITY))
     line = CartLine(product.id, product.title, size, quantity, round(float(product.price), 2))
-    return [*cart, line], quantity, wanted > available
+    lines = list(cart)
+    if index is None:
+        lines.append(line)
+    else:
+        lines[index] = line
+    return Addition(lines, line, max(0, quantity - held), held + wanted > available)
+
+
+def recheck(line: CartLine, product: Optional[Product]) -> Tuple[Optional[CartLine], List[CartChange]]:
+    """The line as today's catalog allows it (None: take it out) and what changed that the shopper should
+    hear. A title the catalog reworded is taken over silently; the price is the catalog's today."""
+    if product is None:
+        return None, [CartChange(GONE, line, None)]
+    available = product.quantity_for(line.size)
+    if available <= 0:
+        return None, [CartChange(SOLD_OUT, line, None)]
+    price = round(float(product.price), 2)
+    now = replace(
+        line, title=product.title, price=price, quantity=min(line.quantity, available, settings.MAX_QUANTITY)
+    )
+    changes = []
+    if available < line.quantity:  # (a lowered MAX_QUANTITY caps quietly: nothing ran out)
+        changes.append(CartChange(FEWER, line, now))
+    if price != line.price:
+        changes.append(CartChange(PRICE, line, now))
+    return now, changes
 
 
 def cart_state(cart: Sequence[CartLine]) -> List[dict]:

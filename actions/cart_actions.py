@@ -1,4 +1,5 @@
-"""Actions that put things in the cart and answer the bot's offers (add to cart, gift wrap)."""
+"""Actions that put things in the cart and answer the bot's offers (add to cart, gift wrap). The cart is
+read from and written to the database by shopper (actions/cart_store.py); the `cart` slot mirrors it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Optional
 
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import cart_store
 from actions import conversation_state as state
 from actions.base import Events, ShopAction, Turn
 from actions.cart import add_line
@@ -31,12 +33,15 @@ def add_to_cart(
         return [state.focus(product.id)]
     if not product.available(size):
         return [state.focus(product.id), *offer_substitutes(dispatcher, turn, product, size)]
-    cart, _, capped = add_line(state.cart(turn.tracker), product, product.size_label(size), quantity)
+    cart, changes = cart_store.load_cart(turn.session, turn.tracker.sender_id)
+    addition = add_line(cart, product, product.size_label(size), quantity)
+    cart_store.save_line(turn.session, turn.tracker.sender_id, addition.line)
+    turn.session.commit()  # the re-check's fixes and the added line together
     offer_wrap = state.wants_gift(turn.tracker) and not state.gift_wrap_asked(turn.tracker)
-    text = say.added_to_cart(cart[-1], cart, capped, offer_wrap)
+    text = " ".join(filter(None, [say.cart_changes(changes), say.added_to_cart(addition, offer_wrap)]))
     dispatcher.utter_message(text=text, buttons=say.YES_NO_WRAP if offer_wrap else None)
     offer = state.GIFT_WRAP_OFFER if offer_wrap else None
-    return [state.save_cart(cart), state.focus(product.id), state.offer(offer)]
+    return [state.mirror_cart(addition.cart), state.focus(product.id), state.offer(offer)]
 
 
 class ActionAddToCart(ShopAction):

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
-from actions.cart import CartLine, cart_state, read_cart
+from actions.cart import CartLine, cart_state
 from actions.query import SearchQuery
 from actions.viewed import VIEWED_PRODUCTS, read_viewed, remember_viewed
 
@@ -16,7 +16,7 @@ SEARCH_STATE = "search_state"  # the SearchQuery being run
 RANKED_IDS = "ranked_ids"  # every result of that search, best first (for "show more")
 SHOWN_IDS = "shown_ids"  # the products on screen, in the order shown ("the second one")
 FOCUS_ID = "focus_id"  # the product the conversation is about ("is it in stock?")
-CART = "cart"
+CART = "cart"  # a mirror of the cart kept in the database (actions/cart_store.py), never read back
 PENDING_OFFER = "pending_offer"  # what a yes/no answers: GIFT_WRAP_OFFER or CART_OFFER
 GIFT_WRAP = "gift_wrap"  # the shopper's answer to the gift-wrap offer, None until asked
 GIFT_WRAP_OFFER = "gift_wrap"
@@ -49,10 +49,6 @@ def viewed_ids(tracker: Tracker) -> List[str]:
 
 def search_state(tracker: Tracker) -> Optional[SearchQuery]:
     return SearchQuery.from_state(tracker.get_slot(SEARCH_STATE))
-
-
-def cart(tracker: Tracker) -> List[CartLine]:
-    return read_cart(tracker.get_slot(CART))
 
 
 def pending_offer(tracker: Tracker) -> Optional[str]:
@@ -97,7 +93,8 @@ def remember_search(query: SearchQuery) -> Dict[str, Any]:
     return SlotSet(SEARCH_STATE, query.to_state())
 
 
-def save_cart(lines: Sequence[CartLine]) -> Dict[str, Any]:
+def mirror_cart(lines: Sequence[CartLine]) -> Dict[str, Any]:
+    """The stored cart shown in the `cart` slot, for the dialogue and the agents' view of a handoff."""
     return SlotSet(CART, cart_state(lines))
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence
 
-from actions.cart import CartLine, cart_total, item_count
-from actions.catalog.models import Product
+from actions.cart import FEWER, GONE, PRICE, SOLD_OUT, Addition, CartChange, CartLine, cart_total, item_count
+from actions.catalog.models import ONE_SIZE, Product
 from actions.payloads import button_payload
 from actions.pointing import Pointing
 from actions.prices import format_price
@@ -124,19 +124,57 @@ def not_made_in(product: Product, size: str) -> str:
     )
 
 
-def added_to_cart(line: CartLine, cart: Sequence[CartLine], capped: bool, offer_wrap: bool) -> str:
-    count = item_count(cart)
-    size_text = f" (size {line.size})" if line.size and line.size != "one size" else ""
-    qty_text = f"{line.quantity} x " if line.quantity > 1 else ""
-    if capped:
-        qty_text = (
-            f"the last {line.quantity} (that's all we have) of " if line.quantity > 1 else "the last one of "
+def _item_name(line: CartLine) -> str:
+    size_text = f" (size {line.size})" if line.size and line.size != ONE_SIZE else ""
+    return f"{line.title}{size_text}"
+
+
+def added_to_cart(addition: Addition, offer_wrap: bool) -> str:
+    """What adding did to the product's line (a new line, more on a line it had, or nothing more when the
+    line already holds all there is), then the cart's count and total."""
+    line, added, name = addition.line, addition.added, _item_name(addition.line)
+    if not added:
+        first = (
+            f"You already have the last {line.quantity} of {name} in your cart; that's all we have."
+            if addition.capped
+            else f"You already have {line.quantity} of {name} in your cart, the most I can add of one item."
         )
+    elif added < line.quantity:
+        all_we_have = " That's all we have." if addition.capped else ""
+        first = f"Added {added} more of {name} to your cart, {line.quantity} of them now.{all_we_have}"
+    else:
+        qty_text = f"{line.quantity} x " if line.quantity > 1 else ""
+        if addition.capped:
+            last = f"the last {line.quantity} (that's all we have)" if line.quantity > 1 else "the last one"
+            qty_text = f"{last} of "
+        first = f"Added {qty_text}{name} to your cart."
+    count = item_count(addition.cart)
     text = (
-        f"Added {qty_text}{line.title}{size_text} to your cart. You have {count} "
-        f"item{'s' if count != 1 else ''} in your cart, {format_price(cart_total(cart))} in total."
+        f"{first} You have {count} item{'s' if count != 1 else ''} in your cart, "
+        f"{format_price(cart_total(addition.cart))} in total."
     )
     return text + (" Would you like it gift-wrapped?" if offer_wrap else "")
+
+
+def cart_changes(changes: Sequence[CartChange]) -> str:
+    """What changed in the kept cart since the shopper last saw it (the catalog moved on), said once."""
+    sentences = []
+    for change in changes:
+        before, after, name = change.before, change.after, _item_name(change.before)
+        if change.kind == GONE:
+            sentences.append(f"{name} is no longer sold, so I took it out of your cart.")
+        elif change.kind == SOLD_OUT:
+            sentences.append(f"{name} has sold out, so I took it out of your cart.")
+        elif change.kind == FEWER and after is not None:
+            sentences.append(
+                f"Only {after.quantity} of {name} are left, so your cart holds {after.quantity}, "
+                f"not {before.quantity}."
+            )
+        elif change.kind == PRICE and after is not None:
+            sentences.append(
+                f"{name} now costs {format_price(after.price)} (it was {format_price(before.price)})."
+            )
+    return " ".join(sentences)
 
 
 def gift_wrap_answer(yes: bool) -> str:
