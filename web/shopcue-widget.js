@@ -11,7 +11,9 @@
  *   POST {base}/webhooks/webchat/session  -> {session, expires_at}: who this browser is, issued and
  *        signed by the server (kept in localStorage); every call below sends it as X-Shopcue-Session,
  *        and a 401 (expired, or the server's secret changed) gets a new one and the call is retried once
- *   POST {base}/webhooks/webchat/webhook  {message, metadata?} -> [bot messages]
+ *   POST {base}/webhooks/webchat/webhook  {message, metadata?} -> [bot messages]; 503 {error, retry_after}
+ *        when the shop system is unreachable (the message was not handled): sent again once after
+ *        `retry_after` seconds, then the apology is shown and the typed text goes back into the input
  *   GET  {base}/webhooks/webchat/history                              -> {messages: [...]}
  *   POST {base}/webhooks/webchat/event    {type: "card_click", product_id} (learning log, viewed products)
  *   GET  {base}/webhooks/webchat/updates?after=...  -> {state, agent, messages, latest}
@@ -46,6 +48,7 @@
   var RATE_LIMITED_TEXT = "You're sending messages very quickly. Please wait a moment and try again.";
   var EMPTY_REPLY_TEXT = "Sorry, I have no answer to that right now. Could you put it another way?";
   var HANDOFF_POLL_MS = 2000;
+  var RETRY_AFTER_S = { min: 1, max: 30, unknown: 5 }; // bounds on a 503's retry_after (bot/channels/faults.py)
   var HANDOFF_TYPES = ["handoff", "handoff_status"]; // bot/channels/webchat.py, ops/handoff_channel.py
   var WELCOME_TEXT =
     "Hi, I'm Shopcue. Tell me what you're looking for, e.g. \"running shoes under $80\" " +
@@ -617,7 +620,32 @@
     }
   }
 
-  function postMessage(text, display) {
+  function delay(seconds) {
+    return new Promise(function (resolve) {
+      setTimeout(resolve, seconds * 1000);
+    });
+  }
+
+  /* A 503's body: the server's apology and when to try again (the Retry-After header is not readable
+     across origins without CORS exposing it, so the channel repeats it in the body). */
+  function unavailableOf(response) {
+    return response
+      .json()
+      .catch(function () {
+        return {};
+      })
+      .then(function (body) {
+        var seconds = body && typeof body.retry_after === "number" ? body.retry_after : RETRY_AFTER_S.unknown;
+        return {
+          apology: body && typeof body.error === "string" ? body.error : "",
+          seconds: Math.min(RETRY_AFTER_S.max, Math.max(RETRY_AFTER_S.min, seconds)),
+        };
+      });
+  }
+
+  /* The message to the bot; when the shop system is down (503) it is sent again once, after the wait
+     the server asks for, and a second 503 rejects with the server's apology. */
+  function postMessage(text, display, retried) {
     var body = { message: text };
     if (display && display !== text) {
       body.metadata = {};
@@ -627,7 +655,22 @@
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
-    }).then(jsonOf);
+    }).then(function (response) {
+      if (response.status !== 503) {
+        return jsonOf(response);
+      }
+      return unavailableOf(response).then(function (unavailable) {
+        if (!retried) {
+          return delay(unavailable.seconds).then(function () {
+            return postMessage(text, display, true);
+          });
+        }
+        var error = new Error("HTTP 503");
+        error.status = 503;
+        error.apology = unavailable.apology;
+        throw error;
+      });
+    });
   }
 
   /* Tell the learning log which shown product card the shopper clicked; best effort, errors ignored. */
@@ -663,7 +706,7 @@
     if (handoffState !== "waiting" && handoffState !== "claimed") {
       handoffStatus.hidden = true; // "back with the assistant" has been read
     }
-    appendUser(display || message);
+    var userNode = appendUser(display || message);
     log.scrollTop = log.scrollHeight;
     input.focus(); // a clicked quick reply is removed; keep the keyboard user in the input
     pending += 1;
@@ -675,6 +718,10 @@
       .then(showReplies)
       .catch(function (error) {
         var text = error && error.status === 429 ? RATE_LIMITED_TEXT : SERVER_ERROR_TEXT;
+        if (error && error.status === 503) {
+          text = error.apology || SERVER_ERROR_TEXT;
+          markUnsent(userNode, display ? "" : message);
+        }
         appendNotice(text, "shopcue-msg--error");
         log.scrollTop = log.scrollHeight;
       })
@@ -688,6 +735,16 @@
           }
         }
       });
+  }
+
+  /* The server did not take the message: say so on its bubble, and give a typed text back to the input
+     (unless the shopper has started another), so sending it again is one key. */
+  function markUnsent(node, typed) {
+    node.classList.add("shopcue-msg--unsent");
+    node.appendChild(el("span", "shopcue-unsent", "Not sent"));
+    if (typed && !input.value) {
+      input.value = typed;
+    }
   }
 
   // ---- handoff to a person -------------------------------------------------------------------

@@ -3,17 +3,27 @@
 SQLite by default (a file built from the demo catalog on first use), or any SQLAlchemy URL in
 `DATABASE_URL` (e.g. PostgreSQL). Full-text search uses an FTS5 table on SQLite and plain ILIKE
 matching elsewhere, so the same search code runs on both.
+
+The action server bounds each catalog statement (`limit_statements`, SHOPCUE_CATALOG_TIMEOUT_S, default
+5 s): a slow query is aborted and answered with an apology well within Rasa's wait for the action and
+its 60 s conversation lock. Imports and the console are not bounded (a big import's index rebuild may
+rightly take longer).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import threading
+import time
+import weakref
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from sqlalchemy import create_engine, event, inspect, select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from actions.catalog.models import AttributeFact, Base, Product, StockLevel
@@ -21,8 +31,19 @@ from actions.catalog.models import AttributeFact, Base, Product, StockLevel
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DB_PATH = REPO_ROOT / "var" / "shopcue_catalog.db"
 
+logger = logging.getLogger(__name__)
+
 _engines: Dict[str, Engine] = {}
 _lock = threading.Lock()
+
+TIMEOUT_ENV = "SHOPCUE_CATALOG_TIMEOUT_S"
+DEFAULT_TIMEOUT_S = 5.0
+# SQLite asks the progress handler every this many virtual-machine steps (a few microseconds' work).
+_PROGRESS_STEPS = 1000
+_DEADLINE = "shopcue_deadline"  # a connection's [monotonic deadline of its running statement]
+_QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement cancelled by statement_timeout
+# engine -> its statement limit in seconds; the listeners read it, so a new limit applies at once
+_limits: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
 
 
 def catalog_url() -> str:
@@ -64,6 +85,90 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def statement_timeout_s(environ: Optional[Mapping[str, str]] = None) -> float:
+    """SHOPCUE_CATALOG_TIMEOUT_S in seconds (0 turns the limit off); unreadable values are logged and
+    the default applies, so a typo never stops the shop answering."""
+    raw = (environ if environ is not None else os.environ).get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value < 0:
+        logger.warning("catalog.bad_timeout %s=%r default=%s", TIMEOUT_ENV, raw, DEFAULT_TIMEOUT_S)
+        return DEFAULT_TIMEOUT_S
+    return value
+
+
+def limit_statements(engine: Engine, seconds: Optional[float] = None) -> None:
+    """Abort any statement of `engine` that runs longer than `seconds` (default `statement_timeout_s()`;
+    0 lifts the limit): SQLite through a progress handler that checks the statement's deadline,
+    PostgreSQL through `statement_timeout`, set as each connection is checked out. The statement then
+    raises OperationalError (`is_statement_timeout` tells it apart). Cheap to call on every turn."""
+    seconds = statement_timeout_s() if seconds is None else seconds
+    with _lock:
+        first = engine not in _limits
+        _limits[engine] = seconds
+    if not first:
+        return
+    dialect = engine.dialect.name
+    if dialect == "sqlite":
+        event.listen(engine, "checkout", _sqlite_checkout)
+        event.listen(engine, "before_cursor_execute", _start_deadline)
+        for name in ("commit", "rollback"):
+            event.listen(engine, name, _end_deadline)
+    elif dialect == "postgresql":
+        def postgresql_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            milliseconds = max(0, round(_limits.get(engine, 0.0) * 1000))  # 0: no limit
+            try:
+                cursor = dbapi_connection.cursor()
+                cursor.execute(f"SET statement_timeout = {milliseconds:d}")
+                cursor.close()
+            except engine.dialect.dbapi.Error as error:  # a connection the server dropped: the pool
+                raise DisconnectionError() from error  # replaces it (and raises if it cannot)
+
+        event.listen(engine, "checkout", postgresql_checkout)
+    else:
+        logger.warning("catalog.no_statement_timeout dialect=%s", dialect)
+
+
+def is_statement_timeout(error: BaseException) -> bool:
+    """Whether `error` is a statement stopped by `limit_statements` (not a broken database)."""
+    if not isinstance(error, OperationalError):
+        return False
+    original = error.orig
+    if getattr(original, "pgcode", None) == _QUERY_CANCELED:
+        return True
+    return "interrupted" in str(original)  # sqlite3's message for a progress-handler abort
+
+
+def _sqlite_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    deadline = record.info.setdefault(_DEADLINE, [math.inf])
+    deadline[0] = math.inf
+
+    def past_deadline() -> int:
+        return 1 if time.monotonic() > deadline[0] else 0  # non-zero: SQLite interrupts the statement
+
+    dbapi_connection.set_progress_handler(past_deadline, _PROGRESS_STEPS)
+
+
+def _start_deadline(conn: Any, _cursor: Any, _statement: str, _parameters: Any, _context: Any,
+                    _executemany: bool) -> None:
+    seconds = _limits.get(conn.engine, 0.0)
+    deadline = conn.info.get(_DEADLINE)
+    if deadline is not None:
+        # The deadline stays while the rows are fetched (SQLite does the work then too), up to the
+        # next statement, commit or rollback.
+        deadline[0] = time.monotonic() + seconds if seconds > 0 else math.inf
+
+
+def _end_deadline(conn: Any) -> None:
+    deadline = conn.info.get(_DEADLINE)
+    if deadline is not None:
+        deadline[0] = math.inf
 
 
 def dispose_engine(url: str) -> None:

@@ -13,7 +13,10 @@ store, Rasa's own log lines and the learning log only ever hold placeholders ("<
 shopper typed personal data. A "/intent{...}" text is read as an intent only when it is a button the
 bot offered in the conversation's latest turn (bot/channels/guard.py); bodies over
 SHOPCUE_CHANNEL_MAX_BODY get 413, a conversation over SHOPCUE_CHANNEL_RATE gets 429 with Retry-After,
-malformed bodies get 400 with the reason. Rasa's `?stream=true` is not offered (400).
+malformed bodies get 400 with the reason. Rasa's `?stream=true` is not offered (400). When the
+conversation store or its lock is unreachable the caller gets 503 with Retry-After and the apology in
+`error`; when the action server is down, the apology as the bot's message, so a phone caller hears it
+(bot/channels/faults.py).
 
 Client metadata is dropped: Rasa would store it on the tracker verbatim, nothing in Shopcue reads it,
 and it is exactly where a client would put a name, a number or an address. The input channel name is
@@ -33,6 +36,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.faults import (
+    ActionServerProbe,
+    answer_or_apology,
+    bound_action_wait,
+    failed_turn,
+    stores_fail_loudly,
+)
 from bot.channels.guard import (
     ChannelLimits,
     TokenBuckets,
@@ -85,8 +95,10 @@ def incoming_text(text: str) -> str:
 class RedactingRestInput(RestInput):
     """The REST webhook for trusted callers, that stores no personal data."""
 
-    def __init__(self, limits: Optional[ChannelLimits] = None) -> None:
+    def __init__(self, limits: Optional[ChannelLimits] = None, probe: Optional[ActionServerProbe] = None
+                 ) -> None:
         self.limits = limits  # None: read from the environment when the blueprint is built
+        self.probe = probe or ActionServerProbe()  # is the action server up? (bot/channels/faults.py)
 
     @classmethod
     def name(cls) -> Text:
@@ -105,6 +117,7 @@ class RedactingRestInput(RestInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         # to the agent of the caller's A/B arm (ops/ab.py); each turn counted and timed, failures too
         on_new_message = observed_handler(self.name(), routed(on_new_message))
+        bound_action_wait()  # a hung action server costs a turn SHOPCUE_ACTION_TIMEOUT_S, not 5 minutes
         # Load the redactor (spaCy, word lists: a few seconds) while the server starts, not on the first
         # shopper's message; the web chat channel shares it.
         warm_up()
@@ -136,16 +149,25 @@ class RedactingRestInput(RestInput):
                 return _error(429, "too many messages in this conversation; slow down",
                               headers={"Retry-After": retry_after(wait)})
             rasa_agent = getattr(request.app.ctx, "agent", None)
-            text = await screened(rasa_agent, sender, body["message"], incoming_text)
-            if not text.strip():
-                return _error(400, "message must have words besides a leading '/'")
+            stores_fail_loudly(request.app)  # a store outage is a 503, never a forgotten conversation
             collector = CollectingOutputChannel()
             try:
+                text = await screened(rasa_agent, sender, body["message"], incoming_text)
+                if not text.strip():
+                    return _error(400, "message must have words besides a leading '/'")
                 await on_new_message(UserMessage(text, collector, sender, input_channel=self.name()))
             except CancelledError:  # as Rasa's REST channel: whatever was said so far
                 logger.error("rest: handling the message timed out (sender %s)", sender)
-            except Exception:
+                return response.json(collector.messages)
+            except Exception as error:
+                outage = failed_turn(self.name(), sender, error, collector.messages)
+                if outage is not None:
+                    return outage
                 logger.exception("rest: handling the message failed (sender %s)", sender)
-            return response.json(collector.messages)
+                return response.json(collector.messages)
+            # No answer at all: is the action server down? Then an apology the caller hears, not silence.
+            return response.json(
+                await answer_or_apology(rasa_agent, self.probe, self.name(), sender, collector.messages)
+            )
 
         return rest

@@ -24,6 +24,10 @@ malformed, forged or expired session gets 401 with `{"error", "code"}` (the widg
 session). Bodies, rates and slash payloads are checked by bot/channels/guard.py (413, 429, and a
 "/intent{...}" text that is no offered button is read as words).
 
+When the conversation store or its lock is unreachable the webhook answers 503 with Retry-After and an
+apology (the message was not handled: the widget sends it again); when the action server is down, an
+apology instead of silence (bot/channels/faults.py).
+
 No Content-Security-Policy header is sent (the page and widget are meant to be embedded in a shop's own
 page, whose policy applies there). Product images on cards come from the catalog's http(s) `image_url`
 (actions/payloads.py re-checks the scheme): a page that sets a CSP must allow them, e.g.
@@ -45,6 +49,15 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from actions.viewed import VIEWED_PRODUCTS, remember_viewed  # pure: no Rasa SDK, no catalog
+from bot.channels.faults import (
+    ActionServerProbe,
+    answer_or_apology,
+    bound_action_wait,
+    failed_turn,
+    store_outage,
+    stores_fail_loudly,
+    unavailable,
+)
 from bot.channels.guard import (
     ChannelLimits,
     TokenBuckets,
@@ -197,12 +210,13 @@ def static_asset(name: str) -> Optional[Path]:
 class WebChatInput(InputChannel):
     """The shopper web chat: sessions, a JSON message endpoint, history, handoff updates and the page."""
 
-    def __init__(self, sessions: Optional[SessionSigner] = None, limits: Optional[ChannelLimits] = None
-                 ) -> None:
+    def __init__(self, sessions: Optional[SessionSigner] = None, limits: Optional[ChannelLimits] = None,
+                 probe: Optional[ActionServerProbe] = None) -> None:
         # Tests pass their own; the server reads the secret (bot/channels/session.py) and the limits
         # (bot/channels/guard.py) when the blueprint is built.
         self.sessions = sessions
         self.limits = limits
+        self.probe = probe or ActionServerProbe()  # is the action server up? (bot/channels/faults.py)
 
     @classmethod
     def name(cls) -> str:
@@ -214,6 +228,7 @@ class WebChatInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         on_new_message = routed(on_new_message)  # to the agent of the shopper's A/B arm (ops/ab.py)
+        bound_action_wait()  # a hung action server costs a turn SHOPCUE_ACTION_TIMEOUT_S, not 5 minutes
         sessions = self.sessions or SessionSigner(load_secret())
         limits = self.limits or ChannelLimits.from_env()
         # Messages, events and new sessions spend from one pair of buckets; the history and the handoff
@@ -288,15 +303,16 @@ class WebChatInput(InputChannel):
                 clean_metadata = {DISPLAY_TEXT_KEY: redact(display[:MAX_MESSAGE_CHARS]).text}
 
             rasa_agent = getattr(request.app.ctx, "agent", None)
-            text = await screened(rasa_agent, sender, body["message"], _redacted)
-            if not text.strip():
-                return _error(400, "message must have words besides a leading '/'")
-            # A person holds this conversation: the message is stored for them and the bot stays silent.
-            held = rasa_agent and await held_reply(rasa_agent, sender, text, self.name(), clean_metadata)
-            if held is not None:
-                return response.json(held)
+            stores_fail_loudly(request.app)  # a store outage is a 503, never a forgotten conversation
             collector = CollectingOutputChannel()
             try:
+                text = await screened(rasa_agent, sender, body["message"], _redacted)
+                if not text.strip():
+                    return _error(400, "message must have words besides a leading '/'")
+                # A person holds this conversation: the message is stored for them, the bot stays silent.
+                held = rasa_agent and await held_reply(rasa_agent, sender, text, self.name(), clean_metadata)
+                if held is not None:
+                    return response.json(held)
                 with observe_turn(self.name()):  # counted and timed; a failure counts as an error
                     await on_new_message(
                         UserMessage(
@@ -307,10 +323,16 @@ class WebChatInput(InputChannel):
             except CancelledError:
                 logger.error("webchat: handling the message timed out (sender %s)", sender)
                 return _error(504, "the assistant took too long to answer")
-            except Exception:
+            except Exception as error:
+                outage = failed_turn(self.name(), sender, error, collector.messages)
+                if outage is not None:
+                    return outage
                 logger.exception("webchat: handling the message failed (sender %s)", sender)
                 return _error(500, "the assistant failed to answer")
-            return response.json(collector.messages)
+            # No answer at all: is the action server down? Then an apology, not silence.
+            return response.json(
+                await answer_or_apology(rasa_agent, self.probe, self.name(), sender, collector.messages)
+            )
 
         @webchat.route("/event", methods=["POST"], stream=True)
         async def widget_event(request: Request) -> HTTPResponse:
@@ -331,6 +353,7 @@ class WebChatInput(InputChannel):
             product_id = body["product_id"]
             if broker is not None:
                 broker.record_card_click(sender, product_id)  # queued, never blocks
+            stores_fail_loudly(request.app)
             try:
                 await record_view(getattr(request.app.ctx, "agent", None), sender, product_id)
             except Exception:  # the tracker store failed: the click still counts for the log
@@ -349,7 +372,13 @@ class WebChatInput(InputChannel):
             rasa_agent = getattr(request.app.ctx, "agent", None)
             if rasa_agent is None or getattr(rasa_agent, "tracker_store", None) is None:
                 return _error(503, "the assistant is not ready yet")
-            return response.json(await updates(rasa_agent, sender, after))
+            stores_fail_loudly(request.app)
+            try:
+                return response.json(await updates(rasa_agent, sender, after))
+            except Exception as error:
+                if store_outage(error) is None:
+                    raise
+                return unavailable()  # the widget's next poll tries again
 
         @webchat.route("/history", methods=["GET"], stream=True)
         async def history(request: Request) -> HTTPResponse:
@@ -360,7 +389,13 @@ class WebChatInput(InputChannel):
             agent = getattr(request.app.ctx, "agent", None)
             if agent is None or getattr(agent, "tracker_store", None) is None:
                 return _error(503, "the assistant is not ready yet")
-            tracker = await agent.tracker_store.retrieve(sender)
+            stores_fail_loudly(request.app)
+            try:
+                tracker = await agent.tracker_store.retrieve(sender)
+            except Exception as error:
+                if store_outage(error) is None:
+                    raise
+                return unavailable()  # not an empty history: the conversation is there, unreadable now
             events = list(tracker.events) if tracker is not None else []
             return response.json({"sender": sender, "messages": history_messages(events, sender)})
 
