@@ -107,6 +107,12 @@ def test_who_may_scrape(authorization: Any, ip: str, token: Any, ok: bool) -> No
     assert allowed(authorization, ip, token) is ok
 
 
+def test_behind_a_local_proxy_the_forwarded_client_must_be_local_too() -> None:
+    assert allowed(None, "127.0.0.1", None, forwarded_for="127.0.0.1")
+    assert not allowed(None, "127.0.0.1", None, forwarded_for="203.0.113.9"), "a shopper through nginx"
+    assert allowed("Bearer s3cret", "127.0.0.1", "s3cret", forwarded_for="203.0.113.9")
+
+
 def test_channel_labels_are_bounded() -> None:
     assert metrics.channel_label(None) == "unknown"
     assert metrics.channel_label("x" * 100) == "x" * metrics.MAX_CHANNEL_CHARS

@@ -27,13 +27,18 @@ logger = logging.getLogger(__name__)
 TOKEN_ENV = "SHOPCUE_METRICS_TOKEN"
 
 
-def allowed(authorization: Optional[str], client_ip: str, token: Optional[str]) -> bool:
-    """Whether a scrape may read the metrics: the bearer token when one is set, else a loopback client."""
+def allowed(authorization: Optional[str], client_ip: str, token: Optional[str], forwarded_for: str = ""
+            ) -> bool:
+    """Whether a caller is trusted (metrics scrapes, the REST webhook): the bearer token when one is set,
+    else a loopback client. Behind a proxy on this machine (nginx, deploy/cluster.py) every connection
+    is from loopback, so the client the proxy forwarded for (Sanic's `remote_addr`, from X-Real-IP when
+    SANIC_REAL_IP_HEADER is set) must be loopback too."""
     if token:
         scheme, _, given = (authorization or "").partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    addresses = [client_ip, forwarded_for] if forwarded_for else [client_ip]
     try:
-        return ipaddress.ip_address(client_ip).is_loopback
+        return all(ipaddress.ip_address(address).is_loopback for address in addresses)
     except ValueError:
         return False
 
@@ -58,7 +63,7 @@ class MetricsInput(InputChannel):
         @metrics.route("", methods=["GET"], strict_slashes=False)
         async def scrape(request: Request) -> HTTPResponse:
             token = os.environ.get(TOKEN_ENV, "").strip() or None
-            if not allowed(request.headers.get("authorization"), request.ip, token):
+            if not allowed(request.headers.get("authorization"), request.ip, token, request.remote_addr):
                 return response.json({"error": "not allowed"}, status=401 if token else 403)
             body, content_type = exposition()
             return response.raw(body, content_type=content_type)

@@ -132,7 +132,7 @@ class RedactingRestInput(RestInput):
         @rest.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
             token = os.environ.get(TOKEN_ENV, "").strip() or None
-            if not allowed(request.headers.get("authorization"), request.ip, token):
+            if not allowed(request.headers.get("authorization"), request.ip, token, request.remote_addr):
                 return _error(401 if token else 403, "the REST webhook is for trusted callers only")
             if "stream" in request.args:
                 return _error(400, "streaming replies are not offered")
