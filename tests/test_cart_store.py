@@ -1,6 +1,6 @@
-"""The cart kept in the database by shopper: the add-to-cart action over a small SQLite catalog, read back
-by sender (never by the slot), merged per product and size, capped, re-checked against today's catalog,
-purged after the retention period and deleted on request."""
+"""The cart kept in the database by shopper: the add-to-cart action over a small catalog (SQLite and
+PostgreSQL), read back by sender (never from the slot), merged per product and size, capped, re-checked
+against today's catalog, purged after the retention period and deleted on request."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from actions.cart_actions import ActionAddToCart
 from actions.cart_store import cart_lines, delete_shopper, load_cart, purge
 from actions.catalog.db import build_catalog, dispose_engine, get_engine, session_for
 from actions.catalog_handle import reset_catalog_cache
+from tests.services import postgres, postgres_url  # noqa: F401  (fixtures)
 from tests.test_search import product
 
 TRAINERS = product("S1", "Fleetfoot Trainers", "trainers", "shoes", price=40.0,
@@ -29,15 +30,22 @@ HEADPHONES = product("H1", "Quiet Headphones", "headphones", "electronics", pric
 CATALOG = [TRAINERS, HEADPHONES]
 
 
-@pytest.fixture()
-def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    """A catalog file built as an older version did (products only): the cart table comes on first use."""
-    path = tmp_path / "catalog.db"
-    url = f"sqlite:///{path}"
-    build_catalog(url, CATALOG)
-    monkeypatch.setenv("SHOPCUE_CATALOG_DB", str(path))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+           ) -> Iterator[Engine]:
+    """A catalog built as an older version did (products only; the cart table comes on first use), in a
+    SQLite file or in PostgreSQL (tests/services.py starts one for the session)."""
     monkeypatch.delenv(cart_store.RETENTION_ENV, raising=False)
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'catalog.db'}"
+        monkeypatch.setenv("SHOPCUE_CATALOG_DB", url.removeprefix("sqlite:///"))
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+    else:
+        url = request.getfixturevalue("postgres_url")
+        monkeypatch.setenv("DATABASE_URL", url)
+        with get_engine(url).begin() as connection:  # the database outlives one test
+            connection.execute(text("DROP TABLE IF EXISTS cart_lines"))
+    build_catalog(url, CATALOG)
     reset_catalog_cache()
     yield get_engine(url)
     reset_catalog_cache()
