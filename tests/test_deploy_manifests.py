@@ -52,8 +52,10 @@ def the(kind: str, name: str) -> Dict[str, Any]:
     return matches[0]
 
 
-def containers(kinds: Tuple[str, ...] = ("Deployment", "StatefulSet")
-               ) -> Iterator[Tuple[str, Dict[str, Any]]]:
+WORKLOADS = ("Deployment", "StatefulSet", "Job")
+
+
+def containers(kinds: Tuple[str, ...] = WORKLOADS) -> Iterator[Tuple[str, Dict[str, Any]]]:
     """(workload name, container) for every container of every workload."""
     for _, doc in documents():
         if doc["kind"] in kinds:
@@ -170,6 +172,25 @@ def test_every_command_runs_a_module_of_this_project() -> None:
         assert importlib.util.find_spec(command[2]) is not None, f"{workload}: no module {command[2]}"
 
 
+def test_the_database_is_prepared_once_by_a_job_before_the_servers() -> None:
+    """Two replicas starting at once would race to create Rasa's tables and build the catalog: a Job runs
+    deploy/cluster.py's prepare_database (what the local scaled topology runs) instead, with the same model
+    path the Rasa pods load, and the network policy lets it reach PostgreSQL."""
+    from deploy.cluster import prepare_database
+
+    job = the("Job", "shopcue-prepare")
+    script = job["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+    assert "from deploy.cluster import prepare_database" in script
+    assert list(inspect.signature(prepare_database).parameters)[:2] == ["url", "model"]
+    rasa = the("Deployment", "rasa")["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert rasa[rasa.index("--model") + 1] in script
+    postgres_policy = the("NetworkPolicy", "postgres-from-shopcue")
+    allowed = {peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+               for rule in postgres_policy["spec"]["ingress"] for peer in rule["from"]}
+    assert job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] in allowed
+    assert "deploy" not in DOCKERIGNORE.read_text().split(), "the image needs deploy/cluster.py"
+
+
 def test_no_plain_secrets_in_the_manifests() -> None:
     secret = the("Secret", SECRET_NAME)
     assert "data" not in secret
@@ -243,7 +264,7 @@ def test_probes_use_routes_that_need_no_token() -> None:
 
 def test_pods_run_as_non_root_without_privilege_escalation() -> None:
     for _, doc in documents():
-        if doc["kind"] not in ("Deployment", "StatefulSet"):
+        if doc["kind"] not in WORKLOADS:
             continue
         pod = doc["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] > 0
@@ -253,8 +274,8 @@ def test_pods_run_as_non_root_without_privilege_escalation() -> None:
             assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
             image = container["image"]
             assert ":" in image and not image.endswith(":latest"), f"{image}: pin a tag"
-    shopcue_images = {c["image"] for _, c in containers(("Deployment",))}
-    assert len(shopcue_images) == 1, "rasa, actions and console must run the same build"
+    shopcue_images = {c["image"] for _, c in containers(("Deployment", "Job"))}
+    assert len(shopcue_images) == 1, "rasa, actions, console and the prepare Job must run the same build"
 
 
 # ---- the image --------------------------------------------------------------------------------------
