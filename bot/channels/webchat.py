@@ -356,8 +356,10 @@ class WebChatInput(InputChannel):
             stores_fail_loudly(request.app)
             try:
                 await record_view(getattr(request.app.ctx, "agent", None), sender, product_id)
-            except Exception:  # the tracker store failed: the click still counts for the log
-                logger.warning("webchat: recording a viewed product failed (%s)", sender, exc_info=True)
+            except Exception as error:  # the tracker store failed: the click still counts for the log
+                outage = store_outage(error)  # an outage is one line; anything else keeps its traceback
+                logger.warning("webchat: recording a viewed product failed (%s)%s", sender,
+                               f" store={outage}" if outage else "", exc_info=outage is None)
             return response.json({"logged": broker is not None}, status=202)
 
         @webchat.route("/updates", methods=["GET"], stream=True)
