@@ -20,8 +20,10 @@ from dockerfile_parse import DockerfileParser
 from kubernetes_validate import utils as k8s_schema
 
 from actions.server import OPEN_PATHS, TOKEN_HEADER
+from bot import stores
 from bot.channels.session import SESSION_HEADER
 from bot.launcher import ACTION_TOKEN_ENV, RASA_WITH_TOKEN, TOKEN_ENV
+from bot.stores import REDIS_PASSWORD_ENV, TRACKER_URL_ENV
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = PROJECT_ROOT / "deploy"
@@ -103,41 +105,47 @@ def test_conversations_in_postgres_and_locks_in_redis_as_rasa_reads_them(monkeyp
     """The ConfigMap's endpoints.yml read the way Rasa reads it (with ${...} from the environment), and
     each store's keys are ones Rasa's store takes (a misspelt key would fail at start)."""
     from rasa.core.lock_store import LockStore, RedisLockStore
-    from rasa.core.tracker_store import SQLTrackerStore
     from rasa.shared.utils.io import read_yaml
     from rasa.utils.endpoints import EndpointConfig
 
-    for variable, value in {"SHOPCUE_ACTION_TOKEN": "act-token", "POSTGRES_PASSWORD": "pg-pass",
-                            "REDIS_PASSWORD": "redis-pass",
-                            "SHOPCUE_DATABASE_URL": "postgresql://shopcue:pg-pass@postgres/shopcue"}.items():
+    database = "postgresql://shopcue:pg-pass@postgres/shopcue"
+    for variable, value in {ACTION_TOKEN_ENV: "act-token", TRACKER_URL_ENV: database,
+                            REDIS_PASSWORD_ENV: "redis-pass", "SHOPCUE_DATABASE_URL": database}.items():
         monkeypatch.setenv(variable, value)
     config = read_yaml(the("ConfigMap", "shopcue-endpoints")["data"]["endpoints.yml"])
 
-    tracker = config["tracker_store"]
-    assert tracker["type"] == "SQL" and tracker["dialect"] == "postgresql"
-    assert tracker["password"] == "pg-pass"
-    # Rasa builds the store as SQLTrackerStore(host=url, **the other keys)
-    sql_parameters = set(inspect.signature(SQLTrackerStore.__init__).parameters)
-    assert set(EndpointConfig.from_dict(tracker).kwargs) - {"type"} <= sql_parameters
-
+    assert config["tracker_store"] == {"type": "SQL", "url": database}
     lock = config["lock_store"]
     assert lock["type"] == "redis" and lock["password"] == "redis-pass"
     store = LockStore.create(EndpointConfig.from_dict(lock))  # builds the client; connects on first use
     assert isinstance(store, RedisLockStore)
     assert store.red.connection_pool.connection_kwargs["password"] == "redis-pass"
-
     assert config["action_endpoint"]["headers"] == {TOKEN_HEADER: "act-token"}
-    assert config["event_broker"]["url"] == "postgresql://shopcue:pg-pass@postgres/shopcue"
+    assert config["event_broker"]["url"] == database
+
+
+def test_store_sections_are_the_ones_the_launcher_writes() -> None:
+    """One home for the store settings (bot/stores.py): the cluster's sections are what make run and
+    deploy/cluster.py write for a PostgreSQL tracker URL and a Redis with a password."""
+    config = endpoints_config()
+    lock = config["lock_store"]
+    redis_url = f"redis://:a-password@{lock['url']}:{lock['port']}/{lock['db']}"
+    written = yaml.safe_load("\n".join(stores.endpoint_sections(redis_url)))
+    assert {key: config[key] for key in ("tracker_store", "lock_store")} == written
 
 
 def test_endpoints_name_the_cluster_services() -> None:
     config = endpoints_config()
     services = {doc["metadata"]["name"]: doc for _, doc in documents() if doc["kind"] == "Service"}
-    for url in (config["tracker_store"]["url"], config["lock_store"]["url"],
-                config["action_endpoint"]["url"].split("//", 1)[1].split(":", 1)[0]):
-        assert url.split(".", 1)[0] in services, f"{url}: no such Service"
-    assert config["tracker_store"]["port"] == services["postgres"]["spec"]["ports"][0]["port"]
+    action_host = config["action_endpoint"]["url"].split("//", 1)[1].split(":", 1)[0]
+    for host in (config["lock_store"]["url"], action_host):
+        assert host.split(".", 1)[0] in services, f"{host}: no such Service"
     assert config["lock_store"]["port"] == services["redis"]["spec"]["ports"][0]["port"]
+    rasa_env = env_of(the("Deployment", "rasa")["spec"]["template"]["spec"]["containers"][0])
+    tracker = rasa_env[TRACKER_URL_ENV]["value"]
+    host, port = tracker.split("@", 1)[1].split("/", 1)[0].split(":")
+    assert host.split(".", 1)[0] == "postgres"
+    assert int(port) == services["postgres"]["spec"]["ports"][0]["port"]
 
 
 def test_rasa_api_needs_the_token_from_the_secret_and_cors_is_not_open() -> None:
@@ -206,8 +214,9 @@ def test_no_plain_secrets_in_the_manifests() -> None:
         for argument in container.get("command", []) + container.get("args", []):
             # `ps` shows every process's argv: a secret there is no secret (--auth-token=..., password:...)
             assert not re.search(r"(password|token|secret)[=:]\S", argument, re.IGNORECASE), workload
-    for section in ("tracker_store", "lock_store"):
-        assert re.fullmatch(r"\$\{[A-Z_]+\}", endpoints_config()[section]["password"])
+    config = endpoints_config()
+    assert re.fullmatch(r"\$\{[A-Z_]+\}", config["lock_store"]["password"])
+    assert re.fullmatch(r"\$\{[A-Z_]+\}", config["tracker_store"]["url"]), "the URL holds the password"
 
 
 def test_every_secret_and_variable_reference_resolves() -> None:
