@@ -21,7 +21,8 @@ Behind nginx every request reaches Rasa from 127.0.0.1, so nothing may trust the
 - the Rasa HTTP API, model switching and the metrics are not routed by nginx: each instance's own port.
 
 The database is prepared once before any instance starts: Rasa's events table, the learning tables and
-the catalog (the demo catalog when the database has no products, or `--catalog FILE` imported), so two
+the catalog (the demo catalog when the database has no products, or `--catalog FILE` imported, what the
+feed leaves out read by the served model as `python -m actions.catalog import --model` does), so two
 action servers never race to build the catalog and two Rasa servers never race to create tables.
 """
 
@@ -166,12 +167,13 @@ class Cluster:
         return self
 
     def stop(self) -> None:
-        """nginx first (no new requests), then every instance."""
+        """nginx first (no new requests), then every instance, side by side."""
         if self.nginx is not None:
             self.nginx.stop()
             self.nginx = None
-        for bot in self.bots:
-            bot.stop()
+        if self.bots:
+            with ThreadPoolExecutor(max_workers=len(self.bots)) as pool:
+                list(pool.map(lambda bot: bot.stop(), self.bots))
 
     def __enter__(self) -> Cluster:
         return self.start()
@@ -235,11 +237,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         instances = "\n".join(f"  instance {n}: Rasa API {bot.rasa_url} (needs ?token=), actions "
                               f"{bot.actions_url}, logs {bot.log_dir}"
                               for n, bot in enumerate(cluster.bots, 1))
-        rest = (f"needs Authorization: Bearer ${REST_TOKEN_ENV}" if cluster.rest_token
-                else f"closed (set {REST_TOKEN_ENV} to open it to callers with that token)")
+        rest = (f"callers send Authorization: Bearer ${REST_TOKEN_ENV}" if cluster.rest_token
+                else f"closed: set {REST_TOKEN_ENV} to open it to callers with that token")
         print(
-            f"Shopcue cluster is running (ready in {time.monotonic() - started:.0f} s; "
-            f"{cluster.catalog_note}).\n"
+            f"Shopcue cluster is running (ready in {time.monotonic() - started:.0f} s).\n"
+            f"  catalog:       {cluster.catalog_note}\n"
             f"  web chat:      {cluster.url}/webhooks/webchat/\n"
             f"  REST webhook:  {cluster.url}/webhooks/rest/webhook ({rest})\n"
             f"  health:        {cluster.url}/health\n"

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.e2e
 pytest_plugins = ["tests.services"]
 
 SHOPPERS = 50
+REST_TOKEN = "a test REST token of the scale-out test"
 TURNS = ["running shoes for men", "under 100", "show me the first one", "add it to my cart in size 10"]
 TURN_TIMEOUT_S = 120.0
 
@@ -54,7 +55,7 @@ class Shopper:
 def cluster(trained_model: Path, postgres_url: str, redis_url: str,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with Cluster(model=trained_model, database_url=postgres_url, redis_url=redis_url, instances=2,
-                 log_dir=tmp_path_factory.mktemp("cluster")) as running:
+                 log_dir=tmp_path_factory.mktemp("cluster"), rest_token=REST_TOKEN) as running:
         yield running
 
 
@@ -145,3 +146,25 @@ def test_two_instances_behind_nginx_serve_fifty_shoppers_without_losing_an_event
     # ... and each shopper's cart (actions/cart_store.py, in the same database) holds their one shoe.
     carts = cart_lines(postgres_url)
     assert all(carts.get(s.sender) == [("10", 1)] for s in shoppers), carts
+
+
+def test_a_noisy_address_is_throttled_without_slowing_others_behind_the_balancer(cluster: Cluster) -> None:
+    """The per-address limit (120 requests per 10 s) counts the client address nginx passes on, not
+    nginx's own, from which every request reaches Rasa."""
+
+    def new_sessions(address: str, count: int) -> List[int]:
+        with httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=30) as client:
+            return [client.post(f"{cluster.url}/webhooks/webchat/session").status_code for _ in range(count)]
+
+    noisy = new_sessions("127.0.0.200", 250)
+    assert noisy[:100] == [200] * 100 and 429 in noisy, noisy
+    assert new_sessions("127.0.0.201", 1) == [200]
+
+
+def test_rest_through_the_balancer_answers_only_callers_with_the_token(cluster: Cluster) -> None:
+    """Behind nginx every caller looks like loopback to Rasa, so REST needs its token there."""
+    body = {"sender": "scaleout-rest", "message": "running shoes"}
+    url = f"{cluster.url}/webhooks/rest/webhook"
+    assert httpx.post(url, json=body, timeout=60).status_code == 401
+    answered = httpx.post(url, json=body, headers={"Authorization": f"Bearer {REST_TOKEN}"}, timeout=120)
+    assert answered.status_code == 200 and answered.json(), answered.text
