@@ -696,7 +696,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                        log_dir=args.logs, host="localhost", voice=True, voice_port=args.voice_port,
                        console=True, console_port=args.console_port, api_token=api_token(),
                        cors_origins=cors_origins(),
-                       tracker_url=stores.tracker_url(os.environ, PROJECT_ROOT / "var" / "conversations.db"),
+                       tracker_url=stores.tracker_url(os.environ),
                        lock_url=stores.redis_url(os.environ))
     stop_requested = False
 

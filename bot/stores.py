@@ -19,10 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
+from sqlalchemy import create_engine, inspect, text
+
 TRACKER_URL_ENV = "SHOPCUE_TRACKER_URL"
+# make run's conversations when nothing else is set.
+DEFAULT_CONVERSATIONS = Path(__file__).resolve().parent.parent / "var" / "conversations.db"
 REDIS_URL_ENVS = ("SHOPCUE_REDIS_URL", "REDIS_URL")
 # What the Rasa process gets in its environment for the endpoints file to name (never written in it).
 REDIS_PASSWORD_ENV = "SHOPCUE_REDIS_PASSWORD"
+# Rasa's SQLTrackerStore keeps every conversation's events in this table.
+EVENTS_TABLE = "events"
 # Lock keys in a Redis shared with other applications start with this (letters only: Rasa's rule).
 LOCK_KEY_PREFIX = "shopcue"
 
@@ -31,7 +37,7 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def tracker_url(environ: Mapping[str, str], default_sqlite: Path) -> str:
+def tracker_url(environ: Mapping[str, str], default_sqlite: Path = DEFAULT_CONVERSATIONS) -> str:
     """The SQLAlchemy URL of the conversations: SHOPCUE_TRACKER_URL, else a non-SQLite DATABASE_URL (or
     SHOPCUE_DATABASE_URL), else the SQLite file `default_sqlite`."""
     given = environ.get(TRACKER_URL_ENV, "").strip()
@@ -96,3 +102,17 @@ def store_env(tracker: str, lock: Optional[str]) -> Dict[str, str]:
         if password:
             env[REDIS_PASSWORD_ENV] = password
     return env
+
+
+def delete_conversation(url: str, sender_id: str) -> int:
+    """Remove one shopper's conversation (every event) from the tracker store at `url`; the number of
+    events removed (0 when the store holds no conversations yet). A request to forget a shopper."""
+    engine = create_engine(url, future=True)
+    try:
+        if not inspect(engine).has_table(EVENTS_TABLE):
+            return 0
+        with engine.begin() as connection:
+            statement = text(f"DELETE FROM {EVENTS_TABLE} WHERE sender_id = :sender")
+            return int(connection.execute(statement, {"sender": sender_id}).rowcount or 0)
+    finally:
+        engine.dispose()

@@ -84,6 +84,20 @@ def bot(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 @pytest.fixture(scope="module")
+def crashable_bot(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcesses]:
+    """A bot of the module's own, with the default stores (conversations in SQLite beside its logs), for
+    tests that kill or stop its servers (the shared `bot` must stay up for the others)."""
+    work = tmp_path_factory.mktemp("crashable")
+    bot = BotProcesses(model=trained_model, log_dir=work / "logs", database_url=f"sqlite:///{work / 'l.db'}",
+                       env={"SHOPCUE_CATALOG_DB": str(work / "catalog.db")}, shadow=False)
+    bot.start()
+    try:
+        yield bot
+    finally:
+        bot.stop()
+
+
+@pytest.fixture(scope="module")
 def voice_env() -> Dict[str, str]:
     """SHOPCUE_VOICE_* settings for the `voice` fixture's service; a test module overrides this fixture
     (e.g. to point the Twilio REST API at a local fake)."""

@@ -14,7 +14,6 @@ from typing import Any, Dict, List, Tuple
 import pytest
 
 from bot.launcher import PROJECT_ROOT, BotProcesses
-from tests.test_persistence_e2e import crashable_bot  # noqa: F401  (a bot of this module's own)
 
 pytestmark = pytest.mark.e2e
 
@@ -55,9 +54,9 @@ def add(bot: BotProcesses, sender: str, position: int) -> str:
 
 
 def test_the_cart_is_kept_by_shopper_across_a_crash_and_the_database_is_its_truth(
-    request: pytest.FixtureRequest,
+    crashable_bot: BotProcesses,
 ) -> None:
-    bot: BotProcesses = request.getfixturevalue("crashable_bot")
+    bot = crashable_bot
     shown = in_stock_positions(bot.send(SHOPPER, "show me headphones"))
     assert len(shown) >= 3, f"the search showed too few headphones in stock: {shown}"
     (first, first_id), (second, second_id), (third, third_id) = shown[:3]

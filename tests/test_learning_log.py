@@ -11,8 +11,12 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 from rasa.core.actions.action import create_bot_utterance
 from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 
+from actions import cart_store
+from actions.cart import CartLine
+from actions.catalog.db import get_engine as catalog_engine
+from actions.catalog.db import session_for
 from learning import reactions, retention
 from learning.broker import ConversationLogBroker, message_row
 from learning.db import get_engine, messages, reset_engines, suggestions
@@ -193,16 +197,33 @@ def count(url: str, table: Any) -> int:
         return len(connection.execute(select(table.c.id)).all())
 
 
-def test_delete_by_shopper_removes_their_messages_and_suggestions_only(db_url: str, capsys: Any) -> None:
+def test_delete_by_shopper_removes_their_messages_suggestions_conversation_and_cart_only(
+    db_url: str, tmp_path: Path, capsys: Any
+) -> None:
     now = datetime.now(UTC)
     mine = add_message(db_url, "shopper-a", "red trainers", now)
     add_suggestion(db_url, mine, "zero_results", {"phrase": "red trainers"})
     add_message(db_url, "shopper-a", "cheaper", now)
     other = add_message(db_url, "shopper-b", "blue dress", now)
     add_suggestion(db_url, other, "click", {})
-    assert log_main(["--database-url", db_url, "delete", "--sender", "shopper-a"]) == 0
-    assert "deleted 2 messages and 1 suggestions of shopper-a" in capsys.readouterr().out
+    tracker = f"sqlite:///{tmp_path / 'conversations.db'}"
+    with create_engine(tracker).begin() as connection:  # Rasa's SQLTrackerStore table, as it makes it
+        connection.execute(text("CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id TEXT, data TEXT)"))
+        for sender in ("shopper-a", "shopper-a", "shopper-b"):
+            connection.execute(text("INSERT INTO events (sender_id, data) VALUES (:s, '{}')"), {"s": sender})
+    catalog = f"sqlite:///{tmp_path / 'catalog.db'}"
+    cart_store.create_table(catalog_engine(catalog))
+    with session_for(catalog_engine(catalog)) as session, session.begin():
+        for sender in ("shopper-a", "shopper-b"):
+            cart_store.save_line(session, sender, CartLine("P1", "Red trainers", "9", 1, 59.0))
+    assert log_main(["--database-url", db_url, "delete", "--sender", "shopper-a", "--tracker-url", tracker,
+                     "--catalog-url", catalog]) == 0
+    assert ("deleted 2 messages and 1 suggestions of shopper-a, 2 conversation events and 1 cart lines"
+            in capsys.readouterr().out)
     assert (count(db_url, messages), count(db_url, suggestions)) == (1, 1)
+    with create_engine(tracker).connect() as connection:
+        assert connection.execute(text("SELECT sender_id FROM events")).scalars().all() == ["shopper-b"]
+    assert cart_store.delete_shopper(catalog_engine(catalog), "shopper-b") == 1, "another's cart was kept"
 
 
 def test_purge_removes_rows_older_than_the_retention_setting(db_url: str, monkeypatch: Any, capsys: Any

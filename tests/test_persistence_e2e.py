@@ -5,8 +5,7 @@ there, and "tell me about the second one" still means the second shoe they were 
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -24,19 +23,6 @@ def card_ids(replies: List[Dict[str, Any]]) -> List[str]:
         if isinstance(reply.get("custom"), dict) and reply["custom"].get("type") == "product_cards"
         for product in reply["custom"]["products"]
     ]
-
-
-@pytest.fixture(scope="module")
-def crashable_bot(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcesses]:
-    """A bot of this module's own (its Rasa server gets killed), with the default stores."""
-    work = tmp_path_factory.mktemp("persist")
-    bot = BotProcesses(model=trained_model, log_dir=work / "logs", database_url=f"sqlite:///{work / 'l.db'}",
-                       env={"SHOPCUE_CATALOG_DB": str(work / "catalog.db")}, shadow=False)
-    bot.start()
-    try:
-        yield bot
-    finally:
-        bot.stop()
 
 
 def tracker(bot: BotProcesses) -> Dict[str, Any]:

@@ -28,7 +28,8 @@ def test_redis_urls_become_lock_store_settings() -> None:
     assert stores.redis_url({"REDIS_URL": "redis://r:6380/2"}) == "redis://r:6380/2"
     settings = stores.RedisSettings.from_url("redis://:p%40ss@cache.internal:6380/3")
     assert settings == stores.RedisSettings("cache.internal", 6380, 3, "p@ss")
-    assert stores.RedisSettings.from_url("redis://localhost") == stores.RedisSettings("localhost", 6379, 0, None)
+    assert stores.RedisSettings.from_url("redis://localhost") == stores.RedisSettings("localhost", 6379, 0,
+                                                                                      None)
     for bad in ("http://localhost:6379", "redis://:6379", "redis://h:1/zero"):
         with pytest.raises(ValueError):
             stores.RedisSettings.from_url(bad)
@@ -38,7 +39,8 @@ def test_the_endpoints_file_names_database_and_redis_passwords_by_variable_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spawned = []
-    monkeypatch.setattr(launcher.BotProcesses, "_spawn", lambda self, command, log, env, *a: spawned.append(env))
+    monkeypatch.setattr(launcher.BotProcesses, "_spawn",
+                        lambda self, command, log, env, *more: spawned.append(env))
     monkeypatch.setattr(launcher.BotProcesses, "_wait_until", lambda self, *args: None)
     bot = launcher.BotProcesses(model=tmp_path / "m.tar.gz", log_dir=tmp_path, database_url="sqlite://",
                                 shadow=False, tracker_url="postgresql://shop:db-secret@db/shopcue",
