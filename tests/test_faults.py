@@ -15,6 +15,7 @@ The end-to-end versions with the real bot, PostgreSQL and Redis are in tests/tes
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -62,6 +63,7 @@ from bot.channels.faults import (
     bound_action_wait,
     fail_loudly,
     health_url,
+    quiet_unreachable_actions,
 )
 from bot.channels.rest import RedactingRestInput
 from bot.channels.webchat import WebChatInput
@@ -372,6 +374,27 @@ def test_a_hung_action_server_gets_the_apology_after_the_bounded_wait(action_ser
     finally:
         bound_action_wait(rasa_default)
     assert reply.json() == [{"recipient_id": SHOPPER, "text": ACTIONS_DOWN}]
+
+
+def test_an_unreachable_action_server_is_one_log_line_and_a_bug_keeps_its_traceback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    quiet_unreachable_actions()
+    processor = logging.getLogger("rasa.core.processor")  # where Rasa logs a failed action call
+    endpoint = EndpointConfig(url=f"http://127.0.0.1:{free_port()}/webhook")
+    tracker = DialogueStateTracker("web-log", [])
+    with caplog.at_level(logging.ERROR, logger="rasa.core.processor"):
+        try:
+            asyncio.run(RemoteAction("action_search_products", endpoint).run(
+                None, TemplatedNaturalLanguageGenerator({}), tracker, Domain.empty()))
+        except Exception:
+            processor.exception("Encountered an exception while running action 'action_search_products'.")
+        try:
+            raise KeyError("a bug in an action's answer")
+        except KeyError:
+            processor.exception("Encountered an exception while running action 'action_cart'.")
+    unreachable, bug = [r for r in caplog.records if r.name == "rasa.core.processor"]
+    assert unreachable.exc_info is None and "the action server is unreachable" in unreachable.getMessage()
+    assert bug.exc_info is not None
 
 
 def test_a_silent_turn_with_the_action_server_up_stays_silent(action_server: ActionServer) -> None:

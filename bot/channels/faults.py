@@ -20,7 +20,8 @@ conversation that forgot them, or a stack trace (issue 15, item 5).
   under Rasa's 60 s conversation lock, so a hung server becomes the "action server down" case above.
 
 Each failure is one structured log line (channel, sender id, which store, the error's type), never the
-message text nor the error's own text (a database error can quote the statement's parameters).
+message text nor the error's own text (a database error can quote the statement's parameters); Rasa's
+own line for an unreachable action server loses its traceback (`QuietUnreachableActions`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 from rasa.core.lock_store import LockError
 from rasa.core.tracker_store import FailSafeTrackerStore
+from rasa.shared.exceptions import RasaException
 from redis.exceptions import RedisError
 from sanic import response
 from sanic.response import HTTPResponse
@@ -173,6 +175,32 @@ async def answer_or_apology(rasa_agent: Any, probe: ActionServerProbe, channel: 
     return [{"recipient_id": sender, "text": ACTIONS_DOWN}]
 
 
+class QuietUnreachableActions(logging.Filter):
+    """Rasa's processor logs each failed action call with its traceback (three chained ones for a refused
+    connection). When the action server is unreachable or hung that is an outage, not a bug, and
+    `answer_or_apology` logs it in one line: the record keeps its message, without the traceback. Other
+    action failures (an error the action server answered with) keep theirs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        unreachable = isinstance(error, TimeoutError) or (
+            isinstance(error, RasaException) and isinstance(error.__context__, aiohttp.ClientConnectionError))
+        if unreachable:
+            record.exc_info, record.exc_text = None, None
+            record.msg = f"{record.msg} ({type(error).__name__}: the action server is unreachable)"
+        return True
+
+
+_QUIET = QuietUnreachableActions()
+
+
+def quiet_unreachable_actions() -> None:
+    """Install `QuietUnreachableActions` on Rasa's processor logger (once)."""
+    processor_logger = logging.getLogger("rasa.core.processor")
+    if _QUIET not in processor_logger.filters:
+        processor_logger.addFilter(_QUIET)
+
+
 def action_timeout_s(environ: Optional[Dict[str, str]] = None) -> float:
     """SHOPCUE_ACTION_TIMEOUT_S (a positive number of seconds), else DEFAULT_ACTION_TIMEOUT_S."""
     raw = (environ if environ is not None else os.environ).get(ACTION_TIMEOUT_ENV, "").strip()
@@ -192,3 +220,10 @@ def bound_action_wait(seconds: Optional[float] = None) -> float:
 
     rasa_action.DEFAULT_REQUEST_TIMEOUT = seconds if seconds is not None else action_timeout_s()
     return rasa_action.DEFAULT_REQUEST_TIMEOUT
+
+
+def prepare_action_calls() -> None:
+    """What the channels set up in the Rasa server when they start: a bounded wait for the action server
+    and one quiet log line when it cannot be reached."""
+    bound_action_wait()
+    quiet_unreachable_actions()

@@ -39,8 +39,8 @@ from sanic.response import HTTPResponse
 from bot.channels.faults import (
     ActionServerProbe,
     answer_or_apology,
-    bound_action_wait,
     failed_turn,
+    prepare_action_calls,
     stores_fail_loudly,
 )
 from bot.channels.guard import (
@@ -117,7 +117,7 @@ class RedactingRestInput(RestInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         # to the agent of the caller's A/B arm (ops/ab.py); each turn counted and timed, failures too
         on_new_message = observed_handler(self.name(), routed(on_new_message))
-        bound_action_wait()  # a hung action server costs a turn SHOPCUE_ACTION_TIMEOUT_S, not 5 minutes
+        prepare_action_calls()  # a hung action server costs SHOPCUE_ACTION_TIMEOUT_S, not 5 minutes
         # Load the redactor (spaCy, word lists: a few seconds) while the server starts, not on the first
         # shopper's message; the web chat channel shares it.
         warm_up()

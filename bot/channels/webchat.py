@@ -52,8 +52,8 @@ from actions.viewed import VIEWED_PRODUCTS, remember_viewed  # pure: no Rasa SDK
 from bot.channels.faults import (
     ActionServerProbe,
     answer_or_apology,
-    bound_action_wait,
     failed_turn,
+    prepare_action_calls,
     store_outage,
     stores_fail_loudly,
     unavailable,
@@ -228,7 +228,7 @@ class WebChatInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         on_new_message = routed(on_new_message)  # to the agent of the shopper's A/B arm (ops/ab.py)
-        bound_action_wait()  # a hung action server costs a turn SHOPCUE_ACTION_TIMEOUT_S, not 5 minutes
+        prepare_action_calls()  # a hung action server costs SHOPCUE_ACTION_TIMEOUT_S, not 5 minutes
         sessions = self.sessions or SessionSigner(load_secret())
         limits = self.limits or ChannelLimits.from_env()
         # Messages, events and new sessions spend from one pair of buckets; the history and the handoff
