@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import logging
 import os
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from common.trust import local_client
 from ops.serving_client import DEFAULT_SHARE, TOKEN_ENV
 
 logger = logging.getLogger(__name__)
@@ -174,10 +174,7 @@ def authorised(request: Request, token: Optional[str]) -> bool:
         given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
         given = given or request.args.get("token", "")
         return hmac.compare_digest(given.encode(), token.encode())
-    try:
-        return ipaddress.ip_address(request.ip).is_loopback
-    except ValueError:
-        return False
+    return local_client(request.ip, request.remote_addr)
 
 
 class ServingInput(InputChannel):

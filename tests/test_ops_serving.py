@@ -20,8 +20,8 @@ from ops.serving import authorised
 
 
 def _request(ip: str = "127.0.0.1", headers: Optional[Dict[str, str]] = None,
-             args: Optional[Dict[str, str]] = None) -> Any:
-    return SimpleNamespace(ip=ip, headers=headers or {}, args=args or {})
+             args: Optional[Dict[str, str]] = None, forwarded_for: str = "") -> Any:
+    return SimpleNamespace(ip=ip, headers=headers or {}, args=args or {}, remote_addr=forwarded_for)
 
 
 def test_without_a_token_only_this_machine_may_switch() -> None:
@@ -29,6 +29,8 @@ def test_without_a_token_only_this_machine_may_switch() -> None:
     assert authorised(_request("::1"), None)
     assert not authorised(_request("10.1.2.3"), None)
     assert not authorised(_request("not an address"), None)
+    # Through nginx on this machine the connection is local, the shopper it forwards for is not.
+    assert not authorised(_request("127.0.0.1", forwarded_for="203.0.113.9"), None)
 
 
 def test_with_a_token_it_is_required_from_everyone() -> None:
@@ -96,9 +98,11 @@ def test_the_launcher_starts_the_shadow_worker_when_the_registry_has_one(tmp_pat
     engine = get_engine(url)
     spawned: List[List[str]] = []
 
-    def spawn(self: launcher.BotProcesses, command: List[str], log: Path, env: Any = None) -> None:
+    def spawn(self: launcher.BotProcesses, command: List[str], log: Path, env: Any = None,
+              append_log: bool = False) -> Any:
         spawned.append(command)  # no process: an exited stand-in that stop() leaves alone
         self._processes.append(SimpleNamespace(pid=-1, poll=lambda: 0, wait=lambda timeout=None: 0))
+        return self._processes[-1]
 
     monkeypatch.setattr(launcher.BotProcesses, "_spawn", spawn)
     monkeypatch.setattr(launcher.BotProcesses, "_wait_until", lambda self, *args: None)

@@ -585,19 +585,21 @@ def test_sender_ids_are_stable_per_call_and_reveal_nothing() -> None:
     assert voice_settings(sender_secret="other").sender_id("CA" + "1" * 32) != first
 
 
-def test_the_voice_service_sends_the_rest_token_when_one_is_set() -> None:
-    """Off the Rasa server's machine the REST channel needs SHOPCUE_REST_TOKEN; the voice service sends it."""
+def test_the_voice_service_sends_the_rest_token_when_one_is_set_and_its_sender_for_the_balancer() -> None:
+    """Off the Rasa server's machine the REST channel needs SHOPCUE_REST_TOKEN; the voice service sends it,
+    and the call's sender id in the header nginx hashes on."""
     import asyncio
     import http.server
     import threading
 
     from voice.conversation import RasaRest
 
-    seen = []
+    seen, senders = [], []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             seen.append(self.headers.get("Authorization"))
+            senders.append(self.headers.get("X-Shopcue-Sender"))
             self.rfile.read(int(self.headers["Content-Length"]))
             body = b'[{"text": "hello"}]'
             self.send_response(200)
@@ -625,3 +627,4 @@ def test_the_voice_service_sends_the_rest_token_when_one_is_set() -> None:
     finally:
         server.shutdown()
     assert seen == ["Bearer s3cret", None]
+    assert senders == ["call-1", "call-1"], "the load balancer keeps a call on one instance by this header"

@@ -22,6 +22,10 @@ _LISTED_SIZES = re.compile(r"in stock:\s*([^.?!]+)", re.IGNORECASE)
 SIZE_WORDS = ("size", "small", "medium", "large", "extra large", "extra small", "half")
 
 
+# The header deploy/nginx/shopcue.conf.template hashes REST calls on (nginx cannot read the body's sender).
+SENDER_HEADER = "X-Shopcue-Sender"
+
+
 class BotUnavailableError(RuntimeError):
     """The Rasa server did not answer, or answered with an error."""
 
@@ -37,7 +41,9 @@ class RasaRest:
     async def send(self, sender: str, text: str) -> List[Dict[str, Any]]:
         """One caller message; the bot's replies (text, buttons, custom payloads)."""
         try:
-            response = await self._client.post(self.webhook_url, json={"sender": sender, "message": text})
+            # The sender as a header too: a load balancer (deploy/nginx/) keeps one call on one Rasa instance.
+            response = await self._client.post(self.webhook_url, json={"sender": sender, "message": text},
+                                               headers={SENDER_HEADER: sender})
             response.raise_for_status()
             replies = response.json()
         except (httpx.HTTPError, ValueError) as error:

@@ -10,7 +10,6 @@ without it only clients on the loopback interface are answered.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import os
 from typing import Any, Awaitable, Callable, Dict, Optional
@@ -20,6 +19,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from common.trust import local_client
 from ops.metrics import exposition
 
 logger = logging.getLogger(__name__)
@@ -30,17 +30,11 @@ TOKEN_ENV = "SHOPCUE_METRICS_TOKEN"
 def allowed(authorization: Optional[str], client_ip: str, token: Optional[str], forwarded_for: str = ""
             ) -> bool:
     """Whether a caller is trusted (metrics scrapes, the REST webhook): the bearer token when one is set,
-    else a loopback client. Behind a proxy on this machine (nginx, deploy/cluster.py) every connection
-    is from loopback, so the client the proxy forwarded for (Sanic's `remote_addr`, from X-Real-IP when
-    SANIC_REAL_IP_HEADER is set) must be loopback too."""
+    else a client on this machine (common/trust.py: behind a local proxy, the forwarded client too)."""
     if token:
         scheme, _, given = (authorization or "").partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
-    addresses = [client_ip, forwarded_for] if forwarded_for else [client_ip]
-    try:
-        return all(ipaddress.ip_address(address).is_loopback for address in addresses)
-    except ValueError:
-        return False
+    return local_client(client_ip, forwarded_for)
 
 
 class MetricsInput(InputChannel):
