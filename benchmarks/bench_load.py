@@ -7,8 +7,9 @@ turn latency and errors per topology and number of concurrent shoppers.
 
 Each shopper (benchmarks/load/locustfile.py) opens a web chat session, then goes round search, refine,
 compare, add to cart with a think time before each turn. The figures count the steady part only: from the
-moment the last shopper has started to the end of the run. A turn is an error when it is not answered with
-HTTP 200 and at least one message (a 429, a 5xx, a time-out or silence).
+moment the last shopper has started to the end of the run (turns that ended in it). A turn is an error when
+it is not answered with HTTP 200 and at least one message (a 429, a 5xx, a time-out or silence). Opening
+the chat (POST /session) is timed apart: its p95 over the whole run.
 
 - `single`: what `make run` starts (bot/launcher.py BotProcesses: SQLite tracker store, in-memory lock),
   on a throwaway catalog and learning log, so a developer's var/ databases get no benchmark traffic.
@@ -81,39 +82,45 @@ class RunFigures:
     error_kinds: Dict[str, int] = field(default_factory=dict)
     # How answered turns looked, per kind (whole run): {"search": {"product_cards": 90, "text": 4}, ...}
     reply_shapes: Dict[str, Dict[str, int]] = field(default_factory=dict)
+    # How long opening the chat took (POST /session, whole run, ramp-up included): the first thing a
+    # shopper waits for, and the first to suffer when the server cannot accept connections fast enough.
+    session_p95_s: float = 0.0
     load_before: str = ""
     load_after: str = ""
 
 
 def summarise(raw: Dict[str, Any], topology: str, shoppers: int) -> RunFigures:
-    """Figures of the turns that started after the last shopper had started and ended before the stop."""
+    """Figures of the turns that ended between the moment the last shopper had started and the stop:
+    throughput is completions per second; a turn still running at the stop has no latency to count."""
     start = raw.get("ramped_at") or raw["stopped_at"]
     end = raw["stopped_at"]
-    steady = [turn for turn in raw["turns"]
-              if turn["start"] >= start and turn["start"] + turn["seconds"] <= end]
+    steady = [turn for turn in raw["turns"] if start <= turn["start"] + turn["seconds"] <= end]
     answered = [turn["seconds"] for turn in steady if not turn["error"]]
     failed = Counter(turn["error"] for turn in steady if turn["error"])
     window = max(end - start, 1e-9)
     shapes: Dict[str, Dict[str, int]] = {}
     for row in raw.get("shapes", []):
         shapes.setdefault(row["kind"], {})[row["shape"]] = row["count"]
+    sessions = [row["seconds"] for row in raw.get("sessions", []) if not row["error"]]
     return RunFigures(
         topology=topology, shoppers=shoppers, window_s=round(window, 1), turns=len(steady),
         answered=len(answered), messages_per_s=len(answered) / window, p50_s=percentile(answered, 50),
         p95_s=percentile(answered, 95), p99_s=percentile(answered, 99), errors=sum(failed.values()),
         error_kinds=dict(failed.most_common(5)), reply_shapes=shapes,
+        session_p95_s=percentile(sessions, 95),
     )
 
 
 def table(rows: List[RunFigures]) -> str:
     """The figures as one plain-text table."""
     lines = [f"{'topology':<22} {'shoppers':>8} {'msgs/s':>7} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7} "
-             f"{'errors':>13}  load avg (1/5/15 min) before -> after"]
+             f"{'errors':>13} {'session p95 s':>13}  load avg (1/5/15 min) before -> after"]
     for row in rows:
         lines.append(
             f"{TOPOLOGY_NAMES.get(row.topology, row.topology):<22} {row.shoppers:>8} "
             f"{row.messages_per_s:>7.1f} {row.p50_s:>7.2f} {row.p95_s:>7.2f} {row.p99_s:>7.2f} "
-            f"{f'{row.errors} / {row.turns}':>13}  {row.load_before} -> {row.load_after}"
+            f"{f'{row.errors} / {row.turns}':>13} {row.session_p95_s:>13.2f}  "
+            f"{row.load_before} -> {row.load_after}"
         )
         if row.reply_shapes:
             lines.append(f"{'':<22} answered with: {shapes_line(row.reply_shapes)}")

@@ -17,11 +17,14 @@ def test_figures_count_the_steady_window_only() -> None:
         "ramped_at": 100.0,
         "stopped_at": 110.0,
         "turns": [
-            turn(95.0, 9.0),  # started during the ramp-up: not measured
-            turn(100.0, 1.0), turn(101.0, 2.0), turn(102.0, 3.0), turn(103.0, 4.0),
+            turn(95.0, 2.0),  # ended during the ramp-up: not measured
+            turn(99.0, 2.0),  # started in the ramp-up, ended after it: measured
+            turn(101.0, 2.0), turn(102.0, 3.0), turn(103.0, 4.0),
             turn(104.0, 0.5, error="HTTP 429"),
             turn(109.5, 2.0),  # still running at the stop: not measured
         ],
+        "sessions": [{"start": 90.0, "seconds": 0.2, "error": None}, {"start": 91.0, "seconds": 8.0,
+                                                                       "error": None}],
         "shapes": [{"kind": "search", "shape": "product_cards", "count": 4}],
     }
     figures = summarise(raw, "single", 50)
@@ -29,6 +32,7 @@ def test_figures_count_the_steady_window_only() -> None:
     assert figures.messages_per_s == 0.4  # 4 answered turns in 10 s
     assert figures.p50_s == 2.5 and figures.p99_s > 3.9
     assert figures.error_kinds == {"HTTP 429": 1}
+    assert figures.session_p95_s > 7.0
     shown = table([figures])
     assert "make run (1 process)" in shown and "1 / 5" in shown
     assert "search: product_cards 4" in shown and "HTTP 429: 1" in shown

@@ -4,9 +4,9 @@ a think time.
 
 Runs in the load generator's own environment (benchmarks/load/.venv), so it imports nothing of Shopcue;
 the web chat's API is in bot/channels/webchat.py (POST /session, then POST /webhook with the
-X-Shopcue-Session header). Every turn is recorded raw (kind, start, seconds, error) into the JSON file
-named by SHOPCUE_LOAD_RESULTS, with the time the last shopper had started, so bench_load.py computes its
-figures over the steady part of the run with the project's one percentile.
+X-Shopcue-Session header). Every turn and session request is recorded raw (kind, start, seconds, error)
+into the JSON file named by SHOPCUE_LOAD_RESULTS, with the time the last shopper had started, so
+bench_load.py computes its figures over the steady part of the run with the project's one percentile.
 
     locust -f benchmarks/load/locustfile.py --headless -u 50 -r 10 -t 60s -H http://127.0.0.1:5005
 """
@@ -44,6 +44,7 @@ COMPARES = ("compare the first two", "compare the first and the second", "which 
 CART = ("add the first one to my cart", "add the second one to my cart")
 
 _turns: List[Dict[str, Any]] = []
+_sessions: List[Dict[str, Any]] = []
 # (turn kind, reply shape) -> count: whether a search was answered with cards, a comparison with one, ...
 _shapes: Counter = Counter()
 _ramped_at: Optional[float] = None
@@ -109,9 +110,12 @@ class Shopper(FastHttpUser):
 @events.request.add_listener
 def record(request_type: str, name: str, response_time: float, response_length: int,
            exception: Optional[BaseException] = None, start_time: Optional[float] = None, **_: Any) -> None:
+    row = {"start": start_time, "seconds": response_time / 1000.0,
+           "error": None if exception is None else str(exception)[:120]}
     if name.startswith("turn "):
-        _turns.append({"kind": name[5:], "start": start_time, "seconds": response_time / 1000.0,
-                       "error": None if exception is None else str(exception)[:120]})
+        _turns.append({"kind": name[5:], **row})
+    elif name == "session":
+        _sessions.append(row)
 
 
 @events.spawning_complete.add_listener
@@ -134,4 +138,4 @@ def save(environment: Environment, **_: Any) -> None:
             shapes = [{"kind": kind, "shape": shape, "count": count}
                       for (kind, shape), count in _shapes.items()]
             json.dump({"ramped_at": _ramped_at, "stopped_at": _stopped_at or time.time(), "turns": _turns,
-                       "shapes": shapes}, handle)
+                       "sessions": _sessions, "shapes": shapes}, handle)
