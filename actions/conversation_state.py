@@ -17,10 +17,11 @@ RANKED_IDS = "ranked_ids"  # every result of that search, best first (for "show 
 SHOWN_IDS = "shown_ids"  # the products on screen, in the order shown ("the second one")
 FOCUS_ID = "focus_id"  # the product the conversation is about ("is it in stock?")
 CART = "cart"  # a mirror of the cart kept in the database (actions/cart_store.py), never read back
-PENDING_OFFER = "pending_offer"  # what a yes/no answers: GIFT_WRAP_OFFER or CART_OFFER
+PENDING_OFFER = "pending_offer"  # what the next words answer: GIFT_WRAP_OFFER, CART_OFFER or SIZE_OFFER
 GIFT_WRAP = "gift_wrap"  # the shopper's answer to the gift-wrap offer, None until asked
 GIFT_WRAP_OFFER = "gift_wrap"
 CART_OFFER = "add_to_cart"
+SIZE_OFFER = "size"  # "Which size of X?" was asked for the product in focus
 # VIEWED_PRODUCTS: the products the shopper opened, newest last (actions/viewed.py)
 MAX_IDS = 200
 
@@ -53,7 +54,7 @@ def search_state(tracker: Tracker) -> Optional[SearchQuery]:
 
 def pending_offer(tracker: Tracker) -> Optional[str]:
     offer = tracker.get_slot(PENDING_OFFER)
-    return offer if offer in (GIFT_WRAP_OFFER, CART_OFFER) else None
+    return offer if offer in (GIFT_WRAP_OFFER, CART_OFFER, SIZE_OFFER) else None
 
 
 def gift_wrap_asked(tracker: Tracker) -> bool:

@@ -45,6 +45,13 @@ class ActionSearchProducts(ShopAction):
         return "action_search_products"
 
     def act(self, dispatcher: CollectingDispatcher, turn: Turn) -> Events:
+        # "10" after "Which size of X?" reads as a size refinement; it answers the question. Imported here:
+        # the cart actions import the product actions, which import this module.
+        from actions.cart_actions import answer_size_question
+
+        answered = answer_size_question(dispatcher, turn)
+        if answered is not None:
+            return answered
         previous = state.search_state(turn.tracker)
         refining = refines(turn.request, previous)
         shown_prices = [p.price for p in shown_products(turn.tracker, turn.session)] if refining else []

@@ -511,3 +511,35 @@ def test_the_image_url_goes_from_the_catalog_onto_the_card(tmp_path: Path) -> No
         cards = product_cards(products_by_id(session, ["I1", "I2"]))["products"]
     dispose_engine(url)
     assert [card["image"] for card in cards] == ["https://cdn.example.com/i1.jpg", None]
+
+
+def test_a_size_said_after_which_size_adds_the_product_in_it(chat: Chat) -> None:
+    chat.say(
+        "search_product", "womens running trainers", [("product_type", "trainers"), ("feature", "running")]
+    )
+    chat.say("add_to_cart", "add the first one to my cart")
+    assert "which size" in chat.text.lower() and chat.slots["pending_offer"] == "size"
+    # A bare size reads as a refinement (or a quantity); after the question it is the answer.
+    chat.say("refine_search", "a size 8 please", [("size", "8")])
+    assert "Added" in chat.text and not chat.cards()
+    assert [(line["id"], line["size"]) for line in chat.slots["cart"]] == [("T1", "8")]
+    assert chat.slots["pending_offer"] != "size"
+
+
+def test_a_bare_number_answers_which_size_but_a_product_starts_a_new_search(chat: Chat) -> None:
+    trainers = [("product_type", "trainers"), ("feature", "running")]
+    chat.say("search_product", "womens running trainers", trainers)
+    chat.say("add_to_cart", "add the first one to my cart")
+    chat.say("search_product", "8", [("quantity", "8")])
+    assert [line["size"] for line in chat.slots["cart"]] == ["8"]
+    chat.say("add_to_cart", "add the first one to my cart")
+    chat.say("search_product", "headphones", [("product_type", "headphones")])
+    assert chat.cards() and "Added" not in chat.text
+
+
+def test_the_searched_size_is_the_one_added(chat: Chat) -> None:
+    chat.say("search_product", "womens running trainers in size 8",
+             [("product_type", "trainers"), ("feature", "running"), ("size", "8")])
+    chat.say("add_to_cart", "add the first one to my cart")
+    assert "Added" in chat.text and "which size" not in chat.text.lower()
+    assert chat.slots["cart"][0]["size"] == "8"
