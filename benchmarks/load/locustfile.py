@@ -56,8 +56,17 @@ def think_range() -> tuple:
     return float(low), float(high or low)
 
 
+def json_of(text: Optional[str]) -> Any:
+    """The body as JSON, or None when it is not JSON (a proxy's HTML error page, a cut-off body)."""
+    try:
+        return json.loads(text or "")
+    except ValueError:
+        return None
+
+
 def reply_shape(messages: List[Dict[str, Any]]) -> str:
     """What a turn was answered with: the rich payload's type (product_cards, comparison, ...) or "text"."""
+    messages = [message for message in messages if isinstance(message, dict)]
     for message in messages:
         custom = message.get("custom")
         if isinstance(custom, dict) and custom.get("type"):
@@ -75,10 +84,12 @@ class Shopper(FastHttpUser):
     def on_start(self) -> None:
         self.session = ""
         with self.client.post(SESSION_PATH, name="session", catch_response=True) as response:
-            if response.status_code == 200 and response.json().get("session"):
-                self.session = response.json()["session"]
+            body = json_of(response.text) if response.status_code == 200 else None
+            if isinstance(body, dict) and body.get("session"):
+                self.session = body["session"]
             else:
-                response.failure(f"HTTP {response.status_code}")
+                response.failure("no session in the answer" if body is not None else
+                                 f"HTTP {response.status_code}")
 
     def say(self, kind: str, text: str) -> None:
         if not self.session:
@@ -88,12 +99,15 @@ class Shopper(FastHttpUser):
         headers = {SESSION_HEADER: self.session}
         with self.client.post(WEBHOOK_PATH, json={"message": text}, headers=headers, name=f"turn {kind}",
                               catch_response=True, timeout=TURN_TIMEOUT_S) as response:
+            messages = json_of(response.text) if response.status_code == 200 else None
             if response.status_code != 200:
                 response.failure(f"HTTP {response.status_code}")
-            elif not response.json():
+            elif not isinstance(messages, list):
+                response.failure("not a list of messages")
+            elif not messages:
                 response.failure("no reply")  # the shopper sees silence
             else:
-                _shapes[(kind, reply_shape(response.json()))] += 1
+                _shapes[(kind, reply_shape(messages))] += 1
 
     @task
     def visit(self) -> None:
