@@ -11,9 +11,10 @@ Rasa calls `publish` on its event loop for every new tracker event. Nothing is w
 onto a bounded queue and one background thread writes them, so a slow or broken database never slows or
 breaks a reply (failures are logged, rate-limited, and the event is dropped). Per event type:
 
-- `user`: one `learning_messages` row (text redacted again, parse, model id, doubt); a button payload
-  ("/intent{...}") is stored with doubt 0 (labelled by construction) and the button's title as text
-  when the web chat sent it (`shopcue_display_text`) and the bot offered that button. Then the
+- `user`: one `learning_messages` row (text redacted again unless the channel did, parse, model id,
+  doubt); a button payload ("/intent{...}") is stored with doubt 0 (labelled by construction) and the
+  button's title as text when the web chat sent it (`shopcue_display_text`) and the bot offered that
+  button. Then the
   reactions (learning/reactions.py) to the sender's earlier rows are stored as suggestions.
 - `action`, `bot`: each reply is appended to the sender's latest row as {text, buttons?, custom_type?,
   product_ids?, action}, `action` being the action or response that said it.
@@ -40,6 +41,7 @@ from rasa.utils.endpoints import EndpointConfig
 from sqlalchemy.engine import Engine
 
 from common.limits import MAX_MESSAGE_CHARS
+from common.message_metadata import DISPLAY_TEXT_KEY, REDACTED_KEY
 from learning import reactions, retention, store
 from learning.db import AUTO, database_url, get_engine
 from learning.doubt import doubt
@@ -48,8 +50,6 @@ from ops.monitor_events import TurnCounter
 
 logger = logging.getLogger(__name__)
 
-# The web chat sends a clicked button's title under this metadata key (bot/channels/webchat.py).
-DISPLAY_TEXT_KEY = "shopcue_display_text"
 MAX_QUEUE = 10_000
 MAX_SENDERS = 10_000  # per-sender state kept in memory (the current action and search), least recent dropped
 MAX_PRODUCT_IDS = 50
@@ -279,7 +279,9 @@ def message_row(sender_id: str, event: Mapping[str, Any], offered: Optional[Mapp
     display = metadata.get(DISPLAY_TEXT_KEY)
     titled = isinstance(display, str) and (offered or {}).get(raw) == display
     shown = display.strip()[:MAX_MESSAGE_CHARS] if titled and payload else raw
-    text, counts = store.redact(shown)
+    # Redacted at the door (the channel's mark, server-set): a second redactor pass found nothing and cost
+    # a spaCy run per message; a title the web chat sent was redacted there too.
+    text, counts = (shown, {}) if metadata.get(REDACTED_KEY) is True else store.redact(shown)
     intent = parse.get("intent") if isinstance(parse.get("intent"), Mapping) else {}
     entities = [
         _entity(e, text, exact=(text == raw)) for e in parse.get("entities") or () if isinstance(e, Mapping)

@@ -17,7 +17,8 @@ from actions import cart_store
 from actions.cart import CartLine
 from actions.catalog.db import get_engine as catalog_engine
 from actions.catalog.db import session_for
-from learning import reactions, retention
+from common.message_metadata import REDACTED_KEY
+from learning import reactions, retention, store
 from learning.broker import ConversationLogBroker, message_row
 from learning.db import get_engine, messages, reset_engines, suggestions
 from learning.doubt import doubt
@@ -402,6 +403,20 @@ def test_the_log_redacts_again_and_keeps_entity_offsets_true(db_url: str) -> Non
     # An agent's typed reply is redacted; the bot's own words (catalog facts, redacted shopper words) stand.
     assert row["replies"] == [{"text": "I'll write to <EMAIL>"},
                               {"text": "Red trainers by Sam Smith & Co, from 59.00"}]
+
+
+def test_a_message_the_channel_redacted_is_not_redacted_again(db_url: str, monkeypatch: Any) -> None:
+    seen: List[str] = []
+    real = store.redact
+    monkeypatch.setattr(store, "redact", lambda text: (seen.append(text), real(text))[1])
+    broker = ConversationLogBroker(url=db_url)
+    marked, unmarked = "red trainers for <PERSON>", "red trainers, mail me at jo@example.com"
+    broker.publish(user_event("rest-2", marked, parse(marked, "search_product"), T0, {REDACTED_KEY: True}))
+    broker.publish(user_event("rest-3", unmarked, parse(unmarked, "search_product"), T0))
+    assert broker.flush(20)
+    assert seen == [unmarked], "only the message no channel redacted goes through the redactor"
+    assert rows(db_url, "rest-2")[0]["text"] == marked
+    assert rows(db_url, "rest-3")[0]["text"] == "red trainers, mail me at <EMAIL>"
 
 
 def test_a_failing_database_costs_the_reply_nothing(tmp_path: Path) -> None:

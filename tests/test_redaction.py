@@ -344,7 +344,8 @@ def test_rest_webhook_hands_rasa_the_redacted_text(sanic_test_mode: None) -> Non
     assert reply.status_code == 200 and reply.json() == [{"recipient_id": "s2", "text": "ok"}]
     [message] = agent.received
     assert message.text == "card <CARD>, email me at <EMAIL>"
-    assert message.metadata is None and message.input_channel == "rest"
+    # the client's metadata is dropped; the channel's own mark tells the log not to redact again
+    assert message.metadata == {"shopcue_redacted": True} and message.input_channel == "rest"
 
 
 def test_web_chat_webhook_hands_rasa_the_redacted_text(sanic_test_mode: None) -> None:
@@ -362,7 +363,7 @@ def test_web_chat_redacts_the_button_title_a_client_sends(sanic_test_mode: None)
     reply = _post(_web_chat(), agent, "/webhooks/webchat/webhook", body, session_of("web-s4"))
     assert reply.status_code == 200
     [message] = agent.received
-    assert message.metadata == {"shopcue_display_text": "call <PERSON> on <PHONE>"}
+    assert message.metadata == {"shopcue_display_text": "call <PERSON> on <PHONE>", "shopcue_redacted": True}
 
 
 def test_rest_channel_keeps_only_the_first_message_limit_of_a_huge_message() -> None:

@@ -27,7 +27,8 @@ from sanic import Sanic
 
 from bot.channels.guard import ChannelLimits, parse_rate
 from bot.channels.session import SENDER_PREFIX, SESSION_HEADER, SessionSigner
-from bot.channels.webchat import DISPLAY_TEXT_KEY, WebChatInput
+from bot.channels.webchat import WebChatInput
+from common.message_metadata import DISPLAY_TEXT_KEY
 
 TEST_SESSIONS = SessionSigner("a test secret of the web chat, never a real one")
 # Generous, so tests that are not about limits never meet them; test_channel_fuzz.py checks the limits.

@@ -56,6 +56,7 @@ from bot.channels.guard import (
 from bot.channels.metrics import allowed
 from bot.channels.session import SENDER_PREFIX
 from common.limits import MAX_MESSAGE_CHARS
+from common.message_metadata import REDACTED_KEY
 from learning.redaction import redact, warm_up
 from ops.ab import routed
 from ops.metrics import observed_handler
@@ -120,7 +121,7 @@ class RedactingRestInput(RestInput):
         prepare_action_calls()  # a hung action server costs SHOPCUE_ACTION_TIMEOUT_S, not 5 minutes
         # Load the redactor (spaCy, word lists: a few seconds) while the server starts, not on the first
         # shopper's message; the web chat channel shares it.
-        warm_up()
+        warm_up(background=True)
         limits = self.limits or ChannelLimits.from_env()
         conversations = TokenBuckets(limits.rate)
         rest = Blueprint("custom_webhook_RedactingRestInput", __name__)
@@ -155,7 +156,8 @@ class RedactingRestInput(RestInput):
                 text = await screened(rasa_agent, sender, body["message"], incoming_text)
                 if not text.strip():
                     return _error(400, "message must have words besides a leading '/'")
-                await on_new_message(UserMessage(text, collector, sender, input_channel=self.name()))
+                await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
+                                                 metadata={REDACTED_KEY: True}))
             except CancelledError:  # as Rasa's REST channel: whatever was said so far
                 logger.error("rest: handling the message timed out (sender %s)", sender)
                 return response.json(collector.messages)

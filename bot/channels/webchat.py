@@ -69,6 +69,7 @@ from bot.channels.guard import (
 )
 from bot.channels.session import SESSION_HEADER, SessionSigner, load_secret
 from common.limits import MAX_MESSAGE_CHARS
+from common.message_metadata import DISPLAY_TEXT_KEY, REDACTED_KEY
 from learning.redaction import redact  # personal data is replaced before anything stores it
 from ops.ab import routed
 from ops.handoff_channel import agent_of, held_reply, parse_after, updates
@@ -90,7 +91,6 @@ CONTENT_TYPES = {
 WIDGET_SCRIPT = "shopcue-widget.js"
 MAX_CHARS_TOKEN = "__SHOPCUE_MAX_MESSAGE_CHARS__"
 # The widget sends the button title here so a reload shows what the shopper clicked, not the payload.
-DISPLAY_TEXT_KEY = "shopcue_display_text"
 # A reload shows at most this many messages of the latest session.
 MAX_HISTORY_MESSAGES = 200
 # Widget events the learning log takes (POST /event), and their limits: the client is trusted for
@@ -297,10 +297,10 @@ class WebChatInput(InputChannel):
                 return _error(400, problem)
             metadata = body.get("metadata")
             display = metadata.get(DISPLAY_TEXT_KEY) if metadata else None
-            clean_metadata = None
+            clean_metadata: Dict[str, Any] = {REDACTED_KEY: True}  # the text is redacted by `screened`
             if isinstance(display, str):
                 # a button title as the widget shows it; a forged client could put anything here
-                clean_metadata = {DISPLAY_TEXT_KEY: redact(display[:MAX_MESSAGE_CHARS]).text}
+                clean_metadata[DISPLAY_TEXT_KEY] = redact(display[:MAX_MESSAGE_CHARS]).text
 
             rasa_agent = getattr(request.app.ctx, "agent", None)
             stores_fail_loudly(request.app)  # a store outage is a 503, never a forgotten conversation
