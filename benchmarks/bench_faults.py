@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -151,15 +150,8 @@ def main(argv: List[str] | None = None) -> int:
         rows += during(bot, "Redis stopped", args.repeat, redis.stop, redis.start)
         rows += during(bot, "PostgreSQL stopped", args.repeat, postgres.stop, postgres.start)
         rows += during(bot, "action server stopped", args.repeat, bot.stop_actions, bot.start_actions, SEARCH)
-        actions = bot._actions_process  # paused, never replaced: a hung server
-
-        def pause() -> None:
-            os.killpg(actions.pid, signal.SIGSTOP)
-
-        def resume() -> None:
-            os.killpg(actions.pid, signal.SIGCONT)
-
-        hung, back = during(bot, "action server hung (SIGSTOP)", 1, pause, resume, SEARCH)
+        hung, back = during(bot, "action server hung (SIGSTOP)", 1, bot.pause_actions, bot.resume_actions,
+                            SEARCH)
         rows += [(hung[0], hung[1], hung[2], f"SHOPCUE_ACTION_TIMEOUT_S {action_timeout_s():g}"), back]
         rows.append(slow_catalog(work))
     finally:

@@ -483,6 +483,19 @@ class BotProcesses:
         self._spawn_actions(append_log=True)
         self._wait_until(self._actions_ready, time.monotonic() + timeout, "action server", self.actions_log)
 
+    def pause_actions(self) -> None:
+        """Freeze the action server (SIGSTOP): it keeps its port but answers nothing, a hung server."""
+        self._signal_actions(signal.SIGSTOP)
+
+    def resume_actions(self) -> None:
+        """Let a paused action server run again (SIGCONT)."""
+        self._signal_actions(signal.SIGCONT)
+
+    def _signal_actions(self, signum: int) -> None:
+        if self._actions_process is None:
+            raise LaunchError("the action server is not running")
+        os.killpg(self._actions_process.pid, signum)
+
     def actions_command(self) -> List[str]:
         """The action server (actions/server.py): on this host only, refusing calls without the token."""
         return [sys.executable, "-m", "actions.server", "--actions", "actions", "--host", self.host,

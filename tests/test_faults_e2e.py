@@ -18,8 +18,6 @@ The unit versions (with fakes) are in tests/test_faults.py.
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List
@@ -214,14 +212,12 @@ def test_the_action_server_stopped_gets_an_apology_and_products_when_it_is_back(
 def test_a_hung_action_server_gets_the_apology_instead_of_a_five_minute_wait(fault_bot: BotProcesses
                                                                               ) -> None:
     bot = fault_bot
-    actions = bot._actions_process  # the launcher's child; paused here, never replaced
-    assert actions is not None
-    os.killpg(actions.pid, signal.SIGSTOP)
+    bot.pause_actions()
     try:
         # the client gives up after 120 s; without the bound Rasa waits 300 s for the action.
         replies = rest(bot, "e2e-fault-hung", "blue trainers")
     finally:
-        os.killpg(actions.pid, signal.SIGCONT)
+        bot.resume_actions()
     assert texts(replies) == [ACTIONS_DOWN]
     assert has_cards(rest(bot, "e2e-fault-hung", "blue trainers"))
 
