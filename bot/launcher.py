@@ -59,6 +59,8 @@ FINGERPRINT_SUFFIX = ".fingerprint"
 NLU_PACKAGE = PROJECT_ROOT / "nlu"
 
 
+# Rasa's listen queue unless SANIC_BACKLOG is set (Rasa's 100 overflowed at 200 shoppers behind nginx).
+DEFAULT_BACKLOG = "1024"
 # The conversation log for learning (learning/broker.py), as endpoints.yml names it.
 LOG_BROKER = "learning.broker.ConversationLogBroker"
 DATABASE_URL_ENV = "SHOPCUE_DATABASE_URL"
@@ -403,13 +405,13 @@ class BotProcesses:
 
     def write_endpoints(self) -> Path:
         """endpoints.yml for the Rasa server: action server, learning log, tracker store, lock store.
-        Secrets (the action token, database and Redis passwords) stay in the environment: Rasa expands
+        Secrets (the action token, database URLs, the Redis password) stay in the environment: Rasa expands
         ${...} when it reads this file."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         lines = [
             "action_endpoint:", f'  url: "{self.actions_url}/webhook"',
             "  headers:", f"    {ACTION_TOKEN_HEADER}: ${{{ACTION_TOKEN_ENV}}}",
-            "event_broker:", f"  type: {LOG_BROKER}", f"  url: {json.dumps(self.database_url)}",
+            "event_broker:", f"  type: {LOG_BROKER}", f"  url: ${{{DATABASE_URL_ENV}}}",
             *stores.endpoint_sections(self.lock_url),
         ]
         self.endpoints_path.write_text("\n".join(lines) + "\n")
@@ -448,7 +450,8 @@ class BotProcesses:
 
     def _spawn_rasa(self, append_log: bool = False) -> None:
         stores_env = stores.store_env(self.conversations_url, self.lock_url)
-        env = {**self._secrets_env(), **self.token_env, **stores_env}
+        backlog = {"SANIC_BACKLOG": os.environ.get("SANIC_BACKLOG", DEFAULT_BACKLOG)}
+        env = {**backlog, **self._secrets_env(), **self.token_env, **stores_env}
         self._rasa_process = self._spawn(self.rasa_command(self.endpoints_path), self.rasa_log, env,
                                          append_log)
 

@@ -35,21 +35,23 @@ def test_redis_urls_become_lock_store_settings() -> None:
             stores.RedisSettings.from_url(bad)
 
 
-def test_the_endpoints_file_names_database_and_redis_passwords_by_variable_only(
+def test_the_endpoints_file_names_database_urls_and_the_redis_password_by_variable_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spawned = []
     monkeypatch.setattr(launcher.BotProcesses, "_spawn",
                         lambda self, command, log, env, *more: spawned.append(env))
     monkeypatch.setattr(launcher.BotProcesses, "_wait_until", lambda self, *args: None)
-    bot = launcher.BotProcesses(model=tmp_path / "m.tar.gz", log_dir=tmp_path, database_url="sqlite://",
-                                shadow=False, tracker_url="postgresql://shop:db-secret@db/shopcue",
+    bot = launcher.BotProcesses(model=tmp_path / "m.tar.gz", log_dir=tmp_path, shadow=False,
+                                database_url="postgresql://shop:log-secret@db/shopcue",
+                                tracker_url="postgresql://shop:db-secret@db/shopcue",
                                 lock_url="redis://:redis-secret@cache:6380/1")
     bot.start()
     text = (tmp_path / "endpoints.yml").read_text()
-    assert "db-secret" not in text and "redis-secret" not in text
+    assert "db-secret" not in text and "redis-secret" not in text and "log-secret" not in text
     endpoints = yaml.safe_load(text)
     assert endpoints["tracker_store"] == {"type": "SQL", "url": "${SHOPCUE_TRACKER_URL}"}
+    assert endpoints["event_broker"]["url"] == "${SHOPCUE_DATABASE_URL}"
     assert endpoints["lock_store"] == {"type": "redis", "url": "cache", "port": 6380, "db": 1,
                                        "key_prefix": "shopcue", "password": "${SHOPCUE_REDIS_PASSWORD}"}
     rasa_env = spawned[1]

@@ -159,7 +159,7 @@ class RedactingRestInput(RestInput):
                 await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
                                                  metadata={REDACTED_KEY: True}))
             except CancelledError:  # as Rasa's REST channel: whatever was said so far
-                logger.error("rest: handling the message timed out (sender %s)", sender)
+                logger.warning("rest: turn cancelled: caller gone or timed out (sender %s)", sender)
                 return response.json(collector.messages)
             except Exception as error:
                 outage = failed_turn(self.name(), sender, error, collector.messages)

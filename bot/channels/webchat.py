@@ -321,7 +321,7 @@ class WebChatInput(InputChannel):
                         )
                     )
             except CancelledError:
-                logger.error("webchat: handling the message timed out (sender %s)", sender)
+                logger.warning("webchat: turn cancelled: shopper gone or timed out (sender %s)", sender)
                 return _error(504, "the assistant took too long to answer")
             except Exception as error:
                 outage = failed_turn(self.name(), sender, error, collector.messages)
