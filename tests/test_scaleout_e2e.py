@@ -168,3 +168,35 @@ def test_rest_through_the_balancer_answers_only_callers_with_the_token(cluster: 
     assert httpx.post(url, json=body, timeout=60).status_code == 401
     answered = httpx.post(url, json=body, headers={"Authorization": f"Bearer {REST_TOKEN}"}, timeout=120)
     assert answered.status_code == 200 and answered.json(), answered.text
+
+
+def test_a_conversation_moves_to_the_other_instance_when_its_own_is_killed(
+        cluster: Cluster, postgres_url: str) -> None:
+    """kill -9 the instance serving a shopper mid-conversation: nginx sends the next message to the other
+    instance, which reads the conversation from PostgreSQL, so "add it" still means the shoe in view.
+    (Last in this module: it leaves one instance down.)"""
+    with httpx.Client(base_url=cluster.url, timeout=TURN_TIMEOUT_S) as client:
+        session = client.post("/webhooks/webchat/session").json()["session"]
+        sender = SENDER_PREFIX + session.split(".")[0]
+
+        def say(text: str) -> List[dict]:
+            reply = client.post("/webhooks/webchat/webhook", json={"message": text},
+                                headers={SESSION_HEADER: session})
+            assert reply.status_code == 200, (text, reply.status_code, reply.text)
+            return reply.json()
+
+        say("running shoes for men")
+        say("show me the first one")
+        session_id = session.split(".")[0]
+        served = {r.upstream for r in read_access_log(cluster.access_log) if r.session == session_id}
+        assert len(served) == 1, served
+        [victim] = [bot for bot in cluster.bots if f"{bot.host}:{bot.rasa_port}" in served]
+        victim.kill_rasa()
+
+        added = " ".join(r.get("text") or "" for r in say("add it to my cart in size 10"))
+    assert "You have 1 item in your cart" in added, added
+    last = [r for r in read_access_log(cluster.access_log) if r.session == session_id][-1]
+    assert last.upstream.split(",")[-1].strip() not in served, "the message went to the killed instance"
+    user_texts = [value for kind, value in stored_events(postgres_url, [sender])[sender] if kind == "user"]
+    assert user_texts == ["running shoes for men", "show me the first one", "add it to my cart in size 10"]
+    assert cart_lines(postgres_url).get(sender) == [("10", 1)]
