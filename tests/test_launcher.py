@@ -173,3 +173,11 @@ def test_going_back_to_earlier_files_reuses_their_model_and_other_callers_always
     forced = launcher.train_model(project["models"], config=project["config"], domain=project["domain"],
                                   data=project["data"], log_path=project["root"] / "train.log")
     assert forced.name == "model-3.tar.gz", "a retrain's candidate is always trained"
+
+
+def test_rasa_children_run_without_telemetry_unless_the_environment_says_otherwise(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RASA_TELEMETRY_ENABLED", raising=False)
+    assert launcher.child_env()["RASA_TELEMETRY_ENABLED"] == "false"
+    monkeypatch.setenv("RASA_TELEMETRY_ENABLED", "true")
+    assert launcher.child_env()["RASA_TELEMETRY_ENABLED"] == "true"
