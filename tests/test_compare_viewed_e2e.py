@@ -8,6 +8,7 @@ from typing import Any, Dict, List
 import pytest
 
 from bot.launcher import BotProcesses
+from tests.replies import card_ids
 
 pytestmark = pytest.mark.e2e
 
@@ -20,15 +21,6 @@ def comparison(replies: List[Dict[str, Any]]) -> Dict[str, Any]:
     ]
     assert found, f"no comparison in the reply: {replies}"
     return found[-1]
-
-
-def card_ids(replies: List[Dict[str, Any]]) -> List[str]:
-    return [
-        product["id"]
-        for reply in replies
-        if isinstance(reply.get("custom"), dict) and reply["custom"].get("type") == "product_cards"
-        for product in reply["custom"]["products"]
-    ]
 
 
 def test_compare_it_with_the_ones_i_looked_at_before(bot: BotProcesses) -> None:

@@ -5,24 +5,16 @@ there, and "tell me about the second one" still means the second shoe they were 
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import pytest
 
 from bot.launcher import BotProcesses
+from tests.replies import card_ids
 
 pytestmark = pytest.mark.e2e
 
 SENDER = "e2e-persist"
-
-
-def card_ids(replies: List[Dict[str, Any]]) -> List[str]:
-    return [
-        product["id"]
-        for reply in replies
-        if isinstance(reply.get("custom"), dict) and reply["custom"].get("type") == "product_cards"
-        for product in reply["custom"]["products"]
-    ]
 
 
 def tracker(bot: BotProcesses) -> Dict[str, Any]:
