@@ -6,16 +6,19 @@ import copy
 from typing import Any, Dict, Mapping
 
 
-def shrink_epochs(config: Mapping[str, Any], epochs: Mapping[str, int]) -> Dict[str, Any]:
-    """A copy of a Rasa config whose pipeline and policy entries named in `epochs` train that many epochs.
+def override_settings(config: Mapping[str, Any], settings: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
+    """A copy of a Rasa config whose pipeline and policy entries named in `settings` get those keys set.
 
-    Components that have no `epochs` key and are not named are left alone, so the variant exercises
-    exactly the production pipeline.
+    Components that are not named are left alone, so the variant exercises exactly the production
+    pipeline; only how long and in what steps each named one trains changes.
     """
-    shrunk = copy.deepcopy(dict(config))
+    changed = copy.deepcopy(dict(config))
     for section in ("pipeline", "policies"):
-        for component in shrunk.get(section) or []:
-            name = component.get("name")
-            if name in epochs:
-                component["epochs"] = int(epochs[name])
-    return shrunk
+        for component in changed.get(section) or []:
+            component.update(copy.deepcopy(dict(settings.get(component.get("name"), {}))))
+    return changed
+
+
+def shrink_epochs(config: Mapping[str, Any], epochs: Mapping[str, int]) -> Dict[str, Any]:
+    """A copy of a Rasa config whose pipeline and policy entries named in `epochs` train that many epochs."""
+    return override_settings(config, {name: {"epochs": int(value)} for name, value in epochs.items()})
