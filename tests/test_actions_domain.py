@@ -26,7 +26,11 @@ def test_domain_lists_exactly_the_schema_intents_and_entities() -> None:
 def test_every_domain_action_is_served_and_every_served_action_is_declared() -> None:
     executor = ActionExecutor()
     executor.register_package("actions")  # what `rasa run actions --actions actions` does
-    assert set(executor.actions) == set(DOMAIN["actions"])
+    # rasa_sdk registers every Action subclass imported so far; a test's own stand-in (tests/test_faults.py)
+    # is not one the action server would serve.
+    served = {name for name, run in executor.actions.items()
+              if type(getattr(run, "__self__", None)).__module__.split(".")[0] == "actions"}
+    assert served == set(DOMAIN["actions"])
 
 
 def test_the_action_server_loads_nothing_of_the_nlu() -> None:
