@@ -9,13 +9,17 @@ from typing import Any, Dict, Mapping
 def override_settings(config: Mapping[str, Any], settings: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
     """A copy of a Rasa config whose pipeline and policy entries named in `settings` get those keys set.
 
-    Components that are not named are left alone, so the variant exercises exactly the production
-    pipeline; only how long and in what steps each named one trains changes.
+    A component is named by its `name` in the config or, for a class given by module path, by the class
+    name alone ("FastLoadingTEDPolicy" for "bot.policies.FastLoadingTEDPolicy"). Components that are not
+    named are left alone, so the variant exercises exactly the production pipeline; only how long and in
+    what steps each named one trains changes.
     """
     changed = copy.deepcopy(dict(config))
     for section in ("pipeline", "policies"):
         for component in changed.get(section) or []:
-            component.update(copy.deepcopy(dict(settings.get(component.get("name"), {}))))
+            name = str(component.get("name", ""))
+            chosen = settings.get(name, settings.get(name.rsplit(".", 1)[-1], {}))
+            component.update(copy.deepcopy(dict(chosen)))
     return changed
 
 

@@ -19,7 +19,7 @@ from bot.training_config import shrink_epochs
 # Epochs for the end-to-end model, by component name. Override with SHOPCUE_TEST_EPOCHS="Name=3,Other=5".
 TEST_EPOCHS = {
     "nlu.component.JointShoppingNLU": 4,
-    "TEDPolicy": 20,
+    "FastLoadingTEDPolicy": 20,
 }
 
 
