@@ -73,6 +73,12 @@ def observed_handler(channel: str, handler: Callable[..., Awaitable[T]]) -> Call
     return observed
 
 
+def count_turn_error(channel: str) -> None:
+    """A turn that did not fail in the code but gave the shopper nothing from the bot (a system behind it
+    was down and the channel apologised instead)."""
+    TURN_ERRORS.labels(channel_label(channel)).inc()
+
+
 @contextmanager
 def observe_nlu() -> Iterator[None]:
     """Time one NLU parse call."""

@@ -68,6 +68,7 @@ from bot.channels.faults import (
 from bot.channels.rest import RedactingRestInput
 from bot.channels.webchat import WebChatInput
 from bot.launcher import free_port
+from ops import metrics
 from tests.test_channel_fuzz import call  # in-process, from a loopback client
 from tests.test_search import SMALL_CATALOG
 from tests.test_webchat_channel import TEST_LIMITS, TEST_SESSIONS, session_of
@@ -348,20 +349,28 @@ def action_server() -> Iterator[ActionServer]:
     server.stop()
 
 
+def turn_errors(channel: str) -> float:
+    return metrics.REGISTRY.get_sample_value("shopcue_turn_errors_total", {"channel": channel}) or 0.0
+
+
 def test_the_action_server_down_gets_an_apology_and_answers_return_when_it_is_back(
         action_server: ActionServer) -> None:
     app = make_app(ActionAgent(action_server.url))
     assert web_says(app, "trainers").json()[0]["text"] == "Here are three trainers."
 
+    errors_before = turn_errors("webchat"), turn_errors("rest")
     action_server.stop()
     web = web_says(app, "trainers")
     assert web.status_code == 200
     assert web.json() == [{"recipient_id": SHOPPER, "text": ACTIONS_DOWN}]
     phone = rest_says(app, "trainers")  # the REST shape, so the voice service reads it out
     assert phone.json() == [{"recipient_id": "call-fault-1", "text": ACTIONS_DOWN}]
+    # The monitoring's error rate counts the apologised turns (ops/metrics.py).
+    assert (turn_errors("webchat"), turn_errors("rest")) == (errors_before[0] + 1, errors_before[1] + 1)
 
     action_server.start()
     assert web_says(app, "trainers").json()[0]["text"] == "Here are three trainers."
+    assert turn_errors("webchat") == errors_before[0] + 1
 
 
 def test_a_hung_action_server_gets_the_apology_after_the_bounded_wait(action_server: ActionServer) -> None:

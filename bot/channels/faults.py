@@ -42,6 +42,7 @@ from sanic.response import HTTPResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot.channels.apologies import ACTIONS_DOWN, SHOP_SYSTEM_DOWN
+from ops.metrics import count_turn_error
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +173,7 @@ async def answer_or_apology(rasa_agent: Any, probe: ActionServerProbe, channel: 
     if messages or not url or await probe.reachable(url):
         return messages
     logger.warning("channel.action_server_down channel=%s sender=%s", channel, sender)
+    count_turn_error(channel)  # the monitoring's error rate sees the outage
     return [{"recipient_id": sender, "text": ACTIONS_DOWN}]
 
 
