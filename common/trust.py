@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import ipaddress
 
+# The REST channel's bearer token (bot/channels/rest.py checks it; the voice service and deploy/cluster.py
+# send or share it).
+REST_TOKEN_ENV = "SHOPCUE_REST_TOKEN"
+
 
 def local_client(client_ip: str, forwarded_for: str = "") -> bool:
     """Whether the connection is from loopback and, behind a proxy on this machine (nginx in

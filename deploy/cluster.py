@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from bot.channels.session import SECRET_ENV
 from bot.launcher import (
     PROJECT_ROOT,
     QUIET_ENV,
@@ -51,10 +52,10 @@ from bot.launcher import (
     cors_origins,
     free_port,
 )
+from common.trust import REST_TOKEN_ENV
 from deploy.load_balancer import ACCESS_LOG, Nginx, NginxError, render_config
 
-WEBCHAT_SECRET_ENV = "SHOPCUE_WEBCHAT_SECRET"  # bot/channels/session.py reads it
-REST_TOKEN_ENV = "SHOPCUE_REST_TOKEN"  # bot/channels/rest.py reads it
+WEBCHAT_SECRET_ENV = SECRET_ENV  # bot/channels/session.py reads it
 CATALOG_URL_ENV = "DATABASE_URL"  # actions/catalog/db.py reads it
 # Sanic reads SANIC_* settings from the environment: the client's address comes from this header.
 REAL_IP_ENV = {"SANIC_REAL_IP_HEADER": "x-real-ip"}

@@ -17,6 +17,8 @@ from typing import Optional
 
 from pydantic import BaseSettings, Field, SecretStr, validator
 
+from common.trust import REST_TOKEN_ENV
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Where a development machine keeps its local signing token when no Twilio auth token is configured.
@@ -48,7 +50,7 @@ class VoiceSettings(BaseSettings):
     rasa_timeout_s: float = 30.0
     # The REST channel's bearer token (bot/channels/rest.py reads the same SHOPCUE_REST_TOKEN): needed when
     # the voice service is not on the Rasa server's machine; unset, the REST channel answers loopback only.
-    rest_token: SecretStr = Field(SecretStr(""), env="SHOPCUE_REST_TOKEN")
+    rest_token: SecretStr = Field(SecretStr(""), env=REST_TOKEN_ENV)
     # Seconds of caller silence after our turn before a re-prompt ("Are you still there?").
     silence_timeout_s: float = 6.0
     # How many re-prompts (for silence or audio we could not understand) in a row before a goodbye.

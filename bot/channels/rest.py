@@ -57,13 +57,14 @@ from bot.channels.metrics import allowed
 from bot.channels.session import SENDER_PREFIX
 from common.limits import MAX_MESSAGE_CHARS
 from common.message_metadata import REDACTED_KEY
+from common.trust import REST_TOKEN_ENV
 from learning.redaction import redact, warm_up
 from ops.ab import routed
 from ops.metrics import observed_handler
 
 logger = logging.getLogger(__name__)
 
-TOKEN_ENV = "SHOPCUE_REST_TOKEN"
+TOKEN_ENV = REST_TOKEN_ENV
 
 
 def _error(status: int, message: str, headers: Optional[Dict[str, str]] = None) -> HTTPResponse:
