@@ -32,6 +32,28 @@ def class_weights(
     return weights
 
 
+def length_bucketed_batches(
+    lengths: torch.Tensor, batch_size: int, generator: torch.Generator, pool_batches: int = 50
+) -> List[torch.Tensor]:
+    """One epoch's batches (row indices): shuffled, then sorted by length within pools of batches.
+
+    A batch is padded to its longest message; grouping messages of similar length cuts the padding the
+    encoder computes over, while the shuffle before pooling and the shuffled batch order keep batches
+    varied from epoch to epoch. Data smaller than two pools is batched at random: there the padding saved
+    is small, and sorting would put an example's near-copies into one batch.
+    """
+    order = torch.randperm(len(lengths), generator=generator)
+    pool = batch_size * pool_batches
+    if len(order) < 2 * pool:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches: List[torch.Tensor] = []
+    for start in range(0, len(order), pool):
+        rows = order[start : start + pool]
+        rows = rows[torch.argsort(lengths[rows], stable=True)]
+        batches.extend(rows[i : i + batch_size] for i in range(0, len(rows), batch_size))
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
 def set_seed(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
@@ -115,14 +137,13 @@ def train_model(
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    lengths = tensors["attention_mask"].sum(dim=1)
     model.train()
     epoch_losses: List[float] = []
     progress = tqdm(range(epochs), desc="JointShoppingNLU epochs", disable=not show_progress)
     for epoch in progress:
-        order = torch.randperm(len(examples), generator=generator)
         running, batches = 0.0, 0
-        for start in range(0, len(examples), batch_size):
-            rows = order[start : start + batch_size]
+        for rows in length_bucketed_batches(lengths, batch_size, generator):
             mask = tensors["attention_mask"][rows]
             width = int(mask.sum(dim=1).max())  # trim padding the batch does not need
             output = model(
