@@ -40,6 +40,15 @@ CONFIGURABLE_FIELDS = (
     "attribute_loss_weight",
     "max_length",
 )
+# Keys of `JointShoppingConfig.temperatures`: one per head (attributes: "attribute.<name>").
+INTENT_HEAD = "intent"
+TAGS_HEAD = "tags"
+
+
+def attribute_head(name: str) -> str:
+    """The temperatures key of one attribute's head."""
+    return f"attribute.{name}"
+
 
 
 @dataclass
@@ -69,6 +78,9 @@ class JointShoppingConfig:
     attribute_loss_weight: float = 1.0
     # Subword tokens per message (longer messages are cut); shopping requests are short.
     max_length: int = 48
+    # Fitted after training on a held-out slice (nlu/calibration.py): {head: T}, logits divided by T at
+    # prediction so confidences match accuracy; a head not listed (every head of an older archive) keeps 1.
+    temperatures: Dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def configurable_defaults(cls) -> Dict[str, Any]:
@@ -78,6 +90,10 @@ class JointShoppingConfig:
             if spec.name in CONFIGURABLE_FIELDS:
                 defaults[spec.name] = spec.default_factory() if spec.default is MISSING else spec.default
         return defaults
+
+    def temperature(self, head: str) -> float:
+        """The fitted temperature of one head (INTENT_HEAD, TAGS_HEAD, attribute_head(name)); 1.0 if none."""
+        return float(self.temperatures.get(head, 1.0))
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -186,31 +202,37 @@ class BIOTagCRF(nn.Module):
         return torch.logsumexp(alpha_bt + self.end_t, dim=1)
 
     @torch.no_grad()
-    def decode(self, emissions_wt: torch.Tensor) -> Tuple[List[int], List[float]]:
-        """Best tag path for one sequence (Viterbi) and each word's marginal probability of its tag."""
+    def decode(self, emissions_wt: torch.Tensor, temperature: float = 1.0) -> Tuple[List[int], List[float]]:
+        """Best tag path for one sequence (Viterbi) and each word's marginal probability of its tag.
+
+        `temperature` divides the whole potential (emissions, transitions, start, end), so the best path
+        is the same for every T > 0 and only the marginals (the confidences) move.
+        """
         if emissions_wt.shape[0] == 0:
             return [], []
         path = best_tag_path(emissions_wt, self._transitions(), self._start(), self.end_t)
-        marginals_wt = self.marginals(emissions_wt)
+        marginals_wt = self.marginals(emissions_wt, temperature)
         return path, [float(marginals_wt[word, tag]) for word, tag in enumerate(path)]
 
     @torch.no_grad()
-    def marginals(self, emissions_wt: torch.Tensor) -> torch.Tensor:
-        """p(word w has tag t | sentence) by forward-backward: the span confidences come from these."""
-        transitions_tt = self._transitions()
+    def marginals(self, emissions_wt: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        """p(word w has tag t | sentence) by forward-backward over the potential / `temperature`."""
+        transitions_tt = self._transitions() / temperature
+        start_t, end_t = self._start() / temperature, self.end_t / temperature
+        emissions_wt = emissions_wt / temperature
         num_words = emissions_wt.shape[0]
-        alphas = [self._start() + emissions_wt[0]]
+        alphas = [start_t + emissions_wt[0]]
         for word in range(1, num_words):
             alphas.append(
                 torch.logsumexp(alphas[-1].unsqueeze(1) + transitions_tt, dim=0) + emissions_wt[word]
             )
-        betas = [self.end_t.clone()]
+        betas = [end_t.clone()]
         for word in range(num_words - 1, 0, -1):
             betas.append(
                 torch.logsumexp(transitions_tt + (emissions_wt[word] + betas[-1]).unsqueeze(0), dim=1)
             )
         betas.reverse()
-        log_z = torch.logsumexp(alphas[-1] + self.end_t, dim=0)
+        log_z = torch.logsumexp(alphas[-1] + end_t, dim=0)
         return (torch.stack(alphas) + torch.stack(betas) - log_z).exp()
 
 
@@ -223,6 +245,20 @@ class JointShoppingOutput:
     attribute_logits_bv: Dict[str, torch.Tensor]  # by attribute name
     loss: Optional[torch.Tensor] = None
     losses: Dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def tempered(self, config: JointShoppingConfig) -> JointShoppingOutput:
+        """Intent and attribute logits divided by the config's fitted temperatures (tags: by the decoder,
+        since the CRF's transitions must be divided too)."""
+        return JointShoppingOutput(
+            self.intent_logits_bi / config.temperature(INTENT_HEAD),
+            self.tag_logits_bst,
+            {
+                name: logits_bv / config.temperature(attribute_head(name))
+                for name, logits_bv in self.attribute_logits_bv.items()
+            },
+            self.loss,
+            self.losses,
+        )
 
 
 class JointShoppingModel(nn.Module):

@@ -14,8 +14,15 @@ import torch
 from common.schema import neutral_value
 from nlu.encoder import Encoder
 from nlu.labels import keep_entities_for_intent
-from nlu.modeling_joint import JointShoppingModel, best_tag_path, bio_transition_mask
-from nlu.words import has_latin_evidence, word_tags_to_spans
+from nlu.modeling_joint import (
+    TAGS_HEAD,
+    JointShoppingConfig,
+    JointShoppingModel,
+    JointShoppingOutput,
+    best_tag_path,
+    bio_transition_mask,
+)
+from nlu.words import Word, has_latin_evidence, word_tags_to_spans
 
 # Where an attribute's value came from (the parse output's `source`): the model alone; the other sources are
 # cue fusion's (nlu/cue_fusion.py).
@@ -54,36 +61,56 @@ def constrained_word_tags(
     return best_tag_path(log_probs_wt, forbidden_tt, start_t=forbidden_tt[tag_labels.index("O")])
 
 
+def tag_decoder(
+    model: JointShoppingModel, temperature: float = 1.0, constrained: bool = True
+) -> Callable[[torch.Tensor], Tuple[List[int], List[float]]]:
+    """Word tag logits -> tag ids and their confidences, as `predict` decodes them.
+
+    The CRF decodes its best path with marginals at `temperature`; the softmax decoder takes the best
+    valid BIO path (or each word's argmax) of the plain softmax and reports the tempered probabilities,
+    so in both the tags do not depend on the temperature, only the confidences do.
+    """
+    if model.crf is not None:
+        crf = model.crf
+        return lambda logits_wt: crf.decode(logits_wt, temperature)
+    tag_labels = model.config.tag_labels
+    allowed_tt = bio_transition_mask(tag_labels) if constrained else None
+
+    def decode(logits_wt: torch.Tensor) -> Tuple[List[int], List[float]]:
+        probs_wt = logits_wt.softmax(dim=-1)
+        if constrained:
+            tag_ids = constrained_word_tags(probs_wt.clamp(min=1e-9).log(), tag_labels, allowed_tt)
+        else:
+            tag_ids = [int(t) for t in probs_wt.argmax(dim=-1)]
+        tempered_wt = (logits_wt / temperature).softmax(dim=-1)
+        return tag_ids, [float(tempered_wt[word, tag]) for word, tag in enumerate(tag_ids)]
+
+    return decode
+
+
 def predict(
     model: JointShoppingModel,
     encoder: Encoder,
     texts: Sequence[str],
     ranking_length: int = 10,
     constrained: bool = True,
+    forward: Optional[Callable[..., JointShoppingOutput]] = None,
 ) -> List[Prediction]:
     """Batched inference; messages without Latin letters or digits get no entities and neutral attributes.
 
     `constrained` decodes entity tags as the best valid BIO path; False takes each word's argmax.
+    `forward` runs the network (input_ids, attention_mask -> JointShoppingOutput) in place of the torch
+    model, e.g. the int8 ONNX runner (nlu/onnx_runtime.py); decoding is the same either way.
     """
     if not texts:
         return []
     config = model.config
-    # BIO's allowed moves, for the softmax decoder only (the CRF holds its own).
-    allowed_tt = bio_transition_mask(config.tag_labels) if model.crf is None and constrained else None
-
-    def run_decoder(logits_wt: torch.Tensor) -> Tuple[List[int], List[float]]:
-        if model.crf is not None:
-            return model.crf.decode(logits_wt)
-        probs_wt = logits_wt.softmax(dim=-1)
-        if constrained:
-            tag_ids = constrained_word_tags(probs_wt.clamp(min=1e-9).log(), config.tag_labels, allowed_tt)
-        else:
-            tag_ids = [int(t) for t in probs_wt.argmax(dim=-1)]
-        return tag_ids, [float(probs_wt[word, tag]) for word, tag in enumerate(tag_ids)]
+    decode = tag_decoder(model, config.temperature(TAGS_HEAD), constrained)
 
     tensors, word_lists, first_tokens = encoder.encode(texts)
     with torch.inference_mode():
-        output = model(**tensors)
+        output = (forward or model)(**tensors)
+        output = output.tempered(config)  # the fitted temperatures (nlu/calibration.py); 1.0 if none
         intent_probs_bi = output.intent_logits_bi.softmax(dim=-1)
         tag_logits_bst = output.tag_logits_bst
         attribute_probs_bv = {
@@ -101,15 +128,9 @@ def predict(
 
         entities: List[Dict[str, Any]] = []
         if trusted:
-            tags, confidences = decode_word_tags(
-                tag_logits_bst[row], first_tokens[row], config.tag_labels, run_decoder
+            entities = entity_spans(
+                text, word_lists[row], first_tokens[row], tag_logits_bst[row], ranking[0][0], config, decode
             )
-            entities = [
-                span
-                for span in word_tags_to_spans(text, word_lists[row], tags, confidences)
-                if has_latin_evidence(span["value"])
-            ]
-            entities = keep_entities_for_intent(entities, ranking[0][0], config.intent_entity_types)
 
         attributes: Dict[str, AttributeReading] = {}
         for name, values in config.attributes.items():
@@ -118,6 +139,25 @@ def predict(
             attributes[name] = AttributeReading(values[index], float(probs_v[index]))
         predictions.append(Prediction(ranking, entities, attributes))
     return predictions
+
+
+def entity_spans(
+    text: str,
+    words: Sequence[Word],
+    first_token: Sequence[int],
+    tag_logits_st: torch.Tensor,
+    intent: str,
+    config: JointShoppingConfig,
+    decode_run: Callable[[torch.Tensor], Tuple[List[int], List[float]]],
+) -> List[Dict[str, Any]]:
+    """The entity spans the parse gives for one message with Latin evidence and its predicted intent.
+
+    Also what the tag temperature is fitted on (nlu/calibration.py), so it sees the parse's own spans.
+    """
+    tags, confidences = decode_word_tags(tag_logits_st, first_token, config.tag_labels, decode_run)
+    spans = word_tags_to_spans(text, words, tags, confidences)
+    entities = [span for span in spans if has_latin_evidence(span["value"])]
+    return keep_entities_for_intent(entities, intent, config.intent_entity_types)
 
 
 def decode_word_tags(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 Span = Tuple[int, int, str]  # (start, end, entity type)
+ScoredSpan = Tuple[int, int, str, float]  # (start, end, entity type, confidence)
 
 
 def span_prf(gold: Sequence[Iterable[Span]], predicted: Sequence[Iterable[Span]]) -> Dict[str, Any]:
@@ -82,3 +83,17 @@ def expected_calibration_error(
         bin_confidence = sum(confidences[i] for i in members) / len(members)
         error += abs(bin_accuracy - bin_confidence) * len(members) / total
     return error
+
+
+def span_confidence_correct(
+    gold: Sequence[Iterable[Span]], predicted: Sequence[Iterable[ScoredSpan]]
+) -> Tuple[List[float], List[bool]]:
+    """Each predicted span's confidence and whether it is exactly a gold span (the input of a span ECE)."""
+    confidences: List[float] = []
+    correct: List[bool] = []
+    for gold_spans, predicted_spans in zip(gold, predicted, strict=True):
+        gold_set = set(gold_spans)
+        for start, end, entity_type, confidence in predicted_spans:
+            confidences.append(confidence)
+            correct.append((start, end, entity_type) in gold_set)
+    return confidences, correct
