@@ -3,6 +3,10 @@
     python benchmarks/nlu_learning_curve.py --epochs 8 [--eval tests/data/heldout_nlu.yml] [--data data/nlu]
         [--learning-rate 1e-4] [--seed 42] [--entity-decoder crf] [--no-cue-fusion]
 
+`--data` and `--eval` may be given several times (e.g. `--data data/nlu --data data/imported` and
+`--eval tests/data/heldout_nlu.yml --eval /tmp/queryner_val.yml`, the QueryNER validation split converted by
+`python -m nlu.tools.import_bio`); every evaluation file is scored after every epoch.
+
 Trains `nlu.training.train_model` directly (no Rasa graph) with the settings of config.yml's
 JointShoppingNLU step over the component's defaults (flags override both), and scores the evaluation file
 after each epoch, parsing through `nlu.component.parse_texts`: the same post-processing (cue fusion) as
@@ -31,6 +35,8 @@ from nlu.pipeline_config import attribute_schema, joint_step  # noqa: E402
 from nlu.tools.evaluate import EvalSet, load_rasa_set  # noqa: E402
 from nlu.tools.metrics import macro_f1, span_prf  # noqa: E402
 from nlu.training import set_seed, train_model  # noqa: E402
+
+DEFAULT_EVAL = PROJECT_ROOT / "tests" / "data" / "heldout_nlu.yml"
 
 
 def scores(
@@ -65,9 +71,9 @@ def scores(
 
 def main(argv: Optional[Sequence[str]] = None) -> List[float]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=PROJECT_ROOT / "data" / "nlu")
+    parser.add_argument("--data", type=Path, action="append")
     parser.add_argument("--config", type=Path, default=PROJECT_ROOT / "config.yml")
-    parser.add_argument("--eval", type=Path, default=PROJECT_ROOT / "tests" / "data" / "heldout_nlu.yml")
+    parser.add_argument("--eval", type=Path, action="append")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--entity-decoder", choices=["crf", "softmax"])
     parser.add_argument("--learning-rate", type=float)
@@ -85,10 +91,15 @@ def main(argv: Optional[Sequence[str]] = None) -> List[float]:
     from transformers import AutoTokenizer
 
     schema = attribute_schema(settings)
-    messages = [m for m in load_data(str(args.data)).intent_examples if m.get("text")]
+    data_paths = args.data or [PROJECT_ROOT / "data" / "nlu"]
+    messages = [m for path in data_paths for m in load_data(str(path)).intent_examples if m.get("text")]
     examples = training_examples(messages, schema)
-    eval_set = load_rasa_set(args.eval, schema)
-    print(f"{len(examples)} examples from {args.data}; scoring {len(eval_set.examples)} of {args.eval}")
+    eval_sets = {path.name: load_rasa_set(path, schema) for path in args.eval or [DEFAULT_EVAL]}
+    print(
+        f"{len(examples)} examples from {', '.join(map(str, data_paths))}; scoring "
+        + ", ".join(f"{len(s.examples)} of {name}" for name, s in eval_sets.items()),
+        flush=True,
+    )
 
     set_seed(int(settings["random_seed"]))
     config = joint_config_for(examples, schema, settings)
@@ -99,8 +110,9 @@ def main(argv: Optional[Sequence[str]] = None) -> List[float]:
 
     def report(epoch: int, loss: float) -> None:
         elapsed = time.perf_counter() - started
-        figures = scores(model, encoder, eval_set, settings)
-        print(f"epoch {epoch:2d}  loss {loss:.4f}  {elapsed:6.0f} s  {figures}", flush=True)
+        for name, eval_set in eval_sets.items():
+            figures = scores(model, encoder, eval_set, settings)
+            print(f"epoch {epoch:2d}  loss {loss:.4f}  {elapsed:6.0f} s  {name}: {figures}", flush=True)
 
     return train_model(
         model,

@@ -427,8 +427,10 @@ def assert_read_as_words(row: Dict[str, Any]) -> None:
     forced = row["intent"] == "add_to_cart" and row["intent_confidence"] == 1.0
     assert not forced and row["doubt"] > 0.0, row
     assert len(row["intent_ranking"] or []) > 1, row["intent_ranking"]
+    # The forced parse's entity is the number -5 from the JSON; the model reading the typed "5" as a quantity
+    # is a reading of words like any other: its values are always slices of the text.
     entities = row["entities"] or []
-    assert not any(str(e.get("value")) == "-5" or e.get("entity") == "quantity" for e in entities), entities
+    assert all(isinstance(e.get("value"), str) and e["value"] in row["text"] for e in entities), entities
 
 
 @pytest.mark.e2e

@@ -130,3 +130,19 @@ def test_the_command_line_rejects_a_missing_folder_without_a_traceback(tmp_path:
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 2
     assert "is not a folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_excluded_folder_neither_reaches_the_sample_nor_changes_it(tmp_path: Path) -> None:
+    """data/imported/ (git-ignored, present on some machines only) must not make the test model differ."""
+    base = tmp_path / "data"
+    shutil.copytree(DATA / "nlu", base / "nlu")
+    write_sample(base, tmp_path / "without", per_intent=PER_INTENT, seed=3)
+    (base / "imported").mkdir()
+    (base / "imported" / "q.yml").write_text(
+        'version: "3.1"\nnlu:\n- intent: search_product\n  examples: |\n'
+        + "".join(f"    - [widget{n}](product_type)\n" for n in range(500))
+    )
+    write_sample(base, tmp_path / "with", per_intent=PER_INTENT, seed=3, exclude=["imported"])
+    assert not (tmp_path / "with" / "imported").exists()
+    files = sorted(p.relative_to(tmp_path / "without") for p in (tmp_path / "without").rglob("*.yml"))
+    assert all((tmp_path / "with" / f).read_bytes() == (tmp_path / "without" / f).read_bytes() for f in files)

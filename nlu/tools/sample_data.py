@@ -185,10 +185,18 @@ def write_sample(
     max_words: int = DEFAULT_MAX_WORDS,
     proportional: int = DEFAULT_PROPORTIONAL,
     keep_phrases: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> SampleSummary:
-    """Write a copy of `data_dir` into `out_dir` whose intent examples are `sample_examples`' choice."""
+    """Write a copy of `data_dir` into `out_dir` whose intent examples are `sample_examples`' choice.
+
+    Folders named in `exclude` (relative to `data_dir`, e.g. "imported": data a machine may or may not
+    hold) are left out entirely, so the sample is the same wherever it is drawn.
+    """
     schema = attribute_schema_of() if schema is None else schema
-    files = sorted(p for p in data_dir.rglob("*") if p.is_file())
+    skipped = [data_dir / name for name in exclude]
+    files = sorted(
+        p for p in data_dir.rglob("*") if p.is_file() and not any(p.is_relative_to(s) for s in skipped)
+    )
     loaded = {p: load_examples(p, str(p.relative_to(data_dir))) if p.suffix in (".yml", ".yaml") else []
               for p in files}
     everything = [ex for exs in loaded.values() for ex in exs]
@@ -228,6 +236,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--proportional", type=int, default=DEFAULT_PROPORTIONAL)
     parser.add_argument("--max-words", type=int, default=DEFAULT_MAX_WORDS)
     parser.add_argument("--keep-phrase", action="append", default=[], help="keep examples with these words")
+    parser.add_argument("--exclude", action="append", default=[], help="a folder of --data to leave out")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"error: {args.data} is not a folder", file=sys.stderr)
@@ -237,7 +246,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     try:
         summary = write_sample(args.data, args.out, args.per_intent, args.seed, max_words=args.max_words,
-                               proportional=args.proportional, keep_phrases=args.keep_phrase)
+                               proportional=args.proportional, keep_phrases=args.keep_phrase,
+                               exclude=args.exclude)
     except (DataError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
