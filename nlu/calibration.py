@@ -61,7 +61,7 @@ def calibration_split(
     )
 
 
-def fit_temperature(nll: Callable[[float], float], iterations: int = 25) -> float:
+def fit_temperature(nll: Callable[[float], float], iterations: int = 20) -> float:
     """The T in TEMPERATURE_RANGE that minimises `nll(T)`: golden-section search on log T.
 
     One scalar, no gradient needed (the span confidences come from the CRF's forward-backward); the

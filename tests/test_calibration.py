@@ -38,6 +38,7 @@ from nlu.modeling_joint import (
     JointShoppingConfig,
     attribute_head,
 )
+from nlu.tools.evaluate import EvalSet, GoldExample, calibration_scores, markdown_report
 from nlu.tools.metrics import expected_calibration_error, span_confidence_correct
 from tests.test_component import BUDGET, NLU_YAML
 
@@ -289,3 +290,40 @@ def test_too_few_to_hold_out_trains_on_everything(monkeypatch, training_data, tm
     assert trained_on == [len(training_data.intent_examples)]
     assert component.model.config.temperatures == {}
     assert "calibration skipped" in caplog.text
+
+
+def test_evaluation_reports_ece_raw_and_calibrated_from_the_parse_confidences(storage_and_resource) -> None:
+    storage, resource = storage_and_resource
+    component = JointShoppingNLU.load(_config(), storage, resource, _context())
+    component.model.config.temperatures.setdefault(TAGS_HEAD, 3.0)
+    fitted = dict(component.model.config.temperatures)
+    gold = {
+        "bday present for my 10yo son": ("search_product", [(24, 27, "recipient")]),
+        "premium headphones for my dad": ("search_product", [(8, 18, "product_type"), (26, 29, "recipient")]),
+        "hello": ("greet", []),
+        "thank you": ("thanks", []),
+    }
+    eval_set = EvalSet(
+        "tiny",
+        [GoldExample(text, intent, spans, {"gift": "false"}) for text, (intent, spans) in gold.items()],
+        attributes=["gift"],
+    )
+    result = calibration_scores(component, eval_set)
+
+    served = _parse(component, list(gold))  # /model/parse's confidences: calibrated, cue-fused
+    intent_confidences = [p["intent"]["confidence"] for p in served]
+    gold_intents = [intent for intent, _ in gold.values()]
+    intent_right = [p["intent"]["name"] == g for p, g in zip(served, gold_intents, strict=True)]
+    assert result["calibrated"]["intent"] == pytest.approx(
+        expected_calibration_error(intent_confidences, intent_right)
+    )
+    gifts = [p[PARSE_ATTRIBUTES_KEY]["gift"] for p in served]
+    assert result["calibrated"]["attributes_fused"]["gift"] == pytest.approx(
+        expected_calibration_error([a["confidence"] for a in gifts], [a["value"] is False for a in gifts])
+    )
+    assert result["raw"]["intent"] != result["calibrated"]["intent"]
+    assert set(result["raw"]) == {"intent", "attributes", "attributes_fused", "spans"}
+    assert component.model.config.temperatures == fitted  # the component is left as it was
+    models = {"joint": {"config": "config.yml", "model": "model.tar.gz"}}
+    report = markdown_report({"models": models, "sets": {"tiny": {"joint": {"calibration": result}}}})
+    assert "| intent |" in report and "| entity spans (exact match) |" in report

@@ -12,6 +12,11 @@ scored by the same models, and the report puts their headline figures side by si
 Both configs are trained on the same data (or loaded with --model / --baseline-model) and every message
 is parsed through a loaded Rasa `Agent`, the way the server parses it, so latency includes Rasa's own
 overhead. The metrics are pure functions in nlu/tools/metrics.py (unit-tested on hand-computed cases).
+
+The joint model's calibration is scored beside: expected calibration error (ECE) of the intent, of each
+attribute (the model alone, and cue-fused as served) and of the entity spans, with the archive's fitted
+temperatures (nlu/calibration.py) and without them (raw, T = 1), plus how often a reading set by the
+cue lexicon (at `cue_confidence`) is right.
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ import json
 import logging
 import math
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from common.schema import PARSE_ATTRIBUTES_KEY, normalise_attribute_value
 from common.stats import percentile
@@ -45,8 +51,13 @@ from nlu.tools.metrics import (
     confusion_matrix,
     expected_calibration_error,
     macro_f1,
+    span_confidence_correct,
     span_prf,
 )
+
+if TYPE_CHECKING:
+    from nlu.component import JointShoppingNLU
+    from nlu.prediction import Prediction
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +242,108 @@ def score(eval_set: EvalSet, parsed: Sequence[ParsedExample], schema: Mapping[st
 
 
 # ----------------------------------------------------------------------------------------------------
+# Calibration of the joint model
+
+
+def load_joint_component(archive: str, directory: Path) -> JointShoppingNLU:
+    """The archive's JointShoppingNLU, loaded the way Rasa loads it (its files unpacked into `directory`)."""
+    from rasa.engine.graph import ExecutionContext
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+
+    from nlu.component import JointShoppingNLU
+
+    storage, metadata = LocalModelStorage.from_model_archive(directory, Path(archive))
+    nodes = [
+        (name, node)
+        for name, node in metadata.predict_schema.nodes.items()
+        if isinstance(node.uses, type) and issubclass(node.uses, JointShoppingNLU)
+    ]
+    if not nodes:
+        raise ValueError(f"{archive} has no JointShoppingNLU step")
+    name, node = nodes[0]
+    config = {**JointShoppingNLU.get_default_config(), **node.config}
+    context = ExecutionContext(metadata.predict_schema, node_name=name)
+    return JointShoppingNLU.load(config, storage, node.resource, context)
+
+
+def _calibration_errors(
+    eval_set: EvalSet, model_alone: Sequence[Prediction], fused: Sequence[Prediction]
+) -> Dict[str, Any]:
+    """ECE of intent, each attribute (model alone and fused) and entity spans for one set of predictions."""
+    errors: Dict[str, Any] = {}
+    golds = eval_set.examples
+    if eval_set.has_intents:
+        errors["intent"] = expected_calibration_error(
+            [p.intent_ranking[0][1] for p in model_alone],
+            [p.intent_ranking[0][0] == ex.intent for p, ex in zip(model_alone, golds, strict=True)],
+        )
+    for key, predictions in (("attributes", model_alone), ("attributes_fused", fused)):
+        errors[key] = {}
+        for name in eval_set.attributes:
+            rows = [
+                (p.attributes[name], ex.attributes[name])
+                for p, ex in zip(predictions, eval_set.examples, strict=True)
+                if name in ex.attributes and name in p.attributes
+            ]
+            if rows:
+                errors[key][name] = expected_calibration_error(
+                    [reading.confidence for reading, _ in rows],
+                    [normalise_attribute_value(reading.value) == gold for reading, gold in rows],
+                )
+    keep = eval_set.entity_types
+    errors["spans"] = expected_calibration_error(
+        *span_confidence_correct(
+            [[s for s in ex.entities if keep is None or s[2] in keep] for ex in eval_set.examples],
+            [
+                [
+                    (e["start"], e["end"], e["entity"], e["confidence_entity"])
+                    for e in p.entities
+                    if keep is None or e["entity"] in keep
+                ]
+                for p in model_alone
+            ],
+        )
+    )
+    return errors
+
+
+def calibration_scores(component: JointShoppingNLU, eval_set: EvalSet) -> Dict[str, Any]:
+    """The joint model's ECE on one set, raw (T = 1) and with its fitted temperatures, and the cue readings.
+
+    Both arms run through the component's own `predict_texts` (its runtime, its decoding), once with cue
+    fusion off (the model alone) and once as configured (what /model/parse gives).
+    """
+    from nlu.cue_fusion import SOURCE_CUES, SOURCE_MODEL_AND_CUES
+
+    if component.model is None:
+        raise ValueError("the archive's JointShoppingNLU holds no trained model")
+    texts = [ex.text for ex in eval_set.examples]
+    config, fitted = component.component_config, dict(component.model.config.temperatures)
+    result: Dict[str, Any] = {"temperatures": fitted, "cue_confidence": config.get("cue_confidence")}
+    try:
+        for arm, temperatures in (("raw", {}), ("calibrated", fitted)):
+            component.model.config.temperatures = temperatures
+            component.component_config = {**config, "cue_fusion": False}
+            model_alone = component.predict_texts(texts)
+            component.component_config = config
+            fused = component.predict_texts(texts)
+            result[arm] = _calibration_errors(eval_set, model_alone, fused)
+    finally:
+        component.model.config.temperatures, component.component_config = fitted, config
+    # Readings the cue lexicon set (or raised) to cue_confidence: how often they are right.
+    for source in (SOURCE_CUES, SOURCE_MODEL_AND_CUES):
+        right = [
+            normalise_attribute_value(reading.value) == ex.attributes[name]
+            for p, ex in zip(fused, eval_set.examples, strict=True)
+            for name, reading in p.attributes.items()
+            if reading.source == source and name in ex.attributes and name in eval_set.attributes
+        ]
+        accuracy_of_source = sum(right) / len(right) if right else None
+        result[f"{source} readings"] = {"count": len(right), "accuracy": accuracy_of_source}
+    return result
+
+
+# ----------------------------------------------------------------------------------------------------
 # Report
 
 
@@ -292,6 +405,9 @@ def markdown_report(report: Mapping[str, Any]) -> str:
                     cells.append(f"{_fmt(entry['f1'])} ({entry['support']})" if entry else "n/a")
                 lines.append(f"| {t} | " + " | ".join(cells) + " |")
         for m in models:
+            if "calibration" in results[m]:
+                lines += _calibration_lines(m, results[m]["calibration"])
+        for m in models:
             per_attribute = _get(results[m], "attributes", "per_attribute") or {}
             for attribute, a in per_attribute.items():
                 lines += [
@@ -307,6 +423,42 @@ def markdown_report(report: Mapping[str, Any]) -> str:
                     lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _calibration_lines(model: str, calibration: Mapping[str, Any]) -> List[str]:
+    """ECE raw and with the fitted temperatures, per head, and how often the cue-set readings are right."""
+    from nlu.cue_fusion import SOURCE_CUES, SOURCE_MODEL_AND_CUES
+    from nlu.modeling_joint import INTENT_HEAD, TAGS_HEAD, attribute_head
+
+    temperatures = calibration.get("temperatures") or {}
+    raw, calibrated = calibration["raw"], calibration["calibrated"]
+    rows: List[Tuple[str, Tuple[str, ...], Optional[str]]] = []
+    if "intent" in raw:
+        rows.append(("intent", ("intent",), INTENT_HEAD))
+    for name in raw["attributes"]:
+        rows.append((f"`{name}`, model alone", ("attributes", name), attribute_head(name)))
+        rows.append((f"`{name}`, cue-fused (served)", ("attributes_fused", name), None))
+    rows.append(("entity spans (exact match)", ("spans",), TAGS_HEAD))
+    lines = [
+        "",
+        f"{model} · expected calibration error (10 bins), raw (T = 1) and with the archive's temperatures:",
+        "",
+        "| confidence | ECE raw | ECE calibrated | T |",
+        "|---|---|---|---|",
+    ]
+    for label, keys, head in rows:
+        temperature = _fmt(temperatures.get(head, 1.0)) if head else "as above"
+        before, after = _fmt(_get(raw, *keys)), _fmt(_get(calibrated, *keys))
+        lines.append(f"| {label} | {before} | {after} | {temperature} |")
+    cue_confidence = _fmt(calibration.get("cue_confidence"), 2)
+    sources = ((SOURCE_CUES, "set by the cue lexicon"), (SOURCE_MODEL_AND_CUES, "raised to it by a cue"))
+    for source, what in sources:
+        counts = calibration.get(f"{source} readings") or {}
+        lines.append(
+            f"\nAttribute readings {what} (confidence {cue_confidence}): {counts.get('count', 0)}, "
+            f"right {_fmt(counts.get('accuracy'))}."
+        )
+    return lines
 
 
 def _summary(report: Mapping[str, Any], models: Sequence[str]) -> List[str]:
@@ -371,6 +523,13 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
             logger.info(f"parsing {len(eval_set.examples)} examples of {eval_set.name} with {name}")
             parsed = parse_all(model, [ex.text for ex in eval_set.examples])
             report["sets"][eval_set.name][name] = score(eval_set, parsed, schema)
+        if name == "joint":
+            with tempfile.TemporaryDirectory() as directory:
+                component = load_joint_component(model, Path(directory))
+                for eval_set in eval_sets:
+                    logger.info(f"scoring the calibration of {name} on {eval_set.name}")
+                    calibration = calibration_scores(component, eval_set)
+                    report["sets"][eval_set.name][name]["calibration"] = calibration
     (args.out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     (args.out / "report.md").write_text(markdown_report(report), encoding="utf-8")
     print(markdown_report(report))
