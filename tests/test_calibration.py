@@ -8,6 +8,7 @@ and stored in the archive; they then check that only confidences move.
 from __future__ import annotations
 
 import json
+import tarfile
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -38,7 +39,8 @@ from nlu.modeling_joint import (
     JointShoppingConfig,
     attribute_head,
 )
-from nlu.tools.evaluate import EvalSet, GoldExample, calibration_scores, markdown_report
+from nlu.tools.calibrate import main as calibrate_main
+from nlu.tools.evaluate import EvalSet, GoldExample, calibration_scores, load_joint_component, markdown_report
 from nlu.tools.metrics import expected_calibration_error, span_confidence_correct
 from tests.test_component import BUDGET, NLU_YAML
 
@@ -167,9 +169,8 @@ SMALL_TALK = {
 }
 
 
-@pytest.fixture(scope="module")
-def training_data():
-    """The parse-contract data plus 54 distinct templated examples (Rasa drops duplicate examples)."""
+def _templated_yaml() -> str:
+    """54 distinct templated examples (Rasa drops duplicate examples, so copies would not add any)."""
     searches = "".join(
         f"    - [{product}](product_type) for my [{recipient}](recipient)\n"
         for product in PRODUCTS
@@ -179,8 +180,13 @@ def training_data():
         f"- intent: {intent}\n  examples: |\n" + "".join(f"    - {text}\n" for text in texts)
         for intent, texts in SMALL_TALK.items()
     )
-    more = f'version: "3.1"\nnlu:\n- intent: search_product\n  examples: |\n{searches}{talk}'
-    return RasaYAMLReader().reads(NLU_YAML).merge(RasaYAMLReader().reads(more))
+    return f'version: "3.1"\nnlu:\n- intent: search_product\n  examples: |\n{searches}{talk}'
+
+
+@pytest.fixture(scope="module")
+def training_data():
+    """The parse-contract data of tests/test_component.py plus the templated examples."""
+    return RasaYAMLReader().reads(NLU_YAML).merge(RasaYAMLReader().reads(_templated_yaml()))
 
 
 def _context() -> ExecutionContext:
@@ -327,3 +333,28 @@ def test_evaluation_reports_ece_raw_and_calibrated_from_the_parse_confidences(st
     models = {"joint": {"config": "config.yml", "model": "model.tar.gz"}}
     report = markdown_report({"models": models, "sets": {"tiny": {"joint": {"calibration": result}}}})
     assert "| intent |" in report and "| entity spans (exact match) |" in report
+
+
+def test_post_hoc_calibration_changes_only_the_temperatures(trained_model: Path, tmp_path: Path) -> None:
+    dev = tmp_path / "dev.yml"
+    dev.write_text(_templated_yaml())
+    out = tmp_path / "calibrated.tar.gz"
+    temperatures = calibrate_main(["--model", str(trained_model), "--dev", str(dev), "--out", str(out)])
+    assert INTENT_HEAD in temperatures and TAGS_HEAD in temperatures
+
+    def files(archive: Path) -> Dict[str, bytes]:
+        with tarfile.open(archive, "r:gz") as tar:
+            return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+    before, after = files(trained_model), files(out)
+    changed = {name for name in before if before[name] != after.get(name)}
+    assert set(after) == set(before) and len(changed) == 1 and changed.pop().endswith(CONFIG_FILE_NAME)
+    component = load_joint_component(str(out), tmp_path / "unpacked")
+    assert component.model.config.temperatures == temperatures
+
+
+def test_post_hoc_calibration_refuses_to_overwrite_its_input(trained_model: Path, capsys) -> None:
+    archive = str(trained_model)
+    with pytest.raises(SystemExit):
+        calibrate_main(["--model", archive, "--dev", archive, "--out", archive])
+    assert "--out must differ" in capsys.readouterr().err

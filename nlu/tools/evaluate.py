@@ -406,7 +406,7 @@ def markdown_report(report: Mapping[str, Any]) -> str:
                 lines.append(f"| {t} | " + " | ".join(cells) + " |")
         for m in models:
             if "calibration" in results[m]:
-                lines += _calibration_lines(m, results[m]["calibration"])
+                lines += calibration_lines(m, results[m]["calibration"])
         for m in models:
             per_attribute = _get(results[m], "attributes", "per_attribute") or {}
             for attribute, a in per_attribute.items():
@@ -425,7 +425,7 @@ def markdown_report(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _calibration_lines(model: str, calibration: Mapping[str, Any]) -> List[str]:
+def calibration_lines(model: str, calibration: Mapping[str, Any]) -> List[str]:
     """ECE raw and with the fitted temperatures, per head, and how often the cue-set readings are right."""
     from nlu.cue_fusion import SOURCE_CUES, SOURCE_MODEL_AND_CUES
     from nlu.modeling_joint import INTENT_HEAD, TAGS_HEAD, attribute_head
