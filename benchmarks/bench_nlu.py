@@ -1,6 +1,7 @@
 """Speed and size of the joint NLU model next to the DIET baseline, in one run.
 
     python benchmarks/bench_nlu.py [--model models/joint.tar.gz] [--baseline-model models/diet.tar.gz]
+                                   [--runtimes torch,onnx_int8] [--no-baseline] [--no-server]
 
 For each config (trained here on --data unless an archive is given) it measures:
 - training wall time (only when trained here),
@@ -8,9 +9,13 @@ For each config (trained here on --data unless an archive is given) it measures:
 - single-query latency through a running `rasa run --enable-api` server's /model/parse (p50/p95),
 - in-process NLU graph latency for one message (no HTTP, no Agent bookkeeping) (p50/p95),
 - throughput of the in-process NLU graph at batch 1 and at --batch-size messages per call,
-- the server's resident memory after the queries.
-It prints a table with the joint/DIET ratio of every figure. Figures depend on the machine and its load;
-the script prints both so a reader can compare them side by side, never alone.
+- the server's resident memory after the queries,
+- entity micro-F1, intent accuracy and attribute macro-F1 on the held-out split (--heldout), scored by
+  nlu/tools/evaluate.py.
+The joint archive is measured once per --runtimes value (the component's `runtime`: the same weights,
+re-persisted in a scratch folder so the archive carries the int8 ONNX file, nlu/onnx_runtime.py). It
+prints a table with every row's ratio to DIET (to the joint torch row with --no-baseline), and the
+machine's load average. Figures depend on the machine and its load; compare rows of one run, never alone.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import os
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.request
@@ -31,7 +37,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from common.stats import percentile  # noqa: E402
-from nlu.tools.evaluate import train  # noqa: E402
+from nlu.onnx_runtime import RUNTIME_ONNX_INT8, RUNTIME_TORCH, RUNTIMES  # noqa: E402
+from nlu.pipeline_config import attribute_schema_of  # noqa: E402
+from nlu.tools.evaluate import load_rasa_set, parse_all, score, train  # noqa: E402
+
+JOINT_COMPONENT = "nlu.component.JointShoppingNLU"
 
 QUERIES = [
     "bday present for my 10yo son",
@@ -171,6 +181,54 @@ def in_process_figures(model: str, queries: Sequence[str], rounds: int, batch_si
     }
 
 
+def runtime_archives(model: str, runtimes: Sequence[str], scratch: Path) -> Dict[str, str]:
+    """Copies of a joint archive whose JointShoppingNLU step serves with each runtime.
+
+    The component is loaded from the unpacked archive and persisted again, which adds the int8 ONNX file
+    (an archive trained before it existed has none); only the step's `runtime` key differs between copies.
+    """
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+
+    from nlu.component import JointShoppingNLU
+
+    unpacked = scratch / "unpacked"
+    with tarfile.open(model, "r:gz") as archive:
+        archive.extractall(unpacked, filter="data")
+    metadata = json.loads((unpacked / "metadata.json").read_text())
+    nodes = [n for n in metadata["predict_schema"]["nodes"].values() if n["uses"] == JOINT_COMPONENT]
+    if len(nodes) != 1:
+        raise SystemExit(f"{model}: expected one {JOINT_COMPONENT} step, found {len(nodes)}")
+    node = nodes[0]
+    config = {**JointShoppingNLU.get_default_config(), **node["config"]}
+    storage = LocalModelStorage(unpacked / "components")
+    resource = Resource(node["resource"]["name"])
+    JointShoppingNLU.load(config, storage, resource, ExecutionContext(GraphSchema({}), "bench")).persist()
+    archives = {}
+    for runtime in runtimes:
+        node["config"]["runtime"] = runtime
+        (unpacked / "metadata.json").write_text(json.dumps(metadata))
+        archives[runtime] = str(scratch / f"joint-{runtime}.tar.gz")
+        with tarfile.open(archives[runtime], "w:gz") as archive:
+            archive.add(unpacked, arcname="")
+    return archives
+
+
+def heldout_figures(model: str, heldout: Path, schema: Dict[str, List[str]]) -> Dict[str, Optional[float]]:
+    """Held-out entity micro-F1, intent accuracy and attribute macro-F1 (None: the model gives no attributes).
+
+    Each text is parsed alone, as /model/parse does; the attributes judged are the joint config's.
+    """
+    eval_set = load_rasa_set(heldout, schema)
+    report = score(eval_set, parse_all(model, [ex.text for ex in eval_set.examples]), schema)
+    return {
+        "heldout_entity_f1": report["entities"]["micro"]["f1"],
+        "heldout_intent_accuracy": report["intent"]["accuracy"],
+        "heldout_attribute_macro_f1": report.get("attributes", {}).get("macro_f1"),
+    }
+
+
 def format_table(results: Dict[str, Dict[str, Optional[float]]], baseline: str) -> str:
     names = list(results)
     metrics = [m for m in next(iter(results.values()))]
@@ -201,28 +259,52 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, Optional[f
     parser.add_argument("--rounds", type=int, default=10, help="passes over the query list")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--runtimes",
+        default=f"{RUNTIME_TORCH},{RUNTIME_ONNX_INT8}",
+        help=f"the joint model's runtimes to measure, comma-separated ({', '.join(RUNTIMES)})",
+    )
+    parser.add_argument("--heldout", type=Path, default=PROJECT_ROOT / "tests" / "data" / "heldout_nlu.yml")
+    parser.add_argument("--no-baseline", action="store_true", help="no DIET row (no DIET archive at hand)")
+    parser.add_argument("--no-server", action="store_true", help="skip the /model/parse and memory figures")
     args = parser.parse_args(argv)
+    runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
+    if not runtimes or set(runtimes) - set(RUNTIMES):
+        parser.error(f"--runtimes: give some of {', '.join(RUNTIMES)}, not {args.runtimes!r}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+    print(f"load average (1, 5, 15 min) at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    schema = attribute_schema_of(args.config)
+    candidates = [("joint", args.config, args.model)]
+    if not args.no_baseline:
+        candidates.append(("diet", args.baseline_config, args.baseline_model))
     results: Dict[str, Dict[str, Optional[float]]] = {}
-    for name, config, model in [
-        ("joint", args.config, args.model),
-        ("diet", args.baseline_config, args.baseline_model),
-    ]:
-        training_seconds: Optional[float] = None
-        if model is None:
-            print(f"training {name} ({config}) ...", flush=True)
-            model, training_seconds = train(config, args.data, args.domain, args.out, name)
-        figures: Dict[str, Optional[float]] = {
-            "training_s": training_seconds,
-            "archive_mb": Path(model).stat().st_size / 2**20,
-        }
-        print(f"benchmarking {name} ({model}) ...", flush=True)
-        figures.update(server_figures(model, QUERIES, args.rounds))
-        figures.update(in_process_figures(model, QUERIES, args.rounds, args.batch_size))
-        results[name] = figures
+    with tempfile.TemporaryDirectory(prefix="bench-nlu-") as scratch:
+        for name, config, model in candidates:
+            training_seconds: Optional[float] = None
+            if model is None:
+                print(f"training {name} ({config}) ...", flush=True)
+                model, training_seconds = train(config, args.data, args.domain, args.out, name)
+            rows = {name: model}
+            if name == "joint":
+                print(f"writing the joint archive once per runtime ({', '.join(runtimes)}) ...", flush=True)
+                copies = runtime_archives(model, runtimes, Path(scratch))
+                rows = {f"joint/{runtime}": copy for runtime, copy in copies.items()}
+            for row, archive in rows.items():
+                figures: Dict[str, Optional[float]] = {
+                    "training_s": training_seconds,
+                    "archive_mb": Path(archive).stat().st_size / 2**20,
+                }
+                print(f"benchmarking {row} ({archive}) ...", flush=True)
+                if not args.no_server:
+                    figures.update(server_figures(archive, QUERIES, args.rounds))
+                figures.update(in_process_figures(archive, QUERIES, args.rounds, args.batch_size))
+                figures.update(heldout_figures(archive, args.heldout, schema))
+                results[row] = figures
     print()
-    print(format_table(results, baseline="diet"))
+    baseline = "diet" if "diet" in results else next(iter(results))
+    print(format_table(results, baseline=baseline))
+    print(f"load average (1, 5, 15 min) at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))

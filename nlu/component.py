@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Text, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Text, Tuple
 
 import torch
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -42,7 +43,14 @@ from nlu.calibration import MIN_CALIBRATION_EXAMPLES, calibration_split, fit_tem
 from nlu.cue_fusion import fuse_with_cues
 from nlu.encoder import Encoder
 from nlu.labels import Example, entity_types_per_intent, tag_labels_for
-from nlu.modeling_joint import JointShoppingConfig, JointShoppingModel
+from nlu.modeling_joint import JointShoppingConfig, JointShoppingModel, JointShoppingOutput
+from nlu.onnx_runtime import (
+    ONNX_INT8_FILE_NAME,
+    RUNTIME_ONNX_INT8,
+    RUNTIMES,
+    OnnxJointRunner,
+    export_int8,
+)
 from nlu.pipeline_config import attribute_schema
 from nlu.prediction import Prediction, predict
 from nlu.training import set_seed, train_model
@@ -110,14 +118,20 @@ def joint_config_for(
 
 
 def parse_texts(
-    model: JointShoppingModel, encoder: Encoder, texts: Sequence[str], component_config: Mapping[str, Any]
+    model: JointShoppingModel,
+    encoder: Encoder,
+    texts: Sequence[str],
+    component_config: Mapping[str, Any],
+    forward: Optional[Callable[..., JointShoppingOutput]] = None,
 ) -> List[Prediction]:
     """The model's predictions post-processed as the component config says (cue fusion of the attributes).
 
     `JointShoppingNLU.process` parses through this, and so does anything that scores a model outside Rasa
-    (benchmarks/nlu_learning_curve.py), so every reader sees the attributes /model/parse gives.
+    (benchmarks/nlu_learning_curve.py), so every reader sees the attributes /model/parse gives. `forward`:
+    the network's runtime when not the torch model (see `predict`).
     """
-    predictions = predict(model, encoder, texts, ranking_length=int(component_config["ranking_length"]))
+    ranking_length = int(component_config["ranking_length"])
+    predictions = predict(model, encoder, texts, ranking_length=ranking_length, forward=forward)
     if component_config.get("cue_fusion"):
         cue_confidence = float(component_config["cue_confidence"])
         for text, prediction in zip(texts, predictions, strict=True):
@@ -158,6 +172,11 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
             # One torch thread to serve: on the shared 2-core box two OpenMP threads spin-wait on each
             # other when the cores are oversubscribed (parse p50 744 ms vs 86 ms under load ~7).
             "num_threads": 1,
+            # What runs the network when serving: "onnx_int8", the int8 ONNX file exported into the archive
+            # at persist time (nlu/onnx_runtime.py; same decoding, in-process parse p50 5.5x faster in
+            # benchmarks/bench_nlu.py), or "torch". An archive without the ONNX file (an older model) serves
+            # with torch.
+            "runtime": RUNTIME_ONNX_INT8,
             # Threads while training (None: one per core). On this 2-core box at low load an epoch takes
             # 61 s with 2 threads vs 98 s with 1; under heavy load 1 is faster (a step 1.2 s vs 4.5 s).
             "training_threads": None,
@@ -186,8 +205,16 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
         execution_context: ExecutionContext,
         model: Optional[JointShoppingModel] = None,
         tokenizer: Optional[Any] = None,
+        runner: Optional[OnnxJointRunner] = None,
     ) -> None:
-        """Creates the component (untrained unless `model` and `tokenizer` are given)."""
+        """Creates the component (untrained unless `model` and `tokenizer` are given).
+
+        `runner` runs the network in place of `model`'s forward pass (the archive's int8 ONNX file).
+        """
+        if config.get("runtime", RUNTIME_ONNX_INT8) not in RUNTIMES:
+            raise ValueError(
+                f"JointShoppingNLU: runtime must be one of {', '.join(RUNTIMES)}, not {config['runtime']!r}"
+            )
         self.component_config = config
         self._model_storage = model_storage
         self._resource = resource
@@ -195,6 +222,7 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
         self.model = model
         self.tokenizer = tokenizer
         self.encoder = Encoder(tokenizer, model.config.max_length) if model and tokenizer else None
+        self.runner = runner
         if config.get("num_threads"):
             torch.set_num_threads(int(config["num_threads"]))
 
@@ -293,6 +321,23 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
             state = {name: tensor.contiguous() for name, tensor in self.model.state_dict().items()}
             save_file(state, str(Path(directory) / WEIGHTS_FILE_NAME))
             self.tokenizer.save_pretrained(str(Path(directory) / TOKENIZER_DIR_NAME))
+            self._export_onnx(Path(directory))
+
+    def _export_onnx(self, directory: Path) -> None:
+        """The int8 ONNX network beside the weights, whatever `runtime` says, so either runtime can serve.
+
+        A failed export costs the speed, not the training: the archive then serves with torch.
+        """
+        started = time.perf_counter()
+        try:
+            path = export_int8(self.model, directory)
+        except Exception as error:  # noqa: BLE001 - any exporter failure; the weights are already saved
+            logger.warning(f"JointShoppingNLU: no ONNX export ({error!r}); this archive serves with torch.")
+            return
+        logger.info(
+            f"JointShoppingNLU: int8 ONNX network exported in {time.perf_counter() - started:.1f} s "
+            f"({path.stat().st_size / 2**20:.0f} MB)."
+        )
 
     @classmethod
     def load(
@@ -314,18 +359,33 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
                 tokenizer = AutoTokenizer.from_pretrained(
                     str(Path(directory) / TOKENIZER_DIR_NAME), local_files_only=True
                 )
+                runner = cls._onnx_runner(config, Path(directory))
         except ValueError:
             logger.debug(
                 f"JointShoppingNLU: no trained model in resource '{resource.name}'; using untrained."
             )
             return cls(config, model_storage, resource, execution_context)
-        return cls(config, model_storage, resource, execution_context, model, tokenizer)
+        return cls(config, model_storage, resource, execution_context, model, tokenizer, runner)
+
+    @staticmethod
+    def _onnx_runner(config: Mapping[str, Any], directory: Path) -> Optional[OnnxJointRunner]:
+        """The archive's int8 network if the config asks for it and the archive has it; None: torch."""
+        if config.get("runtime", RUNTIME_ONNX_INT8) != RUNTIME_ONNX_INT8:
+            return None
+        path = directory / ONNX_INT8_FILE_NAME
+        if not path.exists():
+            logger.info(
+                "JointShoppingNLU: the archive has no ONNX network (an older model); serving with torch."
+            )
+            return None
+        # The session reads the file now: the storage directory may be temporary.
+        return OnnxJointRunner(path, num_threads=int(config.get("num_threads") or 1))
 
     def predict_texts(self, texts: Sequence[str]) -> List[Prediction]:
         """What `process` reads for raw texts: the model's predictions, post-processed per the config."""
         if self.model is None or self.encoder is None:
             return []
-        return parse_texts(self.model, self.encoder, texts, self.component_config)
+        return parse_texts(self.model, self.encoder, texts, self.component_config, forward=self.runner)
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Sets intent, intent_ranking, entities and attributes (cue-fused per the config) on each message.
