@@ -54,6 +54,7 @@ def calibration_split(
         indices = by_intent[intent]
         rng.shuffle(indices)
         held_out += indices[: min(len(indices) - 1, round(share * len(indices)))]
+    rng.shuffle(held_out)  # rounding up may overshoot the cap by a few: trim at random, not the last intents
     held = set(held_out[:max_examples])
     return (
         [example for index, example in enumerate(examples) if index not in held],
