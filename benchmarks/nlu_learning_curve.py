@@ -80,10 +80,13 @@ def main(argv: Optional[Sequence[str]] = None) -> List[float]:
     parser.add_argument("--seed", type=int, dest="random_seed")
     parser.add_argument("--no-cue-fusion", action="store_false", dest="cue_fusion", default=None)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--freeze-word-embeddings", action="store_true", default=None)
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
-    flags = ("epochs", "entity_decoder", "learning_rate", "random_seed", "cue_fusion")
+    flags = (
+        "epochs", "entity_decoder", "learning_rate", "random_seed", "cue_fusion", "freeze_word_embeddings"
+    )
     settings = {**JointShoppingNLU.get_default_config(), **joint_step(args.config)}
     settings.update({name: getattr(args, name) for name in flags if getattr(args, name) is not None})
 
@@ -125,6 +128,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[float]:
         seed=int(settings["random_seed"]),
         show_progress=False,
         on_epoch_end=report,
+        freeze_word_embeddings=bool(settings.get("freeze_word_embeddings")),
     )
 
 

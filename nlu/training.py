@@ -70,12 +70,15 @@ def train_model(
     head_learning_rate: Optional[float] = None,
     warmup_fraction: float = 0.1,
     show_progress: bool = True,
+    freeze_word_embeddings: bool = False,
     on_epoch_end: Optional[Callable[[int, float], None]] = None,
 ) -> List[float]:
     """Joint fine-tuning with AdamW and linear warm-up/decay; returns the mean loss per epoch.
 
     `on_epoch_end(epoch, loss)` runs after each epoch (the model is in eval mode meanwhile), so a
-    benchmark can score every epoch of one run.
+    benchmark can score every epoch of one run. `freeze_word_embeddings` keeps the encoder's word
+    embedding table (half of MiniLM-L6's weights) as pretrained: each step then skips its gradient and
+    optimizer update, and words rare in the data keep their pretrained meaning.
     """
     config = model.config
     intent_index = {label: i for i, label in enumerate(config.intent_labels)}
@@ -118,8 +121,10 @@ def train_model(
 
     set_seed(seed)
     generator = torch.Generator().manual_seed(seed)
+    if freeze_word_embeddings:
+        model.encoder.get_input_embeddings().weight.requires_grad_(False)
     head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
-    encoder_params = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
+    encoder_params = [p for n, p in model.named_parameters() if n.startswith("encoder.") and p.requires_grad]
     optimizer = torch.optim.AdamW(
         [
             {"params": encoder_params, "lr": learning_rate},

@@ -327,3 +327,20 @@ def test_same_seed_gives_same_weights_and_prediction(trained, tokenizer) -> None
     encoder = Encoder(tokenizer, 24)
     text = ["a gift for my wife, size m"]
     assert predict(trained, encoder, text) == predict(again, encoder, text)
+
+
+def test_frozen_word_embeddings_stay_pretrained_while_the_rest_learns(tokenizer) -> None:
+    torch.manual_seed(3)
+    config = JointShoppingConfig(
+        encoder_path=default_encoder_path(),
+        intent_labels=sorted({row[1] for row in RAW}),
+        tag_labels=tag_labels_for(ENTITY_TYPES),
+        max_length=24,
+    )
+    model = JointShoppingModel(config)
+    embeddings = model.encoder.get_input_embeddings().weight.detach().clone()
+    first_layer = next(model.encoder.encoder.parameters()).detach().clone()
+    train_model(model, Encoder(tokenizer, 24), EXAMPLES[:12], epochs=1, batch_size=6, learning_rate=1e-4,
+                seed=3, show_progress=False, freeze_word_embeddings=True)
+    assert torch.equal(model.encoder.get_input_embeddings().weight, embeddings)
+    assert not torch.equal(next(model.encoder.encoder.parameters()), first_layer)
