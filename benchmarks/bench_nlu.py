@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -236,12 +237,18 @@ def format_table(results: Dict[str, Dict[str, Optional[float]]], baseline: str) 
     header = ["metric", *names] + [f"{n}/{baseline}" for n in others]
     rows = [header]
     for metric in metrics:
+        # Held-out scores: 4 digits, and the comparison as a difference in points (a ratio would hide it).
+        score = metric.startswith("heldout_")
         row = [metric] + [
-            "n/a" if results[n].get(metric) is None else f"{results[n][metric]:.2f}" for n in names
+            "n/a" if results[n].get(metric) is None else f"{results[n][metric]:.{4 if score else 2}f}"
+            for n in names
         ]
         for n in others:
             a, b = results[n].get(metric), results[baseline].get(metric)
-            row.append(f"{a / b:.2f}x" if a is not None and b else "n/a")
+            if a is None or not b:
+                row.append("n/a")
+            else:
+                row.append(f"{(a - b) * 100:+.2f} pt" if score else f"{a / b:.2f}x")
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows)
@@ -272,6 +279,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, Optional[f
     if not runtimes or set(runtimes) - set(RUNTIMES):
         parser.error(f"--runtimes: give some of {', '.join(RUNTIMES)}, not {args.runtimes!r}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)  # Rasa's per-message debug lines would drown the table
 
     print(f"load average (1, 5, 15 min) at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     schema = attribute_schema_of(args.config)
