@@ -13,9 +13,10 @@ applied in `nlu.prediction.predict`.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -32,6 +33,8 @@ MIN_CALIBRATION_EXAMPLES = 20
 # Where the search for T looks: from much sharper (0.05) to much flatter (20) than the raw logits.
 TEMPERATURE_RANGE = (0.05, 20.0)
 _GOLDEN = (math.sqrt(5) - 1) / 2
+
+logger = logging.getLogger(__name__)
 
 
 def calibration_split(
@@ -83,6 +86,17 @@ def fit_temperature(nll: Callable[[float], float], iterations: int = 20) -> floa
     return math.exp((low + high) / 2)
 
 
+def fit_softmax_temperature(logits_nc: torch.Tensor, labels_n: torch.Tensor) -> Optional[float]:
+    """The fitted T of one softmax head, or None when every held-out prediction is right.
+
+    With no mistake to weigh against, the likelihood only grows as T shrinks, and the fit would run to
+    the range's edge and make every later reading, wrong ones too, look certain.
+    """
+    if bool((logits_nc.argmax(dim=-1) == labels_n).all()):
+        return None
+    return fit_temperature(softmax_nll(logits_nc, labels_n))
+
+
 def softmax_nll(logits_nc: torch.Tensor, labels_n: torch.Tensor) -> Callable[[float], float]:
     """T -> mean cross-entropy of `labels_n` under softmax(logits / T)."""
     return lambda temperature: float(torch.nn.functional.cross_entropy(logits_nc / temperature, labels_n))
@@ -103,7 +117,8 @@ def fit_temperatures(
 ) -> Dict[str, float]:
     """{head: T} fitted on `examples` (held out from training): intent, each attribute, entity tags.
 
-    A head with nothing to fit on (no labelled example, or no predicted span) is left out: it keeps 1.
+    A head with nothing to fit on (no labelled example, no predicted span, or not one mistake among
+    them) is left out: it keeps 1.
     """
     config = model.config
     texts = [example.text for example in examples]
@@ -119,19 +134,18 @@ def fit_temperatures(
                 attribute_logits[name].append(logits_bv)
     intent_logits_ni = torch.cat(intent_logits)
 
-    temperatures: Dict[str, float] = {}
+    temperatures: Dict[str, Optional[float]] = {}
     intent_index = {label: i for i, label in enumerate(config.intent_labels)}
     rows = [row for row, example in enumerate(examples) if example.intent in intent_index]
     if rows:
         labels_n = torch.tensor([intent_index[examples[row].intent] for row in rows])
-        temperatures[INTENT_HEAD] = fit_temperature(softmax_nll(intent_logits_ni[rows], labels_n))
+        temperatures[INTENT_HEAD] = fit_softmax_temperature(intent_logits_ni[rows], labels_n)
     for name, values in config.attributes.items():
         labels_n = torch.tensor(
             [values.index(example.attributes.get(name, neutral_value(name, values))) for example in examples]
         )
-        temperatures[attribute_head(name)] = fit_temperature(
-            softmax_nll(torch.cat(attribute_logits[name]), labels_n)
-        )
+        logits_nv = torch.cat(attribute_logits[name])
+        temperatures[attribute_head(name)] = fit_softmax_temperature(logits_nv, labels_n)
 
     # Entity spans: which spans the parse gives and whether each is right do not depend on T.
     gold = [{(s, e, t) for s, e, t in example.entities} for example in examples]
@@ -150,6 +164,10 @@ def fit_temperatures(
                 correct.append((span["start"], span["end"], span["entity"]) in gold[row])
         return confidences, correct
 
-    if span_readings(1.0)[0]:
+    _, spans_right = span_readings(1.0)
+    if spans_right and not all(spans_right):
         temperatures[TAGS_HEAD] = fit_temperature(lambda t: binary_nll(*span_readings(t)))
-    return {head: round(t, 4) for head, t in temperatures.items()}
+    unfitted = sorted(head for head, t in temperatures.items() if t is None)
+    if unfitted:
+        logger.info(f"calibration: no mistake to fit on for {unfitted} in {len(examples)} examples; T = 1")
+    return {head: round(t, 4) for head, t in temperatures.items() if t is not None}
