@@ -61,17 +61,24 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, float]:
         parser.error("--out must differ from --model (the original archive is kept)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s - %(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from rasa.shared.exceptions import RasaException
     from rasa.shared.nlu.training_data.loading import load_data
 
     from nlu.component import training_examples
     from nlu.pipeline_config import attribute_schema
 
     with tempfile.TemporaryDirectory() as directory:
-        component = load_joint_component(str(args.model), Path(directory))
+        try:
+            component = load_joint_component(str(args.model), Path(directory))
+        except (ValueError, OSError, tarfile.TarError) as error:
+            parser.error(f"cannot read the joint model of {args.model}: {error}")
         if component.model is None or component.encoder is None:
             parser.error(f"{args.model}'s JointShoppingNLU holds no trained model")
         schema = attribute_schema(component.component_config)
-        examples = training_examples(load_data(str(args.dev)).intent_examples, schema)
+        try:
+            examples = training_examples(load_data(str(args.dev)).intent_examples, schema)
+        except RasaException as error:
+            parser.error(f"{args.dev} is not Rasa NLU data: {error}")
         if len(examples) < MIN_CALIBRATION_EXAMPLES:
             parser.error(f"{args.dev}: {len(examples)} examples, fewer than {MIN_CALIBRATION_EXAMPLES}")
         previous = dict(component.model.config.temperatures)

@@ -525,7 +525,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
             report["sets"][eval_set.name][name] = score(eval_set, parsed, schema)
         if name == "joint":
             with tempfile.TemporaryDirectory() as directory:
-                component = load_joint_component(model, Path(directory))
+                try:
+                    component = load_joint_component(model, Path(directory))
+                except ValueError as error:
+                    logger.warning(f"no calibration scores: {error}")
+                    continue
                 for eval_set in eval_sets:
                     logger.info(f"scoring the calibration of {name} on {eval_set.name}")
                     calibration = calibration_scores(component, eval_set)
