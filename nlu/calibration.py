@@ -1,14 +1,14 @@
 """Temperature scaling: one temperature per head, fitted on examples the model did not train on.
 
-A fine-tuned network's softmax is usually over-confident (class-weighted losses and a few epochs on
-clean data push its logits apart). Dividing a head's logits by one fitted temperature T keeps every
-decision (the argmax, the CRF's best path) and moves only the confidences, which the review queue, the
-doubt score and the voice channel read as probabilities. T is the one that minimises the negative
-log-likelihood on a held-out slice of the training data (`calibration_split`), per head: the intent,
-each attribute, and the entity tags. For the tags the quantity fitted is the one the parse reports and
-the evaluation scores: each predicted span's confidence (the mean of its words' CRF marginals at T)
-against whether the span is exactly right. The temperatures are stored in `JointShoppingConfig` and
-applied in `nlu.prediction.predict`.
+A fine-tuned network's softmax is seldom calibrated: many epochs on clean data make it over-confident,
+a few with class-weighted losses leave it flat (docs/nlu-results.md, "Calibration"). Dividing a head's
+logits by one fitted temperature T keeps every decision (the argmax, the CRF's best path) and moves only
+the confidences, which the review queue, the doubt score and the voice channel read as probabilities.
+T is the one that minimises the negative log-likelihood on a held-out slice of the training data
+(`calibration_split`), per head: the intent, each attribute, and the entity tags. For the tags the
+quantity fitted is the one the parse reports and the evaluation scores: each predicted span's confidence
+(the mean of its words' CRF marginals at T) against whether the span is exactly right. The temperatures
+are stored in `JointShoppingConfig` and applied in `nlu.prediction.predict`.
 """
 
 from __future__ import annotations
