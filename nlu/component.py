@@ -173,9 +173,9 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
             # other when the cores are oversubscribed (parse p50 744 ms vs 86 ms under load ~7).
             "num_threads": 1,
             # What runs the network when serving: "onnx_int8", the int8 ONNX file exported into the archive
-            # at persist time (nlu/onnx_runtime.py; same decoding, in-process parse p50 5.5x faster in
-            # benchmarks/bench_nlu.py), or "torch". An archive without the ONNX file (an older model) serves
-            # with torch.
+            # at persist time (nlu/onnx_runtime.py; same decoding; in-process parse p50 12.6 -> 3.1 ms,
+            # held-out entity F1 0.917 -> 0.916 in benchmarks/bench_nlu.py at load ~1), or "torch". An
+            # archive without the ONNX file (an older model) serves with torch.
             "runtime": RUNTIME_ONNX_INT8,
             # Threads while training (None: one per core). On this 2-core box at low load an epoch takes
             # 61 s with 2 threads vs 98 s with 1; under heavy load 1 is faster (a step 1.2 s vs 4.5 s).
