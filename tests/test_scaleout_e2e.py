@@ -193,9 +193,18 @@ def test_a_conversation_moves_to_the_other_instance_when_its_own_is_killed(
         [victim] = [bot for bot in cluster.bots if f"{bot.host}:{bot.rasa_port}" in served]
         victim.kill_rasa()
 
+        before = len([r for r in read_access_log(cluster.access_log) if r.session == session_id])
         added = " ".join(r.get("text") or "" for r in say("add it to my cart in size 10"))
     assert "You have 1 item in your cart" in added, added
-    last = [r for r in read_access_log(cluster.access_log) if r.session == session_id][-1]
+    # nginx writes a request's log line after the reply has gone out: wait for it rather than read the
+    # previous message's line.
+    deadline = time.monotonic() + 10
+    while True:
+        records = [r for r in read_access_log(cluster.access_log) if r.session == session_id]
+        if len(records) > before or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    last = records[-1]
     assert last.upstream.split(",")[-1].strip() not in served, "the message went to the killed instance"
     user_texts = [value for kind, value in stored_events(postgres_url, [sender])[sender] if kind == "user"]
     assert user_texts == ["running shoes for men", "show me the first one", "add it to my cart in size 10"]
