@@ -21,6 +21,7 @@ machine's load average. Figures depend on the machine and its load; compare rows
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import os
@@ -40,9 +41,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from common.stats import percentile  # noqa: E402
 from nlu.onnx_runtime import RUNTIME_ONNX_INT8, RUNTIME_TORCH, RUNTIMES  # noqa: E402
 from nlu.pipeline_config import attribute_schema_of  # noqa: E402
-from nlu.tools.evaluate import load_rasa_set, parse_all, score, train  # noqa: E402
-
-JOINT_COMPONENT = "nlu.component.JointShoppingNLU"
+from nlu.tools.evaluate import joint_component, joint_node, load_rasa_set, parse_all, score, train  # noqa: E402
 
 QUERIES = [
     "bday present for my 10yo son",
@@ -188,24 +187,20 @@ def runtime_archives(model: str, runtimes: Sequence[str], scratch: Path) -> Dict
     The component is loaded from the unpacked archive and persisted again, which adds the int8 ONNX file
     (an archive trained before it existed has none); only the step's `runtime` key differs between copies.
     """
-    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.graph import GraphSchema
     from rasa.engine.storage.local_model_storage import LocalModelStorage
-    from rasa.engine.storage.resource import Resource
-
-    from nlu.component import JointShoppingNLU
 
     unpacked = scratch / "unpacked"
     with tarfile.open(model, "r:gz") as archive:
         archive.extractall(unpacked, filter="data")
     metadata = json.loads((unpacked / "metadata.json").read_text())
-    nodes = [n for n in metadata["predict_schema"]["nodes"].values() if n["uses"] == JOINT_COMPONENT]
-    if len(nodes) != 1:
-        raise SystemExit(f"{model}: expected one {JOINT_COMPONENT} step, found {len(nodes)}")
-    node = nodes[0]
-    config = {**JointShoppingNLU.get_default_config(), **node["config"]}
-    storage = LocalModelStorage(unpacked / "components")
-    resource = Resource(node["resource"]["name"])
-    JointShoppingNLU.load(config, storage, resource, ExecutionContext(GraphSchema({}), "bench")).persist()
+    schema = GraphSchema.from_dict(copy.deepcopy(metadata["predict_schema"]))  # from_dict edits its input
+    try:
+        name, _ = joint_node(schema)
+    except ValueError as error:
+        raise SystemExit(f"{model}: {error}") from None
+    joint_component(LocalModelStorage(unpacked / "components"), schema).persist()
+    node = metadata["predict_schema"]["nodes"][name]
     archives = {}
     for runtime in runtimes:
         node["config"]["runtime"] = runtime

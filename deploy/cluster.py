@@ -55,7 +55,6 @@ from bot.launcher import (
 from common.trust import REST_TOKEN_ENV
 from deploy.load_balancer import ACCESS_LOG, Nginx, NginxError, render_config
 
-WEBCHAT_SECRET_ENV = SECRET_ENV  # bot/channels/session.py reads it
 CATALOG_URL_ENV = "DATABASE_URL"  # actions/catalog/db.py reads it
 # Sanic reads SANIC_* settings from the environment: the client's address comes from this header.
 REAL_IP_ENV = {"SANIC_REAL_IP_HEADER": "x-real-ip"}
@@ -131,7 +130,7 @@ class Cluster:
     def instance_env(self) -> Dict[str, str]:
         return {
             CATALOG_URL_ENV: self.database_url,
-            WEBCHAT_SECRET_ENV: self.webchat_secret,
+            SECRET_ENV: self.webchat_secret,
             REST_TOKEN_ENV: self.rest_token or secrets.token_urlsafe(32),
             **REAL_IP_ENV,
             **self.env,

@@ -50,7 +50,6 @@ def attribute_head(name: str) -> str:
     return f"attribute.{name}"
 
 
-
 @dataclass
 class JointShoppingConfig:
     """Everything needed to rebuild the model without the original encoder package.

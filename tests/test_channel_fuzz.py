@@ -37,8 +37,9 @@ from bot.channels.guard import (
     parse_rate,
     screen_text,
 )
-from bot.channels.rest import TOKEN_ENV, RedactingRestInput
+from bot.channels.rest import RedactingRestInput
 from bot.channels.session import SESSION_HEADER, SessionSigner
+from common.trust import REST_TOKEN_ENV
 from tests.test_webchat_channel import (
     BUTTONS,
     TEST_LIMITS,
@@ -360,7 +361,7 @@ def test_rest_answers_trusted_callers_only(channels: Tuple[Sanic, FakeAgent], mo
     body = {"sender": "call-trust", "message": "hi"}
     assert call(app, "POST", REST, json=body).status_code == 200  # loopback, no token configured
     assert_clear_refusal(call(app, "POST", REST, client_ip="203.0.113.7", json=body), 403)
-    monkeypatch.setenv(TOKEN_ENV, "a rest token")
+    monkeypatch.setenv(REST_TOKEN_ENV, "a rest token")
     assert_clear_refusal(call(app, "POST", REST, json=body), 401)
     assert_clear_refusal(call(app, "POST", REST, json=body, headers={"Authorization": "Bearer nope"}), 401)
     token = {"Authorization": "Bearer a rest token"}

@@ -29,7 +29,6 @@ def test_shrink_epochs_changes_only_named_components() -> None:
     assert config["pipeline"][1]["epochs"] == 100, "the original config must not be modified"
 
 
-
 def test_a_component_given_by_module_path_is_named_by_its_class_too() -> None:
     config = {"policies": [{"name": "bot.policies.FastLoadingTEDPolicy", "epochs": 40}]}
     assert shrink_epochs(config, {"FastLoadingTEDPolicy": 3})["policies"][0]["epochs"] == 3

@@ -64,8 +64,6 @@ from ops.metrics import observed_handler
 
 logger = logging.getLogger(__name__)
 
-TOKEN_ENV = REST_TOKEN_ENV
-
 
 def _error(status: int, message: str, headers: Optional[Dict[str, str]] = None) -> HTTPResponse:
     return response.json({"error": message}, status=status, headers=headers)
@@ -133,7 +131,7 @@ class RedactingRestInput(RestInput):
 
         @rest.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
-            token = os.environ.get(TOKEN_ENV, "").strip() or None
+            token = os.environ.get(REST_TOKEN_ENV, "").strip() or None
             if not allowed(request.headers.get("authorization"), request.ip, token, request.remote_addr):
                 return _error(401 if token else 403, "the REST webhook is for trusted callers only")
             if "stream" in request.args:

@@ -56,6 +56,9 @@ from nlu.tools.metrics import (
 )
 
 if TYPE_CHECKING:
+    from rasa.engine.graph import GraphSchema, SchemaNode
+    from rasa.engine.storage.storage import ModelStorage
+
     from nlu.component import JointShoppingNLU
     from nlu.prediction import Prediction
 
@@ -245,25 +248,37 @@ def score(eval_set: EvalSet, parsed: Sequence[ParsedExample], schema: Mapping[st
 # Calibration of the joint model
 
 
-def load_joint_component(archive: str, directory: Path) -> JointShoppingNLU:
-    """The archive's JointShoppingNLU, loaded the way Rasa loads it (its files unpacked into `directory`)."""
+def joint_node(schema: GraphSchema) -> Tuple[str, SchemaNode]:
+    """(node name, node) of a graph schema's JointShoppingNLU step; ValueError when it has none."""
+    from nlu.component import JointShoppingNLU
+
+    for name, node in schema.nodes.items():
+        if isinstance(node.uses, type) and issubclass(node.uses, JointShoppingNLU):
+            return name, node
+    raise ValueError("no JointShoppingNLU step in the model's graph")
+
+
+def joint_component(storage: ModelStorage, schema: GraphSchema) -> JointShoppingNLU:
+    """The JointShoppingNLU of an unpacked model, loaded the way Rasa loads it (its stored config over the
+    component's defaults)."""
     from rasa.engine.graph import ExecutionContext
-    from rasa.engine.storage.local_model_storage import LocalModelStorage
 
     from nlu.component import JointShoppingNLU
 
-    storage, metadata = LocalModelStorage.from_model_archive(directory, Path(archive))
-    nodes = [
-        (name, node)
-        for name, node in metadata.predict_schema.nodes.items()
-        if isinstance(node.uses, type) and issubclass(node.uses, JointShoppingNLU)
-    ]
-    if not nodes:
-        raise ValueError(f"{archive} has no JointShoppingNLU step")
-    name, node = nodes[0]
+    name, node = joint_node(schema)
     config = {**JointShoppingNLU.get_default_config(), **node.config}
-    context = ExecutionContext(metadata.predict_schema, node_name=name)
-    return JointShoppingNLU.load(config, storage, node.resource, context)
+    return JointShoppingNLU.load(config, storage, node.resource, ExecutionContext(schema, node_name=name))
+
+
+def load_joint_component(archive: str, directory: Path) -> JointShoppingNLU:
+    """The archive's JointShoppingNLU, loaded the way Rasa loads it (its files unpacked into `directory`)."""
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+
+    storage, metadata = LocalModelStorage.from_model_archive(directory, Path(archive))
+    try:
+        return joint_component(storage, metadata.predict_schema)
+    except ValueError:
+        raise ValueError(f"{archive} has no JointShoppingNLU step") from None
 
 
 def _calibration_errors(
