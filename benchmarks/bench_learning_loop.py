@@ -131,20 +131,25 @@ def message_golds(rows: Sequence[Tuple[int, float, str]], golds: Mapping[str, Tu
     from learning.review import remap_label
 
     out: Dict[int, Label] = {}
-    seen = set()
     for message_id, _, text in sorted(rows):
         key = normalise_for_dedup(text)
-        if key not in golds or key in seen:  # one message per text: the queue collapses identical texts
-            continue
-        seen.add(key)
-        gold_text, gold = golds[key]
-        out[message_id] = remap_label(gold, gold_text, text)
+        if key in golds:
+            gold_text, gold = golds[key]
+            out[message_id] = remap_label(gold, gold_text, text)
     return out
 
 
-def doubt_first(rows: Sequence[Tuple[int, float]], n: int) -> List[int]:
-    """The ids of the n rows with the highest doubt (ties: the earlier message first)."""
-    return [i for i, _ in sorted(rows, key=lambda r: (-r[1], r[0]))[:n]]
+def one_per_text(rows: Sequence[Tuple[int, float, str]], labelled: Mapping[int, Label]
+                 ) -> List[Tuple[int, float]]:
+    """(id, doubt) of the first labelled message of each distinct text: the queue collapses identical
+    texts into one review, so the random arm draws texts, not copies."""
+    seen, out = set(), []
+    for message_id, value, text in sorted(rows):
+        key = normalise_for_dedup(text)
+        if message_id in labelled and key not in seen:
+            seen.add(key)
+            out.append((message_id, value))
+    return out
 
 
 def random_first(ids: Sequence[int], n: int, seed: int) -> List[int]:
@@ -155,8 +160,13 @@ def random_first(ids: Sequence[int], n: int, seed: int) -> List[int]:
 
 
 def recipe_config(config: Mapping[str, Any], epochs: int) -> Dict[str, Any]:
-    """The benchmark's training config: the project's NLU pipeline with `epochs` for the joint model."""
+    """The benchmark's training config: the project's NLU pipeline with `epochs` for the joint model and
+    no calibration slice (it would hold back some of the reviewed examples, by chance, from one arm more
+    than the other; temperatures move confidences, never the spans scored here)."""
     shrunk = shrink_epochs(config, {JOINT_STEP: epochs})
+    for step in shrunk.get("pipeline", []):
+        if step.get("name") == JOINT_STEP:
+            step["calibration_fraction"] = 0.0
     return {k: v for k, v in shrunk.items() if k != "policies"}
 
 
@@ -276,6 +286,21 @@ class ConsoleReviewer:
             raise RuntimeError("the console's pages carry no csrf-token meta tag")
         self.csrf = match.group(1)
 
+    def queue_ids(self, n: int) -> List[int]:
+        """The first n message ids of the review queue as a reviewer sees it (GET /api/queue, unreviewed,
+        page by page): most doubtful first, identical texts collapsed, near-duplicates spread out."""
+        ids: List[int] = []
+        while len(ids) < n:
+            page = {"state": "unreviewed", "limit": min(200, n - len(ids)), "offset": len(ids)}
+            response = self.client.get("/api/queue", params=page)
+            if response.status_code != 200:
+                raise RuntimeError(f"reading the queue: {response.status_code} {response.text}")
+            items = response.json()["items"]
+            if not items:
+                break
+            ids += [int(item["message_id"]) for item in items]
+        return ids
+
     def correct(self, message_id: int, label: Label) -> None:
         response = self.client.post(f"/api/messages/{message_id}/correct", json=label,
                                     headers={"X-CSRF-Token": self.csrf})
@@ -299,9 +324,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--queries", type=int, default=2000, help="QueryNER train queries streamed")
     parser.add_argument("--sizes", default="100,200,400", help="numbers of reviews N")
-    parser.add_argument("--base-examples", type=int, default=1500, help="stratified sample of data/nlu")
+    parser.add_argument("--base-examples", type=int, default=0,
+                        help="stratified sample of data/nlu; 0: all of it (deduplicated), as shipped")
     parser.add_argument("--epochs", type=int, default=2, help="joint model epochs, every model")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--random-draws", type=int, default=2,
+                        help="random arms per N (seeds seed, seed+1, ...): one draw's luck is not a baseline")
     parser.add_argument("--config", type=Path, default=PROJECT_ROOT / "config.yml")
     parser.add_argument("--data", type=Path, default=PROJECT_ROOT / "data" / "nlu")
     parser.add_argument("--train", type=Path, default=QUERYNER / "train.jsonl")
@@ -329,7 +357,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     config_path = work / "config.yml"
     config_path.write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
     examples = [ex for path in sorted(args.data.rglob("*.yml")) for ex in load_examples(path)]
-    base = stratified_sample(examples, args.base_examples, args.seed)
+    base = (stratified_sample(examples, args.base_examples, args.seed) if args.base_examples > 0
+            else stratified_sample(examples, len(examples), args.seed, floor=0))
     base_yaml = nlu_yaml(base, f"Stratified sample ({len(base)}) of {args.data}, seed {args.seed}.")
     recipe_text = (f"`rasa train nlu`, {config_path.name} = {args.config.name}'s pipeline with {JOINT_STEP} "
                    f"epochs={args.epochs}; base data: {len(base)} of {len(examples)} examples of data/nlu "
@@ -373,52 +402,68 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     db.reset_engines()
     rows = logged_rows(f"sqlite:///{db_path}")
     golds_by_id = message_golds(rows, golds)
-    labelled = [(i, d) for i, d, _ in rows if i in golds_by_id]
-    say(f"{len(labelled)} of {len(rows)} logged messages have a gold label")
+    labelled = one_per_text(rows, golds_by_id)
+    doubts = dict(labelled)
+    say(f"{len(labelled)} distinct texts of {len(rows)} logged messages have a gold label")
+
+    def run_arm(arm: str, n: int, choose: Any) -> Dict[str, Any]:
+        """Copy the live log, review the arm's choice through the console, export, retrain, score."""
+        arm_dir = work / f"{arm}-{n}"
+        arm_db = arm_dir / "loop.db"
+        copy_database(db_path, arm_db)
+        url = f"sqlite:///{arm_db}"
+        data_dir = arm_dir / "data"
+        (data_dir / "nlu").mkdir(parents=True)
+        shutil.copy(base_dir / "base.yml", data_dir / "nlu" / "base.yml")
+        console = ConsoleReviewer(url, data_dir)
+        chosen = choose(console)
+        for message_id in chosen:
+            console.correct(message_id, golds_by_id[message_id])
+        exported = export_reviewed(url, data_dir, arm_dir / "heldout_reviewed.yml")
+        mean_doubt = sum(doubts.get(i, 0.0) for i in chosen) / max(len(chosen), 1)
+        say(f"{arm} N={n}: corrected {len(chosen)} through the console API (mean doubt {mean_doubt:.3f}); "
+            f"export: {exported.train_count} to training, {exported.heldout_count} held out, "
+            f"{exported.skipped_training_duplicates} already in the data; retraining")
+        model = train_nlu(config_path, data_dir, work / "models", f"{arm}-{n}", arm_dir / "train.log")
+        f1 = entity_f1(model, validation, schema)
+        say(f"{arm} N={n}: QueryNER validation entity F1 {f1['f1']:.4f}")
+        db.reset_engines()
+        return {**f1, "mean_doubt": mean_doubt, "exported_train": exported.train_count,
+                "exported_heldout": exported.heldout_count}
 
     results: List[Dict[str, Any]] = []
     paths = {"stream": stream_path, "export": "learning.export.export_reviewed",
+             "doubt_first": "console API GET /api/queue?state=unreviewed (the queue's own order)",
              "review": "console API POST /api/messages/{id}/correct (TestClient, admin)"}
+    random_seeds = [args.seed + k for k in range(args.random_draws)]
     for n in sizes:
         row: Dict[str, Any] = {"n": n}
-        for arm, chosen in (("doubt_first", doubt_first(labelled, n)),
-                            ("random", random_first([i for i, _ in labelled], n, args.seed))):
-            arm_dir = work / f"{arm}-{n}"
-            arm_db = arm_dir / "loop.db"
-            copy_database(db_path, arm_db)
-            url = f"sqlite:///{arm_db}"
-            data_dir = arm_dir / "data"
-            (data_dir / "nlu").mkdir(parents=True)
-            shutil.copy(base_dir / "base.yml", data_dir / "nlu" / "base.yml")
-            console = ConsoleReviewer(url, data_dir)
-            for message_id in chosen:
-                console.correct(message_id, golds_by_id[message_id])
-            exported = export_reviewed(url, data_dir, arm_dir / "heldout_reviewed.yml")
-            chosen_set = set(chosen)
-            mean_doubt = sum(d for i, d in labelled if i in chosen_set) / max(len(chosen), 1)
-            say(f"{arm} N={n}: corrected {len(chosen)} through the console API "
-                f"(mean doubt {mean_doubt:.3f}); "
-                f"export: {exported.train_count} to training, {exported.heldout_count} held out, "
-                f"{exported.skipped_training_duplicates} already in the data; retraining")
-            model = train_nlu(config_path, data_dir, work / "models", f"{arm}-{n}", arm_dir / "train.log")
-            f1 = entity_f1(model, validation, schema)
-            say(f"{arm} N={n}: QueryNER validation entity F1 {f1['f1']:.4f}")
-            row[arm] = {**f1, "mean_doubt": mean_doubt, "exported_train": exported.train_count,
-                        "exported_heldout": exported.heldout_count}
-            db.reset_engines()
-        row["delta"] = row["doubt_first"]["f1"] - row["random"]["f1"]
+        row["doubt_first"] = run_arm("doubt_first", n, lambda console, n=n: console.queue_ids(n))
+        row["random"] = [
+            run_arm(f"random{seed}", n,
+                    lambda console, n=n, seed=seed: random_first([i for i, _ in labelled], n, seed))
+            for seed in random_seeds
+        ]
+        random_f1 = [arm["f1"] for arm in row["random"]]
+        row["random_mean_f1"] = sum(random_f1) / len(random_f1)
+        row["delta"] = row["doubt_first"]["f1"] - row["random_mean_f1"]
+        row["delta_vs_best_random"] = row["doubt_first"]["f1"] - max(random_f1)
         results.append(row)
 
     wall = time.time() - started_wall
-    print("\n| N | doubt-first F1 | random F1 | delta |\n|---|---|---|---|")
-    print(f"| 0 (base) | {base_f1['f1']:.4f} | {base_f1['f1']:.4f} | 0 |")
+    seeds_text = ", ".join(str(seed) for seed in random_seeds)
+    print(f"\n| N | doubt-first F1 | random F1 (draws {seeds_text}) | random mean | delta vs mean | "
+          f"delta vs best draw |\n|---|---|---|---|---|---|")
+    print(f"| 0 (base) | {base_f1['f1']:.4f} | {base_f1['f1']:.4f} | {base_f1['f1']:.4f} | 0 | 0 |")
     for row in results:
-        print(f"| {row['n']} | {row['doubt_first']['f1']:.4f} | {row['random']['f1']:.4f} | "
-              f"{row['delta']:+.4f} |")
+        draws = " / ".join(f"{arm['f1']:.4f}" for arm in row["random"])
+        print(f"| {row['n']} | {row['doubt_first']['f1']:.4f} | {draws} | {row['random_mean_f1']:.4f} | "
+              f"{row['delta']:+.4f} | {row['delta_vs_best_random']:+.4f} |")
     report = {
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
         "recipe": recipe_text, "epochs": args.epochs, "base_examples": len(base), "queries": len(texts),
-        "seed": args.seed, "paths": paths, "base": base_f1, "results": results,
+        "seed": args.seed, "random_draw_seeds": random_seeds, "paths": paths, "base": base_f1,
+        "results": results,
         "wall_seconds": wall, "load_average_start": load_start, "load_average_end": os.getloadavg(),
         "validation_queries": len(validation.examples),
     }

@@ -86,6 +86,10 @@ METADATA_ATTRIBUTES_KEY = "attributes"
 #   {"gender": {"value": "male", "confidence": 0.93}, "gift": {"value": true, "confidence": 0.91}}
 PARSE_ATTRIBUTES_KEY = "attributes"
 
+# The key of the parse result that holds how sure the entity tagger is of its whole reading, the words it
+# tagged O included (nlu.prediction.tagging_confidence; 0..1). The review queue's doubt reads it.
+PARSE_TAGGING_CONFIDENCE_KEY = "tagging_confidence"
+
 
 def neutral_value(attribute: str, values: List[str]) -> str:
     """The 'no evidence' value of an attribute: its declared default, else 'unknown'/'false'/first."""

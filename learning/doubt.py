@@ -2,12 +2,17 @@
 
     doubt = 1 - min(intent confidence,
                     each entity span's confidence,
+                    the tagger's confidence in its whole reading,
                     each attribute's confidence in its predicted value)
 
 - The intent's confidence is `intent.confidence` (a parse without an intent counts as confidence 0).
 - A span's confidence is the parse's `confidence_entity`, which the joint model already gives per word
   (the mean of its words' tag marginals, docs/architecture.md), so long spans are not penalised for
   their length. A span without one (a button payload's entities, given by construction) counts as 1.
+- The tagger's reading is the parse's `tagging_confidence` (common.schema.PARSE_TAGGING_CONFIDENCE_KEY:
+  the geometric mean of every word's tag marginal, O words included, i.e. length-normalised). Spans
+  alone cannot doubt a product the model nearly tagged and left out; this can. Parses without it (a
+  payload, another NLU pipeline) are judged on the rest.
 - An attribute's confidence is the `confidence` of the value the parse predicted (`attributes`:
   {name: {value, confidence, source}}), whichever source gave it.
 
@@ -20,6 +25,8 @@ from __future__ import annotations
 
 import math
 from typing import Any, Iterator, Mapping, Optional
+
+from common.schema import PARSE_TAGGING_CONFIDENCE_KEY
 
 
 def doubt(parse: Mapping[str, Any]) -> float:
@@ -34,6 +41,9 @@ def _confidences(parse: Mapping[str, Any]) -> Iterator[float]:
         if isinstance(entity, Mapping):
             value = _number(entity.get("confidence_entity"))
             yield 1.0 if value is None else value
+    tagging = _number(parse.get(PARSE_TAGGING_CONFIDENCE_KEY))
+    if tagging is not None:
+        yield tagging
     attributes = parse.get("attributes")
     if isinstance(attributes, Mapping):
         for prediction in attributes.values():

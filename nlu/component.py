@@ -36,6 +36,7 @@ from transformers import AutoTokenizer
 from common.schema import (
     METADATA_ATTRIBUTES_KEY,
     PARSE_ATTRIBUTES_KEY,
+    PARSE_TAGGING_CONFIDENCE_KEY,
     attribute_output_value,
     normalise_attribute_value,
 )
@@ -421,4 +422,5 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
                 },
                 add_to_output=True,
             )
+            message.set(PARSE_TAGGING_CONFIDENCE_KEY, prediction.tagging_confidence, add_to_output=True)
         return messages

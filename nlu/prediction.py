@@ -6,6 +6,7 @@ nlu/cue_fusion.py) before it becomes the parse output.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -44,6 +45,9 @@ class Prediction:
     intent_ranking: List[Tuple[str, float]]
     entities: List[Dict[str, Any]]
     attributes: Dict[str, AttributeReading]
+    # How sure the tagger is of the whole tag path, every word (words tagged O too), length-normalised:
+    # see `tagging_confidence`. 1.0 for a message with no word to tag.
+    tagging_confidence: float = 1.0
 
 
 def constrained_word_tags(
@@ -127,9 +131,14 @@ def predict(
         ]
 
         entities: List[Dict[str, Any]] = []
+        tagging = 1.0
         if trusted:
-            entities = entity_spans(
-                text, word_lists[row], first_tokens[row], tag_logits_bst[row], ranking[0][0], config, decode
+            tags, word_confidences = decode_word_tags(
+                tag_logits_bst[row], first_tokens[row], config.tag_labels, decode
+            )
+            entities = spans_of_tags(text, word_lists[row], tags, word_confidences, ranking[0][0], config)
+            tagging = tagging_confidence(
+                [c for tag, c in zip(tags, word_confidences, strict=True) if tag is not None]
             )
 
         attributes: Dict[str, AttributeReading] = {}
@@ -137,8 +146,21 @@ def predict(
             probs_v = attribute_probs_bv[name][row]
             index = int(probs_v.argmax()) if trusted else values.index(neutral_value(name, values))
             attributes[name] = AttributeReading(values[index], float(probs_v[index]))
-        predictions.append(Prediction(ranking, entities, attributes))
+        predictions.append(Prediction(ranking, entities, attributes, tagging))
     return predictions
+
+
+def tagging_confidence(word_confidences: Sequence[float]) -> float:
+    """The geometric mean of each word's probability of its decoded tag (exp of the mean log).
+
+    The length-normalised path score of active learning for NER (MNLP, Shen et al. 2017): a span's
+    `confidence_entity` says nothing of a product the tagger nearly found but tagged O, and this does;
+    the mean of logs, not the product, so long queries are not doubted for their length alone.
+    """
+    if not word_confidences:
+        return 1.0
+    mean_log = sum(math.log(max(c, 1e-12)) for c in word_confidences) / len(word_confidences)
+    return float(min(1.0, math.exp(mean_log)))
 
 
 def entity_spans(
@@ -155,6 +177,18 @@ def entity_spans(
     Also what the tag temperature is fitted on (nlu/calibration.py), so it sees the parse's own spans.
     """
     tags, confidences = decode_word_tags(tag_logits_st, first_token, config.tag_labels, decode_run)
+    return spans_of_tags(text, words, tags, confidences, intent, config)
+
+
+def spans_of_tags(
+    text: str,
+    words: Sequence[Word],
+    tags: Sequence[Optional[str]],
+    confidences: Sequence[float],
+    intent: str,
+    config: JointShoppingConfig,
+) -> List[Dict[str, Any]]:
+    """Decoded word tags -> the parse's spans: Latin evidence required, only types the intent takes."""
     spans = word_tags_to_spans(text, words, tags, confidences)
     entities = [span for span in spans if has_latin_evidence(span["value"])]
     return keep_entities_for_intent(entities, intent, config.intent_entity_types)

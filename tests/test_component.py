@@ -20,7 +20,7 @@ from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
 from rasa.shared.nlu.training_data.message import Message
 
 import nlu.component as component_module
-from common.schema import DEFAULT_ATTRIBUTES, PARSE_ATTRIBUTES_KEY
+from common.schema import DEFAULT_ATTRIBUTES, PARSE_ATTRIBUTES_KEY, PARSE_TAGGING_CONFIDENCE_KEY
 from nlu.component import JointShoppingNLU, example_attribute_labels
 from nlu.cue_fusion import SOURCE_CUES, SOURCE_MODEL_AND_CUES, fuse_attributes, fuse_with_cues
 from nlu.modeling_joint import CONFIG_FILE_NAME, CONFIGURABLE_FIELDS, JointShoppingConfig
@@ -168,6 +168,9 @@ def test_parse_output_follows_the_contract(loaded) -> None:
     assert isinstance(attributes["gift"]["value"], bool)
     assert attributes["gender"]["value"] in DEFAULT_ATTRIBUTES["gender"]
     assert attributes["budget_tier"]["value"] in BUDGET["budget_tier"]
+    spans = [entity["confidence_entity"] for entity in parsed["entities"]]
+    # every word's tag counts, the O words too, so the reading is never surer than its surest span
+    assert 0.0 < parsed[PARSE_TAGGING_CONFIDENCE_KEY] <= max(spans, default=1.0) + 1e-6
     assert all(0.0 <= a["confidence"] <= 1.0 for a in attributes.values())
     json.dumps(parsed)  # what /model/parse sends must be plain JSON
 

@@ -18,7 +18,7 @@ from nlu.component import default_encoder_path
 from nlu.encoder import Encoder
 from nlu.labels import Example, entity_types_per_intent, keep_entities_for_intent, tag_labels_for
 from nlu.modeling_joint import BIOTagCRF, JointShoppingConfig, JointShoppingModel, bio_transition_mask
-from nlu.prediction import constrained_word_tags, decode_word_tags, predict
+from nlu.prediction import constrained_word_tags, decode_word_tags, predict, tagging_confidence
 from nlu.training import class_weights, train_model
 from nlu.words import pre_tokenize, spans_to_word_tags, word_tags_to_spans
 
@@ -203,6 +203,15 @@ def _is_valid_bio(tags: List[str]) -> bool:
             return False
         previous = tag
     return True
+
+
+def test_tagging_confidence_is_the_geometric_mean_of_every_words_tag_probability() -> None:
+    assert tagging_confidence([0.9, 0.4]) == pytest.approx(0.6)  # sqrt(0.9 * 0.4)
+    # length-normalised: a long sure query is not doubted for its length
+    assert tagging_confidence([0.9] * 8) == pytest.approx(tagging_confidence([0.9] * 2))
+    # one word the tagger hesitated on (an O that was nearly a product) pulls the reading down
+    assert tagging_confidence([0.99, 0.99, 0.3]) < tagging_confidence([0.99, 0.99, 0.99])
+    assert tagging_confidence([]) == 1.0 and tagging_confidence([0.0]) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_crf_likelihood_matches_brute_force_over_all_tag_sequences() -> None:

@@ -65,6 +65,9 @@ def test_doubt_is_one_minus_the_least_confidence_of_intent_spans_and_attributes(
                            attributes={"gender": {"value": "male", "confidence": 0.35, "source": "model"}})
     assert doubt(weak_attribute) == pytest.approx(0.65)
     assert doubt(parse(text, "search_product", 0.2)) == pytest.approx(0.8)
+    # a product the tagger nearly found but left out: no weak span, a weak reading of the words
+    missed = {**parse(text, "search_product", 0.97), "tagging_confidence": 0.55}
+    assert doubt(missed) == pytest.approx(0.45)
 
 
 def test_doubt_of_a_parse_without_intent_is_one_and_payload_spans_count_as_sure() -> None:
