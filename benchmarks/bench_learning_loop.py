@@ -286,20 +286,24 @@ class ConsoleReviewer:
             raise RuntimeError("the console's pages carry no csrf-token meta tag")
         self.csrf = match.group(1)
 
-    def queue_ids(self, n: int) -> List[int]:
+    def queue_ids(self, n: int, labelled: Any) -> List[int]:
         """The first n message ids of the review queue as a reviewer sees it (GET /api/queue, unreviewed,
-        page by page): most doubtful first, identical texts collapsed, near-duplicates spread out."""
+        page by page): most doubtful first, identical texts collapsed, near-duplicates spread out. Items
+        without a gold label (`labelled(id)` false: the broker redacted the query into another text) are
+        passed over, as a reviewer skips what they cannot label."""
         ids: List[int] = []
+        offset = 0
         while len(ids) < n:
-            page = {"state": "unreviewed", "limit": min(200, n - len(ids)), "offset": len(ids)}
+            page = {"state": "unreviewed", "limit": 200, "offset": offset}
             response = self.client.get("/api/queue", params=page)
             if response.status_code != 200:
                 raise RuntimeError(f"reading the queue: {response.status_code} {response.text}")
             items = response.json()["items"]
             if not items:
                 break
-            ids += [int(item["message_id"]) for item in items]
-        return ids
+            offset += len(items)
+            ids += [int(item["message_id"]) for item in items if labelled(int(item["message_id"]))]
+        return ids[:n]
 
     def correct(self, message_id: int, label: Label) -> None:
         response = self.client.post(f"/api/messages/{message_id}/correct", json=label,
@@ -336,6 +340,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     parser.add_argument("--validation", type=Path, default=QUERYNER / "validation.jsonl")
     parser.add_argument("--mapping", type=Path, default=DEFAULT_MAPPING)
     parser.add_argument("--work", type=Path, default=PROJECT_ROOT / "artifacts" / "bench-learning-loop")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep --work: reuse its base model, logged traffic and each arm's trained model")
     parser.add_argument("--json", type=Path, default=PROJECT_ROOT / "reports" / "learning-loop.json")
     args = parser.parse_args(argv)
     from rasa.utils.log_utils import configure_structlog
@@ -347,9 +353,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     load_start = os.getloadavg()
 
     work = args.work
-    if work.exists():
+    if work.exists() and not args.resume:
         shutil.rmtree(work)
-    (work / "models").mkdir(parents=True)
+    (work / "models").mkdir(parents=True, exist_ok=True)
 
     # the recipe
     config = yaml.safe_load(args.config.read_text(encoding="utf-8"))
@@ -388,15 +394,23 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
             break
 
     base_dir = work / "data-base"
-    base_dir.mkdir()
+    base_dir.mkdir(exist_ok=True)
     (base_dir / "base.yml").write_text(base_yaml, encoding="utf-8")
-    say("training the base model")
-    base_model = train_nlu(config_path, base_dir, work / "models", "base", work / "train-base.log")
+    base_model = work / "models" / "base.tar.gz"
+    if args.resume and base_model.exists():
+        say(f"resuming: the base model {base_model} is already trained")
+    else:
+        say("training the base model")
+        base_model = train_nlu(config_path, base_dir, work / "models", "base", work / "train-base.log")
     base_f1 = entity_f1(base_model, validation, schema)
     say(f"base model: QueryNER validation entity F1 {base_f1['f1']:.4f}")
 
     db_path = work / "live.db"
-    stream_path = stream_queries(base_model, texts, f"sqlite:///{db_path}")
+    stream_path = "bot REST webhook + learning.broker"
+    if args.resume and db_path.exists():
+        say(f"resuming: the live traffic is already logged in {db_path}")
+    else:
+        stream_path = stream_queries(base_model, texts, f"sqlite:///{db_path}")
     from learning import db
 
     db.reset_engines()
@@ -409,6 +423,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     def run_arm(arm: str, n: int, choose: Any) -> Dict[str, Any]:
         """Copy the live log, review the arm's choice through the console, export, retrain, score."""
         arm_dir = work / f"{arm}-{n}"
+        if arm_dir.exists():
+            shutil.rmtree(arm_dir)
         arm_db = arm_dir / "loop.db"
         copy_database(db_path, arm_db)
         url = f"sqlite:///{arm_db}"
@@ -424,7 +440,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         say(f"{arm} N={n}: corrected {len(chosen)} through the console API (mean doubt {mean_doubt:.3f}); "
             f"export: {exported.train_count} to training, {exported.heldout_count} held out, "
             f"{exported.skipped_training_duplicates} already in the data; retraining")
-        model = train_nlu(config_path, data_dir, work / "models", f"{arm}-{n}", arm_dir / "train.log")
+        model = work / "models" / f"{arm}-{n}.tar.gz"
+        if args.resume and model.exists():
+            say(f"resuming: {model} is already trained")
+        else:
+            model = train_nlu(config_path, data_dir, work / "models", f"{arm}-{n}", arm_dir / "train.log")
         f1 = entity_f1(model, validation, schema)
         say(f"{arm} N={n}: QueryNER validation entity F1 {f1['f1']:.4f}")
         db.reset_engines()
@@ -438,7 +458,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     random_seeds = [args.seed + k for k in range(args.random_draws)]
     for n in sizes:
         row: Dict[str, Any] = {"n": n}
-        row["doubt_first"] = run_arm("doubt_first", n, lambda console, n=n: console.queue_ids(n))
+        row["doubt_first"] = run_arm("doubt_first", n,
+                                     lambda console, n=n: console.queue_ids(n, golds_by_id.__contains__))
         row["random"] = [
             run_arm(f"random{seed}", n,
                     lambda console, n=n, seed=seed: random_first([i for i, _ in labelled], n, seed))
