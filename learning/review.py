@@ -8,14 +8,9 @@ to every message of the group, and a group's state and label are those of its mo
 message (so a copy that arrives after the review inherits it; a group nobody reviewed is `auto`).
 
 Queue order, in three steps (all deterministic):
-1. priority = the stored `doubt` of the group's most recent message times its `typicality` among the
-   groups the filters show, plus `SUGGESTION_BONUS` when any message of the group has a suggestion
-   (shoppers' reactions hint the parse was wrong, so those go near the top); highest first, then most
-   recent, then highest id. Typicality (information density, Settles & Craven 2008) is the mean, over
-   the message's distinct words, of log(1 + how many shown groups have the word) / log(1 + groups), in
-   [0, 1]: doubt alone fills the top with one-off brand strings and model numbers whose labels teach
-   little beyond themselves, where a doubtful message worded like many others fixes them all
-   (docs/nlu-results.md, "Learning loop").
+1. priority = the stored `doubt` of the group's most recent message, plus `SUGGESTION_BONUS` when any
+   message of the group has a suggestion (shoppers' reactions hint the parse was wrong, so those go
+   near the top); highest first, then most recent, then highest id.
 2. Identical texts collapse into one item with a count (the representative is the most recent message
    that passes the filters).
 3. Near-duplicates are spread out: the order is built in blocks of `SPREAD_BLOCK` items. Walking the
@@ -28,9 +23,7 @@ Queue order, in three steps (all deterministic):
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -346,16 +339,6 @@ def words_of(text: str) -> FrozenSet[str]:
     return frozenset(_WORD_RE.findall(text.lower()))
 
 
-def typicality(words: FrozenSet[str], frequency: Mapping[str, int], groups: int) -> float:
-    """How alike a message is to the rest of the queue (module docstring, step 1): 1.0 when every word is
-    in every group, log(2) / log(1 + groups) when no word is shared; 1.0 for a wordless message or a
-    queue of one (nothing to compare with)."""
-    if not words or groups < 2:
-        return 1.0
-    scale = math.log1p(groups)
-    return sum(math.log1p(frequency.get(word, 0)) for word in words) / (len(words) * scale)
-
-
 def similar(a: _Group, b: _Group) -> bool:
     """Near-duplicates: word sets with Jaccard >= JACCARD_SIMILAR, or same intent and same product words."""
     if a.product_words and a.intent == b.intent and a.product_words == b.product_words:
@@ -429,18 +412,15 @@ def _filtered_groups(conn: Connection, filters: QueueFilter) -> List[_Group]:
             continue
         firsts.setdefault(row.text_key, row)
         counts[row.text_key] = counts.get(row.text_key, 0) + 1
-    words = {key: words_of(row.text) for key, row in firsts.items()}
-    frequency = Counter(word for group_words in words.values() for word in group_words)
     groups = [
         _Group(
             text_key=key,
             message_id=row.id,
             created_at=row.created_at,
-            priority=float(row.doubt) * typicality(words[key], frequency, len(firsts))
-            + (SUGGESTION_BONUS if key in hinted else 0.0),
+            priority=float(row.doubt) + (SUGGESTION_BONUS if key in hinted else 0.0),
             count=counts[key],
             intent=row.intent,
-            words=words[key],
+            words=words_of(row.text),
             product_words=frozenset(
                 str(e.get("value", "")).lower()
                 for e in row.entities or []

@@ -99,23 +99,6 @@ def test_queue_is_doubt_first_and_collapses_identical_texts_to_the_most_recent(e
     assert as_json["created_at"] == "2026-11-01T12:05:00+00:00" and as_json["count"] == 2
 
 
-def test_a_doubtful_message_worded_like_many_comes_before_an_equally_doubtful_one_off(engine: Engine) -> None:
-    for minute, colour in enumerate(["red", "blue", "green", "black"]):
-        add(engine, f"usb c cable {colour}", doubt=0.1, minutes=minute)
-    add(engine, "usb c cable braided", doubt=0.8, minutes=5)
-    add(engine, "xq77zr anbernic", doubt=0.8, minutes=10)  # newer, as doubtful, but like nothing else
-    assert texts(review.queue(engine, QueueFilter()))[:2] == ["usb c cable braided", "xq77zr anbernic"]
-
-
-def test_typicality_is_the_mean_log_share_of_groups_with_each_word() -> None:
-    frequency = {"usb": 4, "cable": 4, "anbernic": 1}
-    assert review.typicality(frozenset({"usb", "cable"}), frequency, 4) == pytest.approx(1.0)
-    one_off = review.typicality(frozenset({"anbernic"}), frequency, 4)
-    assert one_off == pytest.approx(0.4307, abs=1e-4)  # log 2 / log 5
-    assert review.typicality(frozenset(), frequency, 4) == 1.0
-    assert review.typicality(frozenset({"anbernic"}), frequency, 1) == 1.0  # nothing to compare with
-
-
 def test_filters_narrow_the_queue(engine: Engine) -> None:
     add(engine, "blue jeans", doubt=0.8, channel="voice", minutes=0)
     add(engine, "thanks a lot", doubt=0.6, intent="thanks", minutes=10)
