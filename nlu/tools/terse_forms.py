@@ -16,25 +16,14 @@ clean; docs/nlu-results.md measures what these forms add on QueryNER validation.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import random
 import re
 import sys
-from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import List, Mapping, Optional, Sequence, Set, Tuple
 
 from common.schema import DEFAULT_ATTRIBUTES
-from nlu.tools.generate_data import (
-    DEFAULT_EXCLUDE,
-    HAND_WRITTEN,
-    Generated,
-    _nlu_yaml,
-    existing_texts,
-    generated_texts,
-    hand_written_examples,
-    plain_text,
-)
+from nlu.tools.derived_forms import forms_by_quota, main, texts_to_avoid
+from nlu.tools.generate_data import HAND_WRITTEN, Generated, _nlu_yaml, hand_written_examples, plain_text
 from nlu.tools.spoken_forms import parse
 from nlu.tools.validate_data import Example, normalise_for_dedup
 from nlu.weak_labels import attribute_labels, label_attributes
@@ -166,29 +155,9 @@ def terse_forms(
     schema: Mapping[str, Sequence[str]] = DEFAULT_ATTRIBUTES,
 ) -> List[Generated]:
     """`QUOTAS[intent]` terse forms per intent, from examples taken in a seeded order."""
-    by_intent: Dict[str, List[Example]] = {}
-    for example in sources:
-        if example.intent in QUOTAS:
-            by_intent.setdefault(example.intent, []).append(example)
-    seen = set(avoid)
-    out: List[Generated] = []
-    for intent in sorted(by_intent):
-        # An order and a slip fixed per example text: editing one example does not reshuffle the others.
-        pool = sorted(by_intent[intent], key=lambda example: _rank(seed, example.text))
-        made = 0
-        for example in pool:
-            if made == QUOTAS[intent]:
-                break
-            form = terse_form(example, random.Random(_rank(seed, example.text)), seen, schema)
-            if form is not None:
-                seen.add(normalise_for_dedup(plain_text(form.annotated)))
-                out.append(form)
-                made += 1
-    return out
-
-
-def _rank(seed: int, text: str) -> str:
-    return hashlib.sha256(f"{seed}:{normalise_for_dedup(text)}".encode()).hexdigest()
+    return forms_by_quota(
+        sources, avoid, seed, QUOTAS, lambda example, rng, taken: terse_form(example, rng, taken, schema)
+    )
 
 
 def to_yaml(examples: Sequence[Generated], seed: int) -> str:
@@ -204,23 +173,9 @@ def to_yaml(examples: Sequence[Generated], seed: int) -> str:
 
 def build(seed: int = DEFAULT_SEED) -> Tuple[str, int]:
     """The file's text and its number of examples, from the hand-written data as it is now."""
-    generated = HAND_WRITTEN / "generated"
-    others = set().union(*(generated_texts(p) for p in sorted(generated.glob("*.yml")) if p != DEFAULT_OUT))
-    examples = terse_forms(hand_written_examples(), existing_texts(DEFAULT_EXCLUDE) | others, seed)
+    examples = terse_forms(hand_written_examples(), texts_to_avoid(DEFAULT_OUT), seed)
     return to_yaml(examples, seed), len(examples)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args(argv)
-    text, count = build(args.seed)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
-    print(f"wrote {count} examples to {args.out}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(__doc__.split("\n\n")[0], build, DEFAULT_SEED, DEFAULT_OUT))
