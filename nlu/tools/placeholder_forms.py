@@ -41,6 +41,15 @@ SEARCH_ADDITIONS = (
     " (email <EMAIL>)",
     ", thanks, <PERSON>",
 )
+# What any other message may carry (a shopper pastes their details wherever they are in the chat).
+GENERIC_ADDITIONS = (
+    ", I'm <PERSON>",
+    ", my number is <PHONE>",
+    ", email me at <EMAIL>",
+    ", my card is <CARD>",
+    ", postcode <ADDRESS>",
+    " - <PERSON>",
+)
 PHRASES: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
     "search_product": (INTRODUCTIONS, SEARCH_ADDITIONS),
     "refine_search": (INTRODUCTIONS, SEARCH_ADDITIONS),
@@ -58,17 +67,24 @@ PHRASES: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
     "greet": ((), (", I'm <PERSON>", ", this is <PERSON>", ", <PERSON> here", ", my name's <PERSON>")),
     "thanks": ((), (", <PERSON>", " - <PERSON>", ", from <PERSON>")),
     "goodbye": ((), (", <PERSON>", " - <PERSON>", ", from <PERSON>")),
+    **{
+        intent: (INTRODUCTIONS, GENERIC_ADDITIONS)
+        for intent in ("affirm", "deny", "help", "out_of_scope", "show_more", "compare_products",
+                       "product_details", "similar_items")
+    },
 }
 # How many examples of each intent get a placeholder form.
 QUOTAS = {
     "search_product": 150,
-    "refine_search": 30,
+    "refine_search": 60,
     "add_to_cart": 25,
     "human_handoff": 12,
     "greet": 12,
     "check_stock": 10,
-    "thanks": 8,
-    "goodbye": 8,
+    "thanks": 12,
+    "goodbye": 12,
+    **{intent: 12 for intent in ("affirm", "deny", "help", "out_of_scope", "show_more", "compare_products",
+                                 "product_details", "similar_items")},
 }
 
 
