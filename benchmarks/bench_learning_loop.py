@@ -2,22 +2,26 @@
 reviewing as many random ones?
 
     nice -n 5 .venv/bin/python benchmarks/bench_learning_loop.py --queries 2000 --sizes 100,200,400 \\
-        --base-examples 1500 --epochs 2 --json reports/learning-loop.json
+        --base-examples 0 --epochs 4 --random-draws 2 --json reports/learning-loop.json [--resume]
 
-(the run in docs/nlu-results.md, "Learning loop": about 70 minutes on the shared 2-core machine)
+(the run in docs/nlu-results.md, "Learning loop": about 55 minutes of training on the idle 2-core machine)
 
-1. A base model is trained on a stratified sample of the project's own `data/nlu` (no QueryNER example),
-   NLU only (`rasa train nlu`), with the recipe's epochs. Every model of the run uses the same recipe.
+1. A base model is trained on the project's own `data/nlu` (all of it, or a stratified sample with
+   --base-examples N; no QueryNER example), NLU only (`rasa train nlu`), with the recipe's epochs and no
+   calibration slice. Every model of the run uses the same recipe.
 2. A sample of QueryNER train queries is sent through the bot (bot.launcher.BotProcesses, REST webhook)
    as live traffic; the conversation log (learning/broker.py, on a temporary database) keeps each
    message with its parse and doubt (learning/doubt.py).
-3. For each N, two arms on copies of that log: the N most doubtful messages, and N chosen at random
-   (one shuffle, seeded, so each N's random set holds the smaller ones). Each chosen message gets its
-   QueryNER gold label (mapped by data/lexicon/queryner_mapping.yml) through the console's correction
-   API (an admin logged in through the login form); then learning.export writes the reviewed messages
-   and a model is retrained on the base sample plus the export.
+3. For each N, arms on copies of that log: doubt-first takes the first N items of the console's own queue
+   (GET /api/queue?state=unreviewed, paged: its order, identical texts collapsed, near-duplicates spread;
+   items without a gold label passed over); random takes N distinct texts from a seeded shuffle, once per
+   --random-draws seed (each N's random set holds the smaller N's). Each chosen message gets its QueryNER
+   gold label (mapped by data/lexicon/queryner_mapping.yml) through the console's correction API (an admin
+   logged in through the login form); then learning.export writes the reviewed messages and a model is
+   retrained on the base data plus the export.
 4. Every model is scored on the QueryNER validation split (entity micro-F1, nlu/tools/evaluate.py's
-   scoring). The table (N, doubt-first F1, random F1, delta) goes to stdout and --json.
+   scoring). The table (N, doubt-first F1, each random draw, their mean, the deltas) goes to stdout and
+   --json. --resume keeps --work and reuses its base model, logged traffic and trained arms.
 
 The path each step took is printed and kept in the JSON, so the figures say what they measured.
 """
@@ -417,7 +421,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     rows = logged_rows(f"sqlite:///{db_path}")
     golds_by_id = message_golds(rows, golds)
     labelled = one_per_text(rows, golds_by_id)
-    doubts = dict(labelled)
+    doubts = {message_id: value for message_id, value, _ in rows}  # the queue shows a group's newest copy
     say(f"{len(labelled)} distinct texts of {len(rows)} logged messages have a gold label")
 
     def run_arm(arm: str, n: int, choose: Any) -> Dict[str, Any]:
