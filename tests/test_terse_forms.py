@@ -5,12 +5,10 @@ from __future__ import annotations
 import random
 from typing import Mapping, Optional
 
-import pytest
-
 from common.schema import DEFAULT_ATTRIBUTES
 from nlu.tools.generate_data import plain_text
 from nlu.tools.spoken_forms import parse
-from nlu.tools.terse_forms import DEFAULT_OUT, build, terse_form, terse_forms, terse_segments, typo
+from nlu.tools.terse_forms import terse_form, terse_forms, terse_segments, typo
 from nlu.tools.validate_data import Example, normalise_for_dedup, parse_annotated
 
 
@@ -73,10 +71,3 @@ def test_generation_is_deterministic_and_respects_the_quota_per_intent() -> None
     assert first == terse_forms(sources, set(), seed=7)
     assert 0 < len(first) <= len(sources)
     assert all(not plain_text(form.annotated).startswith("im ") for form in first)
-
-
-def test_the_committed_file_is_up_to_date() -> None:
-    if not DEFAULT_OUT.exists():
-        pytest.skip("data/nlu/generated/terse_forms.yml is not part of the data")
-    text, _ = build()
-    assert DEFAULT_OUT.read_text(encoding="utf-8") == text, "run `python -m nlu.tools.terse_forms`"

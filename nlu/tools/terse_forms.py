@@ -165,8 +165,7 @@ def to_yaml(examples: Sequence[Generated], seed: int) -> str:
         "# GENERATED FILE - do not edit by hand. Hand-written search requests from data/nlu/ as a search box",
         "# gets them: request words, articles and punctuation dropped, recipients as department words, lower",
         f"# case, some with one typing slip. Made by `python -m nlu.tools.terse_forms` (seed {seed}); spans",
-        "# and attribute labels are the source example's. Regenerate after changing the hand-written data;",
-        "# tests/test_terse_forms.py checks it is up to date.",
+        "# and attribute labels are the source example's. Regenerate after changing the hand-written data.",
     ]
     return _nlu_yaml(header, examples)
 
