@@ -84,7 +84,11 @@ def main() -> None:
     texts = [example.text for example in examples][: args.messages]
     intents = sorted({example.intent for example in examples})
     encoders = [("minilm-l6 (shipped)", default_encoder_path())]
-    encoders += [tuple(spec.split("=", 1)) for spec in args.encoder]  # type: ignore[misc]
+    for spec in args.encoder:
+        name, _, path = spec.partition("=")
+        if not name or not path or not Path(path).is_dir():
+            parser.error(f"--encoder {spec!r}: expected NAME=DIR with DIR a Hugging Face model folder")
+        encoders.append((name, path))
 
     built = {}
     with tempfile.TemporaryDirectory(prefix="shopcue-encoders-") as scratch:

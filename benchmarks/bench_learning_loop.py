@@ -59,6 +59,7 @@ from nlu.tools.validate_data import Example, load_examples, normalise_for_dedup 
 QUERYNER = PROJECT_ROOT.parent / "shared" / "datasets" / "queryner"
 JOINT_STEP = "nlu.component.JointShoppingNLU"
 Label = Dict[str, Any]
+STREAM_PATH = "bot REST webhook + learning.broker"  # how live traffic reaches the log (kept in the JSON)
 
 _STARTED = time.monotonic()
 
@@ -229,7 +230,7 @@ def stream_queries(model: Path, texts: Sequence[str], db_url: str) -> str:
         while time.monotonic() < deadline and _count(engine) < len(texts):
             time.sleep(1)
     say(f"logged {_count(engine)} messages")
-    return "bot REST webhook + learning.broker"
+    return STREAM_PATH
 
 
 def _count(engine: Any) -> int:
@@ -410,7 +411,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     say(f"base model: QueryNER validation entity F1 {base_f1['f1']:.4f}")
 
     db_path = work / "live.db"
-    stream_path = "bot REST webhook + learning.broker"
+    stream_path = STREAM_PATH
     if args.resume and db_path.exists():
         say(f"resuming: the live traffic is already logged in {db_path}")
     else:

@@ -30,7 +30,7 @@ from common.schema import PARSE_TAGGING_CONFIDENCE_KEY
 
 
 def doubt(parse: Mapping[str, Any]) -> float:
-    """1 - the least confidence among intent, entity spans and attributes (module docstring)."""
+    """1 - the least confidence among intent, entity spans, the tagging and attributes (module docstring)."""
     return round(min(1.0, max(0.0, 1.0 - min(_confidences(parse)))), 6)
 
 

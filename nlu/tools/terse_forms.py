@@ -141,9 +141,8 @@ def terse_form(
     if normalise_for_dedup(plain) in avoid:
         return None
     labels = attribute_labels(example.text, example.attributes, schema)
+    # The same cue reading as the source's, whose labels the cues do not contradict: nor can they here.
     if labels.conflicts or label_attributes(plain) != label_attributes(example.text):
-        return None
-    if attribute_labels(plain, labels.values, schema).conflicts:
         return None
     return Generated(example.intent, annotated, tuple(labels.values.items()))
 
