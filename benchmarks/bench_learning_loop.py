@@ -2,9 +2,10 @@
 reviewing as many random ones?
 
     nice -n 5 .venv/bin/python benchmarks/bench_learning_loop.py --queries 2000 --sizes 100,200,400 \\
-        --base-examples 0 --epochs 4 --random-draws 2 --json reports/learning-loop.json [--resume]
+        --base-examples 0 --epochs 4 --random-draws 2 --train-seeds 42,7 --json reports/learning-loop.json
 
-(the run in docs/nlu-results.md, "Learning loop": about 55 minutes of training on the idle 2-core machine)
+(the runs in docs/nlu-results.md, "Learning loop": about 5 minutes of training per model on the idle
+2-core machine, so 10 models with one training seed, 19 with two)
 
 1. A base model is trained on the project's own `data/nlu` (all of it, or a stratified sample with
    --base-examples N; no QueryNER example), NLU only (`rasa train nlu`), with the recipe's epochs and no
@@ -18,10 +19,15 @@ reviewing as many random ones?
    --random-draws seed (each N's random set holds the smaller N's). Each chosen message gets its QueryNER
    gold label (mapped by data/lexicon/queryner_mapping.yml) through the console's correction API (an admin
    logged in through the login form); then learning.export writes the reviewed messages and a model is
-   retrained on the base data plus the export.
-4. Every model is scored on the QueryNER validation split (entity micro-F1, nlu/tools/evaluate.py's
-   scoring). The table (N, doubt-first F1, each random draw, their mean, the deltas) goes to stdout and
-   --json. --resume keeps --work and reuses its base model, logged traffic and trained arms.
+   retrained on the base data plus the export, once per --train-seeds seed (one training's seed moves
+   QueryNER F1 by about a point, as much as the deltas measured here).
+4. Every model is scored on the QueryNER validation split and on a dev split of QueryNER train queries
+   outside the stream (--dev-queries; a second opinion), entity micro-F1 as nlu/tools/evaluate.py scores
+   it. An arm's F1 is that of its seeds' pooled per-query counts. Per N and set: doubt-first, each random
+   draw, their mean, the delta, and a paired bootstrap over the queries (nlu.tools.metrics.
+   paired_bootstrap: 95% interval of the delta, share of resamples where doubt-first is ahead). The
+   tables go to stdout, everything to --json. --resume keeps --work and reuses its base data, base
+   model, logged traffic and every trained model (delete a model file to retrain it).
 
 The path each step took is printed and kept in the JSON, so the figures say what they measured.
 """
@@ -52,8 +58,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from bot.launcher import BotProcesses, child_env, venv_bin  # noqa: E402
 from bot.training_config import shrink_epochs  # noqa: E402
 from nlu.pipeline_config import attribute_schema_of  # noqa: E402
-from nlu.tools.evaluate import load_bio_set, parse_all, score  # noqa: E402
+from nlu.tools.evaluate import load_bio_set, parse_all  # noqa: E402
 from nlu.tools.import_bio import DEFAULT_MAPPING, character_spans, convert, load_mapping, read_jsonl  # noqa: E402
+from nlu.tools.metrics import Counts, micro_f1, paired_bootstrap, span_counts  # noqa: E402
 from nlu.tools.validate_data import Example, load_examples, normalise_for_dedup  # noqa: E402
 
 QUERYNER = PROJECT_ROOT.parent / "shared" / "datasets" / "queryner"
@@ -203,11 +210,40 @@ def train_nlu(config: Path, data: Path, out: Path, name: str, log_path: Path) ->
     return archive
 
 
-def entity_f1(model: Path, eval_set: Any, schema: Mapping[str, Sequence[str]]) -> Dict[str, float]:
-    """Entity micro P/R/F1 of a model on an evaluation set, through nlu/tools/evaluate.py."""
+def entity_counts(model: Path, eval_set: Any) -> List[Counts]:
+    """Per query (tp, fp, fn) of a model's entity spans on an evaluation set, the types it judges only
+    (nlu/tools/evaluate.py's scoring: summed, they give its entity micro-F1)."""
     parsed = parse_all(str(model), [ex.text for ex in eval_set.examples])
-    micro = score(eval_set, parsed, schema)["entities"]["micro"]
-    return {k: float(micro[k]) for k in ("precision", "recall", "f1")}
+    keep = eval_set.entity_types
+    return span_counts([[s for s in ex.entities if keep is None or s[2] in keep] for ex in eval_set.examples],
+                       [[s for s in p.entities if keep is None or s[2] in keep] for p in parsed])
+
+
+def prf(counts: Sequence[Counts]) -> Dict[str, float]:
+    """Micro precision / recall / F1 of summed per-query counts."""
+    tp, fp, fn = (sum(c[k] for c in counts) for k in range(3))
+    return {"precision": tp / (tp + fp) if tp + fp else 0.0, "recall": tp / (tp + fn) if tp + fn else 0.0,
+            "f1": micro_f1(counts)}
+
+
+def pooled(runs: Sequence[Sequence[Counts]]) -> List[Counts]:
+    """One model's counts summed over its training seeds, query by query (the bootstrap's unit stays
+    the query; the F1 of the pooled counts is the seeds' F1 as one larger evaluation)."""
+    return [tuple(sum(run[q][k] for run in runs) for k in range(3)) for q in range(len(runs[0]))]
+
+
+def dev_split(queries: Sequence[Any], taken: Any, size: int, path: Path) -> Path:
+    """A development split of QueryNER train for a second opinion: the next `size` distinct queries of the
+    seeded order that are neither streamed nor in the validation split (`taken`: their keys), as BIO JSONL."""
+    lines = []
+    for query, key in queries:
+        if len(lines) == size:
+            break
+        if key and key not in taken:
+            taken.add(key)
+            lines.append(json.dumps({"tokens": query.tokens, "tags": query.tags}))
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -339,6 +375,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--random-draws", type=int, default=2,
                         help="random arms per N (seeds seed, seed+1, ...): one draw's luck is not a baseline")
+    parser.add_argument("--train-seeds", default="",
+                        help="comma-separated training seeds; every arm is trained once per seed and "
+                             "scored on its seeds' pooled counts (default: the config's random_seed only)")
+    parser.add_argument("--dev-queries", type=int, default=1000,
+                        help="a second opinion: QueryNER train queries outside the stream, scored like the "
+                             "validation split (0: none)")
+    parser.add_argument("--bootstrap", type=int, default=2000,
+                        help="paired bootstrap rounds over queries for doubt-first minus the random mean")
     parser.add_argument("--config", type=Path, default=PROJECT_ROOT / "config.yml")
     parser.add_argument("--data", type=Path, default=PROJECT_ROOT / "data" / "nlu")
     parser.add_argument("--train", type=Path, default=QUERYNER / "train.jsonl")
@@ -365,15 +409,35 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     # the recipe
     config = yaml.safe_load(args.config.read_text(encoding="utf-8"))
     recipe = recipe_config(config, args.epochs)
-    config_path = work / "config.yml"
+    joint = next(step for step in recipe["pipeline"] if step.get("name") == JOINT_STEP)
+    default_seed = int(joint.get("random_seed", 42))
+    train_seeds = [int(x) for x in args.train_seeds.split(",") if x.strip()] or [default_seed]
+    config_path = work / "config.yml"  # the recipe at the config's own seed: the base model's
     config_path.write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
-    examples = [ex for path in sorted(args.data.rglob("*.yml")) for ex in load_examples(path)]
-    base = (stratified_sample(examples, args.base_examples, args.seed) if args.base_examples > 0
-            else stratified_sample(examples, len(examples), args.seed, floor=0))
-    base_yaml = nlu_yaml(base, f"Stratified sample ({len(base)}) of {args.data}, seed {args.seed}.")
+    seed_configs: Dict[int, Path] = {}
+    for train_seed in train_seeds:
+        joint["random_seed"] = train_seed
+        seed_configs[train_seed] = (config_path if train_seed == default_seed
+                                    else work / f"config-seed{train_seed}.yml")
+        seed_configs[train_seed].write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
+    base_dir = work / "data-base"
+    base_dir.mkdir(exist_ok=True)
+    base_file = base_dir / "base.yml"
+    if args.resume and base_file.exists():  # the resumed models were trained on it, whatever data/ holds now
+        base_count = len(load_examples(base_file))
+        header = base_file.read_text(encoding="utf-8").splitlines()[0]
+        base_text = f"{base_count} examples kept from the resumed run ({header})"
+    else:
+        examples = [ex for path in sorted(args.data.rglob("*.yml")) for ex in load_examples(path)]
+        base = (stratified_sample(examples, args.base_examples, args.seed) if args.base_examples > 0
+                else stratified_sample(examples, len(examples), args.seed, floor=0))
+        header = f"Stratified sample ({len(base)}) of {args.data}, seed {args.seed}."
+        base_file.write_text(nlu_yaml(base, header), encoding="utf-8")
+        base_count = len(base)
+        base_text = (f"{base_count} of {len(examples)} examples of data/nlu (stratified by intent, "
+                     f"seed {args.seed})")
     recipe_text = (f"`rasa train nlu`, {config_path.name} = {args.config.name}'s pipeline with {JOINT_STEP} "
-                   f"epochs={args.epochs}; base data: {len(base)} of {len(examples)} examples of data/nlu "
-                   f"(stratified by intent, seed {args.seed}); retrained: base + exported reviews")
+                   f"epochs={args.epochs}; base data: {base_text}; retrained: base + exported reviews")
     say(f"recipe: {recipe_text}")
 
     mapping = load_mapping(args.mapping)
@@ -398,17 +462,20 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         if len(texts) == args.queries:
             break
 
-    base_dir = work / "data-base"
-    base_dir.mkdir(exist_ok=True)
-    (base_dir / "base.yml").write_text(base_yaml, encoding="utf-8")
     base_model = work / "models" / "base.tar.gz"
     if args.resume and base_model.exists():
         say(f"resuming: the base model {base_model} is already trained")
     else:
         say("training the base model")
         base_model = train_nlu(config_path, base_dir, work / "models", "base", work / "train-base.log")
-    base_f1 = entity_f1(base_model, validation, schema)
-    say(f"base model: QueryNER validation entity F1 {base_f1['f1']:.4f}")
+    eval_sets = {"validation": validation}
+    if args.dev_queries > 0:
+        keyed = ((query, normalise_for_dedup(convert(query, mapping).text)) for query in queries)
+        dev_path = dev_split(keyed, set(golds) | validation_keys, args.dev_queries, work / "dev.jsonl")
+        eval_sets["dev"] = load_bio_set(dev_path, mapping, list(schema))
+        say(f"dev split: {len(eval_sets['dev'].examples)} QueryNER train queries outside the stream")
+    base_scores = {name: prf(entity_counts(base_model, eval_set)) for name, eval_set in eval_sets.items()}
+    say("base model: entity F1 " + ", ".join(f"{k} {v['f1']:.4f}" for k, v in base_scores.items()))
 
     db_path = work / "live.db"
     stream_path = STREAM_PATH
@@ -435,7 +502,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         url = f"sqlite:///{arm_db}"
         data_dir = arm_dir / "data"
         (data_dir / "nlu").mkdir(parents=True)
-        shutil.copy(base_dir / "base.yml", data_dir / "nlu" / "base.yml")
+        shutil.copy(base_file, data_dir / "nlu" / "base.yml")
         console = ConsoleReviewer(url, data_dir)
         chosen = choose(console)
         for message_id in chosen:
@@ -445,17 +512,29 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         say(f"{arm} N={n}: corrected {len(chosen)} through the console API (mean doubt {mean_doubt:.3f}); "
             f"export: {exported.train_count} to training, {exported.heldout_count} held out, "
             f"{exported.skipped_training_duplicates} already in the data; retraining")
-        model = work / "models" / f"{arm}-{n}.tar.gz"
-        if args.resume and model.exists():
-            say(f"resuming: {model} is already trained")
-        else:
-            model = train_nlu(config_path, data_dir, work / "models", f"{arm}-{n}", arm_dir / "train.log")
-        f1 = entity_f1(model, validation, schema)
-        say(f"{arm} N={n}: QueryNER validation entity F1 {f1['f1']:.4f}")
+        runs: Dict[str, List[List[Counts]]] = {name: [] for name in eval_sets}
+        per_seed: Dict[str, List[float]] = {name: [] for name in eval_sets}
+        for train_seed, seed_config in seed_configs.items():
+            name = f"{arm}-{n}" if train_seed == default_seed else f"{arm}-{n}-seed{train_seed}"
+            model = work / "models" / f"{name}.tar.gz"
+            if args.resume and model.exists():
+                say(f"resuming: {model} is already trained")
+            else:
+                log_path = arm_dir / f"train-{train_seed}.log"
+                model = train_nlu(seed_config, data_dir, work / "models", name, log_path)
+            for set_name, eval_set in eval_sets.items():
+                counts = entity_counts(model, eval_set)
+                runs[set_name].append(counts)
+                per_seed[set_name].append(micro_f1(counts))
+            say(f"{name}: entity F1 " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in per_seed.items()))
         db.reset_engines()
-        return {**f1, "mean_doubt": mean_doubt, "exported_train": exported.train_count,
-                "exported_heldout": exported.heldout_count}
+        arm_counts[(arm, n)] = {set_name: pooled(r) for set_name, r in runs.items()}
+        scores = {set_name: {**prf(arm_counts[(arm, n)][set_name]), "per_seed_f1": per_seed[set_name]}
+                  for set_name in eval_sets}
+        return {**scores["validation"], "scores": scores, "mean_doubt": mean_doubt,
+                "exported_train": exported.train_count, "exported_heldout": exported.heldout_count}
 
+    arm_counts: Dict[Tuple[str, int], Dict[str, List[Counts]]] = {}
     results: List[Dict[str, Any]] = []
     paths = {"stream": stream_path, "export": "learning.export.export_reviewed",
              "doubt_first": "console API GET /api/queue?state=unreviewed (the queue's own order)",
@@ -470,25 +549,44 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
                     lambda console, n=n, seed=seed: random_first([i for i, _ in labelled], n, seed))
             for seed in random_seeds
         ]
-        random_f1 = [arm["f1"] for arm in row["random"]]
-        row["random_mean_f1"] = sum(random_f1) / len(random_f1)
-        row["delta"] = row["doubt_first"]["f1"] - row["random_mean_f1"]
-        row["delta_vs_best_random"] = row["doubt_first"]["f1"] - max(random_f1)
+        row["comparison"] = {}
+        for set_name in eval_sets:
+            random_f1 = [arm["scores"][set_name]["f1"] for arm in row["random"]]
+            interval = paired_bootstrap(arm_counts[("doubt_first", n)][set_name],
+                                        [arm_counts[(f"random{seed}", n)][set_name] for seed in random_seeds],
+                                        rounds=args.bootstrap, seed=args.seed)
+            row["comparison"][set_name] = {
+                "doubt_first_f1": row["doubt_first"]["scores"][set_name]["f1"], "random_f1": random_f1,
+                "random_mean_f1": sum(random_f1) / len(random_f1), "delta": interval["difference"],
+                "delta_vs_best_random": row["doubt_first"]["scores"][set_name]["f1"] - max(random_f1),
+                "bootstrap": interval,
+            }
         results.append(row)
 
     wall = time.time() - started_wall
     seeds_text = ", ".join(str(seed) for seed in random_seeds)
-    print(f"\n| N | doubt-first F1 | random F1 (draws {seeds_text}) | random mean | delta vs mean | "
-          f"delta vs best draw |\n|---|---|---|---|---|---|")
-    print(f"| 0 (base) | {base_f1['f1']:.4f} | {base_f1['f1']:.4f} | {base_f1['f1']:.4f} | 0 | 0 |")
-    for row in results:
-        draws = " / ".join(f"{arm['f1']:.4f}" for arm in row["random"])
-        print(f"| {row['n']} | {row['doubt_first']['f1']:.4f} | {draws} | {row['random_mean_f1']:.4f} | "
-              f"{row['delta']:+.4f} | {row['delta_vs_best_random']:+.4f} |")
+    seeds_note = ", ".join(str(seed) for seed in train_seeds)
+    for set_name in eval_sets:
+        print(f"\n{set_name} entity F1 (training seeds {seeds_note}, pooled; 95% paired bootstrap interval "
+              f"of doubt-first minus the random mean over {args.bootstrap} resamples of the queries)")
+        print(f"| N | doubt-first | random (draws {seeds_text}) | random mean | delta vs mean | "
+              f"95% interval | share of resamples ahead | delta vs best draw |")
+        print("|---|---|---|---|---|---|---|---|")
+        base_f1 = base_scores[set_name]["f1"]
+        print(f"| 0 (base) | {base_f1:.4f} | | | | | | |")
+        for row in results:
+            c = row["comparison"][set_name]
+            draws = " / ".join(f"{f1:.4f}" for f1 in c["random_f1"])
+            interval = c["bootstrap"]
+            print(f"| {row['n']} | {c['doubt_first_f1']:.4f} | {draws} | {c['random_mean_f1']:.4f} | "
+                  f"{c['delta']:+.4f} | {interval['low']:+.4f} .. {interval['high']:+.4f} | "
+                  f"{interval['share_ahead']:.2f} | {c['delta_vs_best_random']:+.4f} |")
     report = {
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-        "recipe": recipe_text, "epochs": args.epochs, "base_examples": len(base), "queries": len(texts),
-        "seed": args.seed, "random_draw_seeds": random_seeds, "paths": paths, "base": base_f1,
+        "recipe": recipe_text, "epochs": args.epochs, "base_examples": base_count, "queries": len(texts),
+        "seed": args.seed, "random_draw_seeds": random_seeds, "train_seeds": train_seeds, "paths": paths,
+        "base": base_scores["validation"], "base_scores": base_scores,
+        "eval_sets": {name: len(eval_set.examples) for name, eval_set in eval_sets.items()},
         "results": results,
         "wall_seconds": wall, "load_average_start": load_start, "load_average_end": os.getloadavg(),
         "validation_queries": len(validation.examples),

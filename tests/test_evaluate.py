@@ -10,7 +10,16 @@ import pytest
 from common.stats import percentile
 from nlu.tools.evaluate import EvalSet, GoldExample, ParsedExample, load_bio_set, markdown_report, score
 from nlu.tools.import_bio import TypeMapping
-from nlu.tools.metrics import accuracy, confusion_matrix, expected_calibration_error, macro_f1, span_prf
+from nlu.tools.metrics import (
+    accuracy,
+    confusion_matrix,
+    expected_calibration_error,
+    macro_f1,
+    micro_f1,
+    paired_bootstrap,
+    span_counts,
+    span_prf,
+)
 
 MAPPING_ENTITIES = {"core_product_type": "product_type", "creator": "brand", "color": "color"}
 
@@ -27,6 +36,33 @@ def test_span_prf_is_strict_about_boundaries_and_type() -> None:
     assert result["per_type"]["brand"]["support"] == 1 and result["per_type"]["brand"]["recall"] == 0.0
     # micro: tp 1, fp 2, fn 2 -> P = R = F1 = 1/3
     assert result["micro"]["f1"] == pytest.approx(1 / 3)
+
+
+def test_span_counts_per_example_sum_to_span_prf_micro() -> None:
+    gold = [[(0, 3, "color"), (4, 9, "product_type")], [(0, 4, "brand")], []]
+    predicted = [[(0, 3, "color"), (4, 8, "product_type")], [(0, 4, "color")], [(0, 2, "size")]]
+    counts = span_counts(gold, predicted)
+    assert counts == [(1, 1, 1), (0, 1, 1), (0, 1, 0)]
+    assert micro_f1(counts) == pytest.approx(span_prf(gold, predicted)["micro"]["f1"])
+    assert micro_f1([]) == 0.0
+
+
+def test_paired_bootstrap_separates_a_real_gain_from_none() -> None:
+    # 200 queries of one span each: the baselines get 100 right; the model gets those and 40 more.
+    baseline = [(1, 0, 0)] * 100 + [(0, 1, 1)] * 100
+    better = [(1, 0, 0)] * 140 + [(0, 1, 1)] * 60
+    gain = paired_bootstrap(better, [baseline, baseline], rounds=500, seed=1)
+    assert gain["difference"] == pytest.approx(0.2)
+    assert 0 < gain["low"] <= 0.2 <= gain["high"] and gain["share_ahead"] == 1.0
+    # the same model against itself: no difference in any resample, never ahead
+    same = paired_bootstrap(baseline, [baseline], rounds=200, seed=1)
+    assert same["difference"] == same["low"] == same["high"] == 0.0 and same["share_ahead"] == 0.0
+    # swapping which queries a model gets right, at equal totals: the interval straddles zero
+    swapped = [(0, 1, 1)] * 100 + [(1, 0, 0)] * 100
+    tie = paired_bootstrap(swapped, [baseline], rounds=500, seed=1)
+    assert tie["difference"] == 0.0 and tie["low"] < 0 < tie["high"] and 0.3 < tie["share_ahead"] < 0.7
+    with pytest.raises(ValueError):
+        paired_bootstrap(better, [baseline[:10]])
 
 
 def test_accuracy_macro_f1_and_confusion() -> None:

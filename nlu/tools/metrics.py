@@ -1,10 +1,13 @@
-"""The evaluation's metrics, as pure functions: strict span P/R/F1, accuracy, macro-F1, confusion, ECE."""
+"""The evaluation's metrics, as pure functions: strict span P/R/F1, accuracy, macro-F1, confusion, ECE,
+and a paired bootstrap for comparing models on the same examples."""
 
 from __future__ import annotations
 
+import random
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 Span = Tuple[int, int, str]  # (start, end, entity type)
+Counts = Tuple[int, int, int]  # (true positives, false positives, false negatives) of one example
 ScoredSpan = Tuple[int, int, str, float]  # (start, end, entity type, confidence)
 
 
@@ -33,6 +36,52 @@ def span_prf(gold: Sequence[Iterable[Span]], predicted: Sequence[Iterable[Span]]
     per_type = {name: prf(**c) for name, c in sorted(counts.items())}
     totals = {key: sum(c[key] for c in counts.values()) for key in ("tp", "fp", "fn")}
     return {"per_type": per_type, "micro": prf(**totals)}
+
+
+def span_counts(gold: Sequence[Iterable[Span]], predicted: Sequence[Iterable[Span]]) -> List[Counts]:
+    """Per example (tp, fp, fn) of strict spans, as `span_prf` counts them: summed, they give its micro F1."""
+    out: List[Counts] = []
+    for gold_spans, predicted_spans in zip(gold, predicted, strict=True):
+        gold_set, predicted_set = set(gold_spans), set(predicted_spans)
+        true_positives = len(gold_set & predicted_set)
+        out.append((true_positives, len(predicted_set) - true_positives, len(gold_set) - true_positives))
+    return out
+
+
+def micro_f1(counts: Iterable[Counts]) -> float:
+    """Micro F1 of summed per-example counts (2tp / (2tp + fp + fn)); 0.0 when there is nothing."""
+    tp = fp = fn = 0
+    for a, b, c in counts:
+        tp, fp, fn = tp + a, fp + b, fn + c
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+
+
+def paired_bootstrap(
+    model: Sequence[Counts], baselines: Sequence[Sequence[Counts]], rounds: int = 2000, seed: int = 0
+) -> Dict[str, float]:
+    """How sure is "model beats the baselines' mean micro F1" on these examples?
+
+    Resamples the examples with replacement (the same draw for every model, so the comparison is paired)
+    and recomputes F1(model) - mean F1(baselines) each round. Returns the observed difference, the 2.5 and
+    97.5 percentiles of the resampled ones, and the share of rounds where the model was ahead: a
+    difference whose interval straddles 0 is within what another sample of queries could reverse.
+    """
+    size = len(model)
+    if size == 0 or not baselines or any(len(b) != size for b in baselines):
+        raise ValueError("paired_bootstrap needs the same non-empty examples for every model")
+
+    def difference(index: Sequence[int]) -> float:
+        ours = micro_f1(model[i] for i in index)
+        return ours - sum(micro_f1(b[i] for i in index) for b in baselines) / len(baselines)
+
+    rng = random.Random(seed)
+    draws = sorted(difference([rng.randrange(size) for _ in range(size)]) for _ in range(rounds))
+    return {
+        "difference": difference(range(size)),
+        "low": draws[int(0.025 * (rounds - 1))],
+        "high": draws[int(0.975 * (rounds - 1))],
+        "share_ahead": sum(d > 0 for d in draws) / rounds,
+    }
 
 
 def accuracy(gold: Sequence[Any], predicted: Sequence[Any]) -> float:
