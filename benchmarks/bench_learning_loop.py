@@ -47,7 +47,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import yaml
 
@@ -58,9 +58,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from bot.launcher import BotProcesses, child_env, venv_bin  # noqa: E402
 from bot.training_config import shrink_epochs  # noqa: E402
 from nlu.pipeline_config import attribute_schema_of  # noqa: E402
-from nlu.tools.evaluate import load_bio_set, parse_all  # noqa: E402
+from nlu.tools.evaluate import judged_spans, load_bio_set, parse_all  # noqa: E402
 from nlu.tools.import_bio import DEFAULT_MAPPING, character_spans, convert, load_mapping, read_jsonl  # noqa: E402
-from nlu.tools.metrics import Counts, micro_f1, paired_bootstrap, span_counts  # noqa: E402
+from nlu.tools.metrics import Counts, micro_f1, paired_bootstrap, prf, span_counts, summed  # noqa: E402
 from nlu.tools.validate_data import Example, load_examples, normalise_for_dedup  # noqa: E402
 
 QUERYNER = PROJECT_ROOT.parent / "shared" / "datasets" / "queryner"
@@ -213,26 +213,16 @@ def train_nlu(config: Path, data: Path, out: Path, name: str, log_path: Path) ->
 def entity_counts(model: Path, eval_set: Any) -> List[Counts]:
     """Per query (tp, fp, fn) of a model's entity spans on an evaluation set, the types it judges only
     (nlu/tools/evaluate.py's scoring: summed, they give its entity micro-F1)."""
-    parsed = parse_all(str(model), [ex.text for ex in eval_set.examples])
-    keep = eval_set.entity_types
-    return span_counts([[s for s in ex.entities if keep is None or s[2] in keep] for ex in eval_set.examples],
-                       [[s for s in p.entities if keep is None or s[2] in keep] for p in parsed])
-
-
-def prf(counts: Sequence[Counts]) -> Dict[str, float]:
-    """Micro precision / recall / F1 of summed per-query counts."""
-    tp, fp, fn = (sum(c[k] for c in counts) for k in range(3))
-    return {"precision": tp / (tp + fp) if tp + fp else 0.0, "recall": tp / (tp + fn) if tp + fn else 0.0,
-            "f1": micro_f1(counts)}
+    return span_counts(*judged_spans(eval_set, parse_all(str(model), [ex.text for ex in eval_set.examples])))
 
 
 def pooled(runs: Sequence[Sequence[Counts]]) -> List[Counts]:
     """One model's counts summed over its training seeds, query by query (the bootstrap's unit stays
     the query; the F1 of the pooled counts is the seeds' F1 as one larger evaluation)."""
-    return [tuple(sum(run[q][k] for run in runs) for k in range(3)) for q in range(len(runs[0]))]
+    return [summed(by_seed) for by_seed in zip(*runs, strict=True)]
 
 
-def dev_split(queries: Sequence[Any], taken: Any, size: int, path: Path) -> Path:
+def dev_split(queries: Iterable[Tuple[Any, str]], taken: Set[str], size: int, path: Path) -> Path:
     """A development split of QueryNER train for a second opinion: the next `size` distinct queries of the
     seeded order that are neither streamed nor in the validation split (`taken`: their keys), as BIO JSONL."""
     lines = []
@@ -474,7 +464,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         dev_path = dev_split(keyed, set(golds) | validation_keys, args.dev_queries, work / "dev.jsonl")
         eval_sets["dev"] = load_bio_set(dev_path, mapping, list(schema))
         say(f"dev split: {len(eval_sets['dev'].examples)} QueryNER train queries outside the stream")
-    base_scores = {name: prf(entity_counts(base_model, eval_set)) for name, eval_set in eval_sets.items()}
+    base_scores = {name: prf(*summed(entity_counts(base_model, eval_set)))
+                   for name, eval_set in eval_sets.items()}
     say("base model: entity F1 " + ", ".join(f"{k} {v['f1']:.4f}" for k, v in base_scores.items()))
 
     db_path = work / "live.db"
@@ -529,8 +520,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
             say(f"{name}: entity F1 " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in per_seed.items()))
         db.reset_engines()
         arm_counts[(arm, n)] = {set_name: pooled(r) for set_name, r in runs.items()}
-        scores = {set_name: {**prf(arm_counts[(arm, n)][set_name]), "per_seed_f1": per_seed[set_name]}
-                  for set_name in eval_sets}
+        scores = {set_name: {**prf(*summed(counts)), "per_seed_f1": per_seed[set_name]}
+                  for set_name, counts in arm_counts[(arm, n)].items()}
         return {**scores["validation"], "scores": scores, "mean_doubt": mean_doubt,
                 "exported_train": exported.train_count, "exported_heldout": exported.heldout_count}
 

@@ -187,11 +187,19 @@ def train(config: Path, data: Path, domain: Path, out: Path, name: str) -> Tuple
     return str(model), time.perf_counter() - started
 
 
+def judged_spans(
+    eval_set: EvalSet, parsed: Sequence[ParsedExample]
+) -> Tuple[List[List[Span]], List[List[Span]]]:
+    """Gold and predicted spans per example, of the entity types the set can judge only."""
+    keep = eval_set.entity_types
+    gold = [[s for s in ex.entities if keep is None or s[2] in keep] for ex in eval_set.examples]
+    predicted = [[s for s in p.entities if keep is None or s[2] in keep] for p in parsed]
+    return gold, predicted
+
+
 def score(eval_set: EvalSet, parsed: Sequence[ParsedExample], schema: Mapping[str, Sequence[str]]) -> Dict:
     """All metrics of one model on one evaluation set."""
-    keep = eval_set.entity_types
-    gold_spans = [[s for s in ex.entities if keep is None or s[2] in keep] for ex in eval_set.examples]
-    predicted_spans = [[s for s in p.entities if keep is None or s[2] in keep] for p in parsed]
+    gold_spans, predicted_spans = judged_spans(eval_set, parsed)
     seconds = [p.seconds * 1000 for p in parsed]
     result: Dict[str, Any] = {
         "examples": len(eval_set.examples),

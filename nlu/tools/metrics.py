@@ -27,15 +27,25 @@ def span_prf(gold: Sequence[Iterable[Span]], predicted: Sequence[Iterable[Span]]
         for span in gold_set - predicted_set:
             bucket(span[2])["fn"] += 1
 
-    def prf(tp: int, fp: int, fn: int) -> Dict[str, float]:
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        return {"precision": precision, "recall": recall, "f1": f1, "support": tp + fn}
-
     per_type = {name: prf(**c) for name, c in sorted(counts.items())}
     totals = {key: sum(c[key] for c in counts.values()) for key in ("tp", "fp", "fn")}
     return {"per_type": per_type, "micro": prf(**totals)}
+
+
+def prf(tp: int, fp: int, fn: int) -> Dict[str, float]:
+    """Precision, recall, F1 and support of span counts (0.0 where a ratio has nothing to divide)."""
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "support": tp + fn}
+
+
+def summed(counts: Iterable[Counts]) -> Counts:
+    """Per-example counts added up: the micro totals."""
+    tp = fp = fn = 0
+    for a, b, c in counts:
+        tp, fp, fn = tp + a, fp + b, fn + c
+    return tp, fp, fn
 
 
 def span_counts(gold: Sequence[Iterable[Span]], predicted: Sequence[Iterable[Span]]) -> List[Counts]:
@@ -49,11 +59,8 @@ def span_counts(gold: Sequence[Iterable[Span]], predicted: Sequence[Iterable[Spa
 
 
 def micro_f1(counts: Iterable[Counts]) -> float:
-    """Micro F1 of summed per-example counts (2tp / (2tp + fp + fn)); 0.0 when there is nothing."""
-    tp = fp = fn = 0
-    for a, b, c in counts:
-        tp, fp, fn = tp + a, fp + b, fn + c
-    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+    """Micro F1 of summed per-example counts; 0.0 when there is nothing."""
+    return prf(*summed(counts))["f1"]
 
 
 def paired_bootstrap(
