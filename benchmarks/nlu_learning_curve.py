@@ -4,8 +4,9 @@
         [--learning-rate 1e-4] [--seed 42] [--entity-decoder crf] [--no-cue-fusion]
 
 `--data` and `--eval` may be given several times (e.g. `--data data/nlu --data data/imported` and
-`--eval tests/data/heldout_nlu.yml --eval /tmp/queryner_val.yml`, the QueryNER validation split converted by
-`python -m nlu.tools.import_bio`); every evaluation file is scored after every epoch.
+`--eval tests/data/heldout_nlu.yml --eval ../shared/datasets/queryner/validation.jsonl`); every evaluation
+file is scored after every epoch, a BIO JSONL file as `python -m nlu.tools.evaluate --bio` scores it (the
+importer's type mapping; only mapped types judged).
 
 Trains `nlu.training.train_model` directly (no Rasa graph) with the settings of config.yml's
 JointShoppingNLU step over the component's defaults (flags override both), and scores the evaluation file
@@ -32,8 +33,8 @@ from nlu.component import JointShoppingNLU, joint_config_for, parse_texts, train
 from nlu.encoder import Encoder  # noqa: E402
 from nlu.modeling_joint import JointShoppingModel  # noqa: E402
 from nlu.pipeline_config import attribute_schema, joint_step  # noqa: E402
-from nlu.tools.evaluate import EvalSet, load_rasa_set  # noqa: E402
-from nlu.tools.metrics import macro_f1, span_prf  # noqa: E402
+from nlu.tools.evaluate import EvalSet, ParsedExample, load_bio_set, load_rasa_set, score  # noqa: E402
+from nlu.tools.import_bio import DEFAULT_MAPPING, load_mapping  # noqa: E402
 from nlu.training import set_seed, train_model  # noqa: E402
 
 DEFAULT_EVAL = PROJECT_ROOT / "tests" / "data" / "heldout_nlu.yml"
@@ -42,31 +43,38 @@ DEFAULT_EVAL = PROJECT_ROOT / "tests" / "data" / "heldout_nlu.yml"
 def scores(
     model: JointShoppingModel, encoder: Encoder, eval_set: EvalSet, settings: Mapping[str, Any]
 ) -> str:
+    """One line of figures, scored by `nlu.tools.evaluate.score` (a BIO set judges its mapped types only)."""
     texts = [example.text for example in eval_set.examples]
     predictions = [
         p
         for start in range(0, len(texts), 64)
         for p in parse_texts(model, encoder, texts[start : start + 64], settings)
     ]
-    entities = span_prf(
-        [example.entities for example in eval_set.examples],
-        [[(e["start"], e["end"], e["entity"]) for e in p.entities] for p in predictions],
-    )["micro"]
-    gold_intents = [example.intent for example in eval_set.examples]
-    intent = sum(p.intent_ranking[0][0] == gold for p, gold in zip(predictions, gold_intents, strict=True))
-    intent /= max(1, len(texts))
-    attribute_f1 = [
-        macro_f1(
-            [example.attributes[name] for example in eval_set.examples],
-            [p.attributes[name].value for p in predictions],
-            list(values),
+    parsed = [
+        ParsedExample(
+            intent=p.intent_ranking[0][0] if p.intent_ranking else None,
+            intent_confidence=p.intent_ranking[0][1] if p.intent_ranking else 0.0,
+            entities=[(e["start"], e["end"], e["entity"]) for e in p.entities],
+            attributes={name: (a.value, a.confidence) for name, a in p.attributes.items()},
+            seconds=0.0,
         )
-        for name, values in model.config.attributes.items()
+        for p in predictions
     ]
-    return (
-        f"entity P {entities['precision']:.3f} R {entities['recall']:.3f} F1 {entities['f1']:.4f}  "
-        f"intent acc {intent:.3f}  attribute macro-F1 {sum(attribute_f1) / len(attribute_f1):.3f}"
-    )
+    result = score(eval_set, parsed, model.config.attributes)
+    entities = result["entities"]["micro"]
+    line = f"entity P {entities['precision']:.3f} R {entities['recall']:.3f} F1 {entities['f1']:.4f}"
+    if "intent" in result:
+        line += f"  intent acc {result['intent']['accuracy']:.3f}"
+    if "attributes" in result:
+        line += f"  attribute macro-F1 {result['attributes']['macro_f1']:.3f}"
+    return line
+
+
+def load_eval_set(path: Path, schema: Mapping[str, Sequence[str]]) -> EvalSet:
+    """Rasa NLU YAML, or BIO JSONL (e.g. QueryNER) read through the importer's default type mapping."""
+    if path.suffix == ".jsonl":
+        return load_bio_set(path, load_mapping(DEFAULT_MAPPING), list(schema))
+    return load_rasa_set(path, schema)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> List[float]:
@@ -97,7 +105,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[float]:
     data_paths = args.data or [PROJECT_ROOT / "data" / "nlu"]
     messages = [m for path in data_paths for m in load_data(str(path)).intent_examples if m.get("text")]
     examples = training_examples(messages, schema)
-    eval_sets = {path.name: load_rasa_set(path, schema) for path in args.eval or [DEFAULT_EVAL]}
+    eval_sets = {path.name: load_eval_set(path, schema) for path in args.eval or [DEFAULT_EVAL]}
     print(
         f"{len(examples)} examples from {', '.join(map(str, data_paths))}; scoring "
         + ", ".join(f"{len(s.examples)} of {name}" for name, s in eval_sets.items()),
