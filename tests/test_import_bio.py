@@ -150,3 +150,20 @@ def test_queryner_validation_imports_and_spans_match_source_tokens(tmp_path: Pat
     assert checked > 800
     with_attributes = [m for m in messages if (m.get(METADATA) or {}).get(METADATA_EXAMPLE)]
     assert len(with_attributes) > 50
+
+
+def test_imported_file_names_the_licence_beside_its_source(tmp_path: Path) -> None:
+    source = _jsonl(tmp_path / "q.jsonl", [{"tokens": ["red", "mug"], "tags": ["B-color", "B-core_product_type"]}])
+    (tmp_path / "LICENSE").write_text("MIT License\n\nCopyright (c) 2024 Some Lab\n\nPermission is ...\n")
+    out = tmp_path / "imported.yml"
+    run = subprocess.run(
+        [sys.executable, "-m", "nlu.tools.import_bio", str(source), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    header = out.read_text(encoding="utf-8").splitlines()[:3]
+    assert any("MIT License" in line and "Copyright (c) 2024 Some Lab" in line for line in header)
+    assert [m.get("text") for m in _read(out.read_text(encoding="utf-8"))] == ["red mug"]

@@ -187,9 +187,27 @@ def character_spans(converted: Converted) -> List[Tuple[int, int, str]]:
     return [(offsets[start][0], offsets[end - 1][1], kind) for start, end, kind in converted.entities]
 
 
-def to_yaml(converted: Sequence[Converted], intent: str, source: str) -> str:
+def licence_note(source: Path) -> List[str]:
+    """The licence beside the source data (its LICENSE's title and copyright lines), as header comments.
+
+    Imported data carries its attribution wherever it goes (a training run's data folder, a model
+    built from it), so whoever finds the file knows whose labels it holds and on what terms.
+    """
+    licence = source.parent / "LICENSE"
+    if not licence.is_file():
+        return []
+    wanted = [
+        line.strip()
+        for line in licence.read_text(encoding="utf-8", errors="replace").splitlines()[:8]
+        if line.strip() and (line.strip().lower().endswith("license") or "copyright" in line.lower())
+    ]
+    return [f"# Licence: {licence} ({'; '.join(wanted)})"] if wanted else [f"# Licence: {licence}"]
+
+
+def to_yaml(converted: Sequence[Converted], intent: str, source: str, header: Sequence[str] = ()) -> str:
     lines = [
         f"# Imported by `python -m nlu.tools.import_bio` from {source}. Not hand-written; do not commit.",
+        *header,
         'version: "3.1"',
         "nlu:",
         f"- intent: {intent}",
@@ -258,7 +276,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if out.is_relative_to(PROJECT_ROOT) and not out.is_relative_to(IMPORT_DIR):
         print(f"warning: {args.out} is inside the repository but not in data/imported/ (git-ignored)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(to_yaml(converted, mapping.intent, str(args.input)), encoding="utf-8")
+    out.write_text(
+        to_yaml(converted, mapping.intent, str(args.input), licence_note(args.input)), encoding="utf-8"
+    )
     print(f"{stats['queries']} queries -> {stats['examples']} examples in {args.out}")
     for key in sorted(k for k in stats if ":" in k):
         print(f"  {key}: {stats[key]}")
