@@ -34,6 +34,17 @@ def _read(yaml_text: str):
     return RasaYAMLReader().reads(yaml_text).training_examples
 
 
+def _import(source: Path, out: Path) -> subprocess.CompletedProcess:
+    """The importer as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "nlu.tools.import_bio", str(source), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_jsonl_import_maps_types_turns_department_into_attributes_and_drops_unmapped(tmp_path: Path) -> None:
     source = _jsonl(
         tmp_path / "q.jsonl",
@@ -105,13 +116,7 @@ def test_bad_input_names_file_and_line(tmp_path: Path) -> None:
     bad.write_text(lines, encoding="utf-8")
     with pytest.raises(BioImportError, match=r"bad.jsonl:2: 2 tokens but 1 tags"):
         list(read_jsonl(bad))
-    run = subprocess.run(
-        [sys.executable, "-m", "nlu.tools.import_bio", str(bad), "--out", str(tmp_path / "o.yml")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = _import(bad, tmp_path / "o.yml")
     assert run.returncode == 1 and "bad.jsonl:2" in run.stderr and "Traceback" not in run.stderr
 
 
@@ -119,13 +124,7 @@ def test_queryner_validation_imports_and_spans_match_source_tokens(tmp_path: Pat
     if not QUERYNER_VALIDATION.exists():
         pytest.skip("../shared/datasets/queryner is not available")
     out = tmp_path / "queryner_validation.yml"
-    run = subprocess.run(
-        [sys.executable, "-m", "nlu.tools.import_bio", str(QUERYNER_VALIDATION), "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = _import(QUERYNER_VALIDATION, out)
     assert run.returncode == 0, run.stderr
     messages = _read(out.read_text(encoding="utf-8"))
     lines = QUERYNER_VALIDATION.read_text(encoding="utf-8").splitlines()
@@ -153,16 +152,11 @@ def test_queryner_validation_imports_and_spans_match_source_tokens(tmp_path: Pat
 
 
 def test_imported_file_names_the_licence_beside_its_source(tmp_path: Path) -> None:
-    source = _jsonl(tmp_path / "q.jsonl", [{"tokens": ["red", "mug"], "tags": ["B-color", "B-core_product_type"]}])
+    record = {"tokens": ["red", "mug"], "tags": ["B-color", "B-core_product_type"]}
+    source = _jsonl(tmp_path / "q.jsonl", [record])
     (tmp_path / "LICENSE").write_text("MIT License\n\nCopyright (c) 2024 Some Lab\n\nPermission is ...\n")
     out = tmp_path / "imported.yml"
-    run = subprocess.run(
-        [sys.executable, "-m", "nlu.tools.import_bio", str(source), "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = _import(source, out)
     assert run.returncode == 0, run.stderr
     header = out.read_text(encoding="utf-8").splitlines()[:3]
     assert any("MIT License" in line and "Copyright (c) 2024 Some Lab" in line for line in header)
