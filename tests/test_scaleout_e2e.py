@@ -32,7 +32,7 @@ pytest_plugins = ["tests.services"]
 
 SHOPPERS = 50
 REST_TOKEN = "a test REST token of the scale-out test"
-TURNS = ["running shoes for men", "under 100", "show me the first one", "add it to my cart in size 10"]
+TURNS = ["running shoes for men", "under 100", "tell me about the first one", "add it to my cart in size 10"]
 TURN_TIMEOUT_S = 120.0
 
 
@@ -186,7 +186,7 @@ def test_a_conversation_moves_to_the_other_instance_when_its_own_is_killed(
             return reply.json()
 
         say("running shoes for men")
-        say("show me the first one")
+        say("tell me about the first one")
         session_id = session.split(".")[0]
         served = {r.upstream for r in read_access_log(cluster.access_log) if r.session == session_id}
         assert len(served) == 1, served
@@ -207,5 +207,5 @@ def test_a_conversation_moves_to_the_other_instance_when_its_own_is_killed(
     last = records[-1]
     assert last.upstream.split(",")[-1].strip() not in served, "the message went to the killed instance"
     user_texts = [value for kind, value in stored_events(postgres_url, [sender])[sender] if kind == "user"]
-    assert user_texts == ["running shoes for men", "show me the first one", "add it to my cart in size 10"]
+    assert user_texts == ["running shoes for men", "tell me about the first one", "add it to my cart in size 10"]
     assert cart_lines(postgres_url).get(sender) == [("10", 1)]
