@@ -29,6 +29,7 @@ import torch
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from common.schema import normalise_attribute_value  # noqa: E402
 from nlu.component import JointShoppingNLU, joint_config_for, parse_texts, training_examples  # noqa: E402
 from nlu.encoder import Encoder  # noqa: E402
 from nlu.modeling_joint import JointShoppingModel  # noqa: E402
@@ -55,7 +56,7 @@ def scores(
             intent=p.intent_ranking[0][0] if p.intent_ranking else None,
             intent_confidence=p.intent_ranking[0][1] if p.intent_ranking else 0.0,
             entities=[(e["start"], e["end"], e["entity"]) for e in p.entities],
-            attributes={name: (a.value, a.confidence) for name, a in p.attributes.items()},
+            attributes={name: (normalise_attribute_value(a.value), a.confidence) for name, a in p.attributes.items()},
             seconds=0.0,
         )
         for p in predictions
