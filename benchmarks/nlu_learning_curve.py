@@ -56,7 +56,9 @@ def scores(
             intent=p.intent_ranking[0][0] if p.intent_ranking else None,
             intent_confidence=p.intent_ranking[0][1] if p.intent_ranking else 0.0,
             entities=[(e["start"], e["end"], e["entity"]) for e in p.entities],
-            attributes={name: (normalise_attribute_value(a.value), a.confidence) for name, a in p.attributes.items()},
+            attributes={
+                name: (normalise_attribute_value(a.value), a.confidence) for name, a in p.attributes.items()
+            },
             seconds=0.0,
         )
         for p in predictions
