@@ -207,5 +207,7 @@ def test_a_conversation_moves_to_the_other_instance_when_its_own_is_killed(
     last = records[-1]
     assert last.upstream.split(",")[-1].strip() not in served, "the message went to the killed instance"
     user_texts = [value for kind, value in stored_events(postgres_url, [sender])[sender] if kind == "user"]
-    assert user_texts == ["running shoes for men", "tell me about the first one", "add it to my cart in size 10"]
+    assert user_texts == [
+        "running shoes for men", "tell me about the first one", "add it to my cart in size 10"
+    ]
     assert cart_lines(postgres_url).get(sender) == [("10", 1)]
