@@ -18,7 +18,8 @@ from rasa.shared.core.events import BotUttered, UserUttered
 from sqlalchemy.exc import SQLAlchemyError
 
 from learning.db import get_engine
-from ops.handoff_store import CLAIMED, held_by, latest_handoff
+from ops.handoff_settings import DEFAULT_IDLE_MINUTES, handoff_settings
+from ops.handoff_store import CLAIMED, held_by, latest_handoff, note_activity
 from ops.handoff_view import AGENT_KEY
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,16 @@ logger = logging.getLogger(__name__)
 STATUS_TYPE = "handoff_status"
 # The most agent messages one poll returns.
 MAX_UPDATES = 50
+
+
+def idle_s() -> Optional[float]:
+    """How long a held conversation may sit without a message; a bad setting is logged, not raised at
+    the shopper (the console and the action server refuse it at start)."""
+    try:
+        return handoff_settings().idle_s
+    except ValueError:
+        logger.warning("handoff.bad_settings", exc_info=True)
+        return DEFAULT_IDLE_MINUTES * 60
 
 
 def agent_of(event: BotUttered) -> Optional[str]:
@@ -46,7 +57,7 @@ async def held_reply(
     """None when the bot should answer; when an agent holds the conversation, the message is stored in
     the tracker without running the bot and the webhook answers with the handoff's status only."""
     try:
-        holder = await asyncio.to_thread(held_by, get_engine(), sender)
+        holder = await asyncio.to_thread(held_by, get_engine(), sender, idle_s())
     except SQLAlchemyError:  # the queue cannot be read: better the bot answers than nobody does
         logger.warning("handoff.held_check_failed", exc_info=True)
         return None
@@ -65,6 +76,7 @@ async def held_reply(
         tracker = await rasa_agent.tracker_store.get_or_create_tracker(sender)
         tracker.update(event)
         await rasa_agent.tracker_store.save(tracker)
+    await asyncio.to_thread(note_activity, get_engine(), sender)
     logger.info("handoff.held_message agent=%s chars=%d", holder, len(text))
     return [status_message(sender, CLAIMED, holder)]
 
@@ -90,7 +102,7 @@ def agent_messages(events: List[Any], after: float) -> List[Dict[str, Any]]:
 
 async def updates(rasa_agent: Any, sender: str, after: float) -> Dict[str, Any]:
     """What the polling widget needs: the latest handoff's state and agent, and new agent messages."""
-    handoff = await asyncio.to_thread(latest_handoff, get_engine(), sender)
+    handoff = await asyncio.to_thread(latest_handoff, get_engine(), sender, idle_s())
     tracker = await rasa_agent.tracker_store.retrieve(sender)
     messages = agent_messages(list(tracker.events) if tracker is not None else [], after)
     return {

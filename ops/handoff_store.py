@@ -5,6 +5,11 @@ the Rasa server's web chat channel (which keeps the bot silent while an agent ho
 the console (where agents claim and close) share one truth. A conversation has at most one open
 handoff (a partial unique index), and a claim is one conditional UPDATE, so two agents can never both
 hold it: the second gets `HandoffConflictError`.
+
+A claimed conversation nobody writes in for `idle_s` (an agent who left without handing back) goes
+back to the bot by itself (`release_idle`, run whenever the queue or a held conversation is read), so a
+shopper is never left talking to no one. A waiting one stays: out of hours the shopper was promised an
+answer when the team is back.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import List, Optional, Tuple
 
 from sqlalchemy import (
@@ -23,14 +28,16 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    func,
     insert,
+    inspect,
     or_,
     select,
     text,
     update,
 )
 from sqlalchemy.engine import Engine, Row
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.sql.expression import Update
 
 from learning.db import metadata, utcnow
@@ -46,6 +53,8 @@ REASONS = (ASKED, LOW_CONFIDENCE)
 _OPEN_SQL = "state IN ('waiting', 'claimed')"
 # The console shows at most this many open handoffs at once.
 MAX_LISTED = 200
+# `closed_by` of a claimed handoff handed back because nobody wrote in it for the idle time.
+IDLE_TIMEOUT = "idle timeout"
 
 handoffs = Table(
     "handoffs",
@@ -60,6 +69,9 @@ handoffs = Table(
     Column("claimed_at", DateTime(timezone=True), nullable=True),
     Column("closed_at", DateTime(timezone=True), nullable=True),
     Column("closed_by", String(64), nullable=True),
+    # The last message in the conversation while it was open, from the shopper or the agent (or the
+    # claim): what `release_idle` measures idleness from.
+    Column("last_activity_at", DateTime(timezone=True), nullable=True),
     # One open handoff per conversation, enforced by the database (SQLite and PostgreSQL both have
     # partial indexes), so two concurrent requests cannot queue a conversation twice.
     Index(
@@ -90,13 +102,14 @@ class Handoff:
     created_at: datetime
     claimed_at: Optional[datetime]
     closed_at: Optional[datetime]
+    closed_by: Optional[str] = None
 
     @classmethod
     def from_row(cls, row: Row) -> Handoff:
         return cls(
             id=row.id, sender_id=row.sender_id, channel=row.channel, state=row.state, reason=row.reason,
             agent=row.agent, created_at=_aware(row.created_at), claimed_at=_aware(row.claimed_at),
-            closed_at=_aware(row.closed_at),
+            closed_at=_aware(row.closed_at), closed_by=row.closed_by,
         )
 
     def waited_s(self, now: datetime) -> float:
@@ -109,6 +122,7 @@ class Handoff:
             "reason": self.reason, "agent": self.agent, "created_at": self.created_at.isoformat(),
             "claimed_at": self.claimed_at.isoformat() if self.claimed_at else None,
             "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "closed_by": self.closed_by,
             "waited_s": round(self.waited_s(now), 1),
         }
 
@@ -130,8 +144,26 @@ def ready(engine: Engine) -> Engine:
         with _create_lock:
             if id(engine) not in _created:
                 handoffs.create(engine, checkfirst=True)
+                _add_missing_columns(engine)
                 _created.add(id(engine))
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns added after a database was first made (`last_activity_at`), added to it in place: no
+    migration tool for one table; existing rows get NULL, which the code reads as "since the claim"."""
+    present = {column["name"] for column in inspect(engine).get_columns(handoffs.name)}
+    for column in handoffs.columns:
+        if column.name in present or not column.nullable:
+            continue
+        kind = column.type.compile(dialect=engine.dialect)
+        try:
+            with engine.begin() as connection:
+                connection.execute(text(f"ALTER TABLE {handoffs.name} ADD COLUMN {column.name} {kind}"))
+        except DBAPIError:  # another instance added it a moment ago
+            if column.name not in {c["name"] for c in inspect(engine).get_columns(handoffs.name)}:
+                raise
+        logger.info("handoff.column_added column=%s", column.name)
 
 
 def _open_for(connection: object, sender_id: str) -> Optional[Row]:
@@ -147,8 +179,9 @@ def request_handoff(
     if reason not in REASONS:
         raise ValueError(f"unknown handoff reason {reason!r}")
     ready(engine)
+    now = now or utcnow()
     row = {"sender_id": sender_id, "channel": channel[:32], "state": WAITING, "reason": reason,
-           "created_at": now or utcnow()}
+           "created_at": now, "last_activity_at": now}
     try:
         with engine.begin() as connection:
             existing = _open_for(connection, sender_id)
@@ -181,22 +214,68 @@ def open_handoff(engine: Engine, sender_id: str) -> Optional[Handoff]:
     return Handoff.from_row(row) if row is not None else None
 
 
-def latest_handoff(engine: Engine, sender_id: str) -> Optional[Handoff]:
-    """The conversation's most recent handoff in any state (the widget's status line)."""
+def release_idle(
+    engine: Engine, idle_s: Optional[float], now: Optional[datetime] = None, sender_id: Optional[str] = None
+) -> int:
+    """Hand back to the bot every claimed handoff (of `sender_id`, or all) with no message for `idle_s`
+    seconds; returns how many. `idle_s` None or <= 0: never."""
+    if idle_s is None or idle_s <= 0:
+        return 0
+    now = now or utcnow()
+    last = func.coalesce(handoffs.c.last_activity_at, handoffs.c.claimed_at)
+    idle = and_(handoffs.c.state == CLAIMED, last < now - timedelta(seconds=idle_s))
+    if sender_id is not None:
+        idle = and_(idle, handoffs.c.sender_id == sender_id)
+    with ready(engine).begin() as connection:
+        released = connection.execute(
+            update(handoffs).where(idle).values(state=CLOSED, closed_at=now, closed_by=IDLE_TIMEOUT)
+        ).rowcount
+    if released:
+        logger.info("handoff.idle_released count=%d idle_s=%d", released, idle_s)
+    return released
+
+
+def note_activity(engine: Engine, sender_id: str, now: Optional[datetime] = None) -> None:
+    """A message in the conversation (the shopper's while held, or the agent's): idleness starts again."""
+    statement = (
+        update(handoffs).where(handoffs.c.sender_id == sender_id, handoffs.c.state.in_(OPEN_STATES))
+        .values(last_activity_at=now or utcnow())
+    )
+    with ready(engine).begin() as connection:
+        connection.execute(statement)
+
+
+def latest_handoff(
+    engine: Engine, sender_id: str, idle_s: Optional[float] = None, now: Optional[datetime] = None
+) -> Optional[Handoff]:
+    """The conversation's most recent handoff in any state (the widget's status line), after handing
+    it back if it sat idle for `idle_s`."""
+    release_idle(engine, idle_s, now, sender_id)
     query = select(handoffs).where(handoffs.c.sender_id == sender_id).order_by(handoffs.c.id.desc()).limit(1)
     with ready(engine).connect() as connection:
         row = connection.execute(query).first()
     return Handoff.from_row(row) if row is not None else None
 
 
-def held_by(engine: Engine, sender_id: str) -> Optional[str]:
-    """The agent holding the conversation (the bot stays silent), or None."""
+def held_by(
+    engine: Engine, sender_id: str, idle_s: Optional[float] = None, now: Optional[datetime] = None
+) -> Optional[str]:
+    """The agent holding the conversation (the bot stays silent), or None: also None once it sat idle
+    for `idle_s` (it is handed back first)."""
+    release_idle(engine, idle_s, now, sender_id)
     handoff = open_handoff(engine, sender_id)
     return handoff.agent if handoff is not None and handoff.state == CLAIMED else None
 
 
-def open_queue(engine: Engine, agent: Optional[str] = None) -> List[Handoff]:
-    """Waiting handoffs, oldest first, then those `agent` holds (all claimed ones when agent is None)."""
+def open_queue(
+    engine: Engine,
+    agent: Optional[str] = None,
+    idle_s: Optional[float] = None,
+    now: Optional[datetime] = None,
+) -> List[Handoff]:
+    """Waiting handoffs, oldest first, then those `agent` holds (all claimed ones when agent is None);
+    claimed ones idle for `idle_s` are handed back first."""
+    release_idle(engine, idle_s, now)
     held = handoffs.c.state == CLAIMED
     if agent is not None:
         held = and_(held, handoffs.c.agent == agent)
@@ -210,9 +289,10 @@ def open_queue(engine: Engine, agent: Optional[str] = None) -> List[Handoff]:
 
 def claim(engine: Engine, handoff_id: int, agent: str, now: Optional[datetime] = None) -> Handoff:
     """Give the waiting conversation to `agent`; HandoffConflictError when someone else was quicker."""
+    now = now or utcnow()
     statement = (
         update(handoffs).where(handoffs.c.id == handoff_id, handoffs.c.state == WAITING)
-        .values(state=CLAIMED, agent=agent, claimed_at=now or utcnow())
+        .values(state=CLAIMED, agent=agent, claimed_at=now, last_activity_at=now)
     )
     handoff = _conditional_update(engine, handoff_id, statement)
     logger.info("handoff.claimed id=%s agent=%s", handoff_id, agent)

@@ -4,6 +4,7 @@ and re-checked, hand back frees the conversation, and the transcript shows the p
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
@@ -16,8 +17,8 @@ from console.app import create_app
 from console.routers import handoff
 from console.settings import ConsoleSettings
 from console.users import add_user
-from learning.db import get_engine, reset_engines
-from ops.handoff_store import ASKED, LOW_CONFIDENCE, held_by, request_handoff
+from learning.db import get_engine, reset_engines, utcnow
+from ops.handoff_store import ASKED, LOW_CONFIDENCE, claim, held_by, note_activity, request_handoff
 from tests.console_seed import PASSWORD, add_users
 from tests.test_console_api import login
 
@@ -126,6 +127,23 @@ def test_claim_reply_and_hand_back(client: TestClient, engine: Engine, rasa: Fak
     headers = {"X-CSRF-Token": login_as(client, "aggie")}
     closed = client.post(f"/api/handoff/{first.id}/close", headers=headers)
     assert closed.status_code == 200 and closed.json()["state"] == "closed"
+    assert held_by(engine, "web-a") is None
+
+
+def test_an_agent_who_went_quiet_is_told_the_bot_has_it_back(
+    client: TestClient, engine: Engine, rasa: FakeRasa
+) -> None:
+    handoff_row, _ = request_handoff(engine, "web-a", "webchat", ASKED)
+    claim(engine, handoff_row.id, "aggie")
+    client.app.dependency_overrides[handoff.get_idle_s] = lambda: 60.0
+    headers = {"X-CSRF-Token": login_as(client, "aggie")}
+    sent = client.post(f"/api/handoff/{handoff_row.id}/reply", json={"text": "still here"}, headers=headers)
+    assert sent.status_code == 200 and held_by(engine, "web-a", 60.0) == "aggie"
+    note_activity(engine, "web-a", now=utcnow() - timedelta(minutes=2))  # then nobody wrote for 2 minutes
+    assert client.get("/api/handoff/queue").json()["items"] == []
+    late = client.post(f"/api/handoff/{handoff_row.id}/reply", json={"text": "sorry"}, headers=headers)
+    assert late.status_code == 409 and "back to the bot" in late.json()["detail"]
+    assert rasa.appended == [("web-a", "still here", "aggie")]
     assert held_by(engine, "web-a") is None
 
 

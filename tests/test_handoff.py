@@ -28,6 +28,7 @@ from ops.handoff_store import (
     ASKED,
     CLAIMED,
     CLOSED,
+    IDLE_TIMEOUT,
     LOW_CONFIDENCE,
     WAITING,
     HandoffConflictError,
@@ -35,8 +36,11 @@ from ops.handoff_store import (
     close,
     held_by,
     latest_handoff,
+    note_activity,
     open_handoff,
     open_queue,
+    ready,
+    release_idle,
     request_handoff,
 )
 from tests.test_webchat_channel import get, make_app, post, session_of
@@ -193,6 +197,69 @@ def test_only_the_holder_hands_back_and_the_bot_is_free_again(engine: Any) -> No
     assert created and again.id != handoff.id and again.state == WAITING
     forced = close(engine, claim(engine, again.id, "alice").id, "admin", force=True)
     assert forced.state == CLOSED
+
+
+def test_a_conversation_its_agent_left_goes_back_to_the_bot(engine: Any) -> None:
+    idle = 30 * 60
+    held, _ = request_handoff(engine, "web-a", "webchat", ASKED, now=at("2026-11-30T10:00"))
+    waiting, _ = request_handoff(engine, "web-b", "webchat", ASKED, now=at("2026-11-30T10:00"))
+    claim(engine, held.id, "alice", now=at("2026-11-30T10:01"))
+    assert held_by(engine, "web-a", idle, now=at("2026-11-30T10:30")) == "alice"
+    note_activity(engine, "web-a", now=at("2026-11-30T10:25"))  # the shopper (or alice) wrote
+    assert held_by(engine, "web-a", idle, now=at("2026-11-30T10:54")) == "alice"
+    assert held_by(engine, "web-a", None, now=at("2026-11-30T23:00")) == "alice"  # no idle limit set
+    listed = open_queue(engine, idle_s=idle, now=at("2026-11-30T10:54"))
+    assert [h.id for h in listed] == [waiting.id, held.id]
+    assert held_by(engine, "web-a", idle, now=at("2026-11-30T10:56")) is None  # 31 minutes of silence
+    back = latest_handoff(engine, "web-a")
+    assert back.state == CLOSED and back.closed_by == IDLE_TIMEOUT and back.to_json(at("2026-11-30T11:00"))[
+        "closed_by"] == IDLE_TIMEOUT
+    # The waiting one stays however long it waits: out of hours the shopper was told when someone answers.
+    assert [h.id for h in open_queue(engine, idle_s=idle, now=at("2026-12-02T09:00"))] == [waiting.id]
+    assert release_idle(engine, idle, now=at("2026-12-02T09:00")) == 0
+
+
+def test_the_widget_sees_an_idle_conversation_handed_back(engine: Any) -> None:
+    handoff, _ = request_handoff(engine, "web-a", "webchat", ASKED, now=at("2026-11-30T10:00"))
+    claim(engine, handoff.id, "alice", now=at("2026-11-30T10:00"))
+    assert latest_handoff(engine, "web-a", 600, now=at("2026-11-30T10:05")).state == CLAIMED
+    assert latest_handoff(engine, "web-a", 600, now=at("2026-11-30T10:11")).state == CLOSED
+    again, created = request_handoff(engine, "web-a", "webchat", ASKED)  # asking again queues anew
+    assert created and again.state == WAITING
+
+
+def test_a_database_from_before_idle_release_gets_the_column(tmp_path: Path) -> None:
+    old = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with old.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TABLE handoffs (id INTEGER PRIMARY KEY, sender_id VARCHAR(128) NOT NULL,"
+            " channel VARCHAR(32) NOT NULL, state VARCHAR(16) NOT NULL, reason VARCHAR(32) NOT NULL,"
+            " agent VARCHAR(64), created_at DATETIME NOT NULL, claimed_at DATETIME, closed_at DATETIME,"
+            " closed_by VARCHAR(64))"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO handoffs (sender_id, channel, state, reason, agent, created_at, claimed_at) VALUES"
+            " ('web-old', 'webchat', 'claimed', 'asked', 'alice', '2026-11-30 09:00:00.000000',"
+            " '2026-11-30 09:00:00.000000')"
+        )
+    ready(old)
+    assert held_by(old, "web-old", 3600, now=at("2026-11-30T09:59")) == "alice"  # idle since the claim
+    assert held_by(old, "web-old", 3600, now=at("2026-11-30T10:01")) is None
+    old.dispose()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, 1800.0), ("", 1800.0), ("45", 2700.0), ("0.5", 30.0), ("0", None), ("never", None)],
+)
+def test_idle_minutes_setting(value: Any, expected: Any) -> None:
+    assert handoff_settings.read_idle_s(value) == expected
+
+
+@pytest.mark.parametrize("value", ["soon", "-5", "nan", "inf"])
+def test_an_unreadable_idle_setting_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="SHOPCUE_HANDOFF_IDLE_MINUTES"):
+        handoff_settings.read_idle_s(value)
 
 
 # ---- the action --------------------------------------------------------------------------------

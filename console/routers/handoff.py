@@ -8,13 +8,16 @@ each message's parse, replies, and hand back.
     POST /api/handoff/{id}/reply       {"text"}: appended to the tracker; the shopper's widget shows it
     POST /api/handoff/{id}/close       hand back to the bot
 
+A conversation its agent left idle for `SHOPCUE_HANDOFF_IDLE_MINUTES` is back with the bot when any of
+these next reads it (ops/handoff_store.py `release_idle`).
+
 The queue is ops/handoff_store.py; the conversation is read and written through the Rasa server's
 HTTP API (ops/handoff_rasa.py), since the console is another process.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Dict
+from typing import Annotated, Any, Dict, Optional
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
@@ -45,6 +48,14 @@ def get_rasa() -> RasaConversations:
 RasaDep = Annotated[RasaConversations, Depends(get_rasa)]
 
 
+def get_idle_s() -> Optional[float]:
+    """How long a held conversation may sit without a message (a dependency, so tests can shorten it)."""
+    return handoff_settings().idle_s
+
+
+IdleDep = Annotated[Optional[float], Depends(get_idle_s)]
+
+
 class Reply(BaseModel):
     """An agent's message: plain text, as long as a shopper's may be."""
 
@@ -57,7 +68,8 @@ class Reply(BaseModel):
         return value.strip()
 
 
-def _handoff(engine: Any, handoff_id: int) -> store.Handoff:
+def _handoff(engine: Any, handoff_id: int, idle_s: Optional[float]) -> store.Handoff:
+    store.release_idle(engine, idle_s)
     try:
         return store.get_handoff(engine, handoff_id)
     except store.HandoffNotFoundError:
@@ -70,7 +82,12 @@ def _visible(handoff: store.Handoff, user: ConsoleUser) -> None:
         raise HTTPException(status_code=403, detail=f"this conversation is {handoff.state} by another agent")
 
 
-def _holding(handoff: store.Handoff, user: ConsoleUser) -> None:
+def _holding(handoff: store.Handoff, user: ConsoleUser, idle_s: Optional[float]) -> None:
+    if handoff.closed_by == store.IDLE_TIMEOUT and handoff.agent == user.username and idle_s:
+        raise HTTPException(
+            status_code=409,
+            detail=f"this conversation went back to the bot after {idle_s / 60:g} minutes without a message",
+        )
     if handoff.state != store.CLAIMED or handoff.agent != user.username:
         raise HTTPException(status_code=409, detail="claim the conversation before replying")
 
@@ -81,15 +98,18 @@ def handoff_page(request: Request, user: Agent) -> Response:
 
 
 @router.get("/queue")
-def queue(engine: EngineDep, user: Agent) -> Dict[str, Any]:
+def queue(engine: EngineDep, idle_s: IdleDep, user: Agent) -> Dict[str, Any]:
     now = utcnow()
     mine = None if user.role == ADMIN else user.username
-    return {"items": [h.to_json(now) for h in store.open_queue(engine, agent=mine)], "agent": user.username}
+    items = store.open_queue(engine, agent=mine, idle_s=idle_s, now=now)
+    return {"items": [h.to_json(now) for h in items], "agent": user.username}
 
 
 @router.get("/{handoff_id}")
-async def conversation(handoff_id: int, engine: EngineDep, rasa: RasaDep, user: Agent) -> Dict[str, Any]:
-    handoff = _handoff(engine, handoff_id)
+async def conversation(
+    handoff_id: int, engine: EngineDep, rasa: RasaDep, idle_s: IdleDep, user: Agent
+) -> Dict[str, Any]:
+    handoff = _handoff(engine, handoff_id, idle_s)
     _visible(handoff, user)
     try:
         tracker = await rasa.tracker(handoff.sender_id)
@@ -100,8 +120,8 @@ async def conversation(handoff_id: int, engine: EngineDep, rasa: RasaDep, user: 
 
 
 @router.post("/{handoff_id}/claim")
-def claim(handoff_id: int, engine: EngineDep, user: Agent) -> Dict[str, Any]:
-    _handoff(engine, handoff_id)
+def claim(handoff_id: int, engine: EngineDep, idle_s: IdleDep, user: Agent) -> Dict[str, Any]:
+    _handoff(engine, handoff_id, idle_s)
     try:
         handoff = store.claim(engine, handoff_id, user.username)
     except store.HandoffConflictError as error:
@@ -111,20 +131,21 @@ def claim(handoff_id: int, engine: EngineDep, user: Agent) -> Dict[str, Any]:
 
 @router.post("/{handoff_id}/reply")
 async def reply(
-    handoff_id: int, body: Reply, engine: EngineDep, rasa: RasaDep, user: Agent
+    handoff_id: int, body: Reply, engine: EngineDep, rasa: RasaDep, idle_s: IdleDep, user: Agent
 ) -> Dict[str, Any]:
-    handoff = _handoff(engine, handoff_id)
-    _holding(handoff, user)
+    handoff = _handoff(engine, handoff_id, idle_s)
+    _holding(handoff, user, idle_s)
     try:
         await rasa.append_agent_message(handoff.sender_id, body.text, user.username)
     except RasaUnavailableError as error:
         raise HTTPException(status_code=502, detail=f"the message was not delivered: {error}") from error
+    store.note_activity(engine, handoff.sender_id)
     return {"delivered": True}
 
 
 @router.post("/{handoff_id}/close")
-def close(handoff_id: int, engine: EngineDep, user: Agent) -> Dict[str, Any]:
-    _handoff(engine, handoff_id)
+def close(handoff_id: int, engine: EngineDep, idle_s: IdleDep, user: Agent) -> Dict[str, Any]:
+    _handoff(engine, handoff_id, idle_s)
     try:
         handoff = store.close(engine, handoff_id, user.username, force=user.role == ADMIN)
     except store.HandoffConflictError as error:
