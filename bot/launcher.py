@@ -64,6 +64,8 @@ DEFAULT_BACKLOG = "1024"
 # The conversation log for learning (learning/broker.py), as endpoints.yml names it.
 LOG_BROKER = "learning.broker.ConversationLogBroker"
 DATABASE_URL_ENV = "SHOPCUE_DATABASE_URL"
+# How often `make run` looks at the model registry for a shadow model set or cleared in the console.
+SHADOW_CHECK_S = 5.0
 
 # Library noise that says nothing to a Shopcue user (TensorFlow's C++ log, SQLAlchemy 2.0 and Python
 # deprecation warnings from Rasa's pinned dependencies); an explicit setting in the environment wins.
@@ -349,6 +351,7 @@ class BotProcesses:
     _actions_process: Optional[subprocess.Popen] = field(default=None, init=False, repr=False)
     _voice_process: Optional[subprocess.Popen] = field(default=None, init=False, repr=False)
     _shadow_process: Optional[subprocess.Popen] = field(default=None, init=False, repr=False)
+    _registry_unreadable: bool = field(default=False, init=False, repr=False)
 
     @property
     def rasa_url(self) -> str:
@@ -554,6 +557,30 @@ class BotProcesses:
             self._processes.remove(self._shadow_process)
             self._shadow_process = None
 
+    def follow_shadow(self) -> None:
+        """Run the shadow worker exactly while the registry names a shadow model, so a shadow set (or
+        cleared) in the console's Models page takes effect without a restart. The worker itself switches
+        when the shadow changes to another model. `shadow=False` keeps it off; True keeps it on."""
+        if self.shadow is not None:
+            return
+        try:
+            wanted = _registry_has_shadow(self.database_url)
+        except Exception as error:  # the database is unreachable for a moment: the next look decides
+            if not self._registry_unreadable:  # said once, not every few seconds
+                print(f"Shopcue: could not read the model registry ({type(error).__name__}); the shadow "
+                      "worker stays as it is until it can", file=sys.stderr, flush=True)
+            self._registry_unreadable = True
+            return
+        self._registry_unreadable = False
+        running = self._shadow_process is not None
+        if wanted and not running:
+            self.start_shadow()
+            print(f"Shopcue: the registry has a shadow model; shadow worker started (log {self.shadow_log})",
+                  flush=True)
+        elif running and not wanted:
+            self.stop_shadow()
+            print("Shopcue: the registry has no shadow model now; shadow worker stopped", flush=True)
+
     def _console_ready(self) -> bool:
         return bool(http_json("GET", f"{self.console_url}/health", timeout=5))
 
@@ -744,8 +771,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             "Press Ctrl-C to stop.",
             flush=True,
         )
+        next_shadow_check = time.monotonic() + SHADOW_CHECK_S
         while not stop_requested and all(p.poll() is None for p in bot._processes):
             time.sleep(0.5)
+            if time.monotonic() >= next_shadow_check:
+                bot.follow_shadow()
+                next_shadow_check = time.monotonic() + SHADOW_CHECK_S
         if not stop_requested:
             print("Shopcue: a server exited; see the logs above. Stopping.", file=sys.stderr)
             return 1

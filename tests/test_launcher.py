@@ -188,3 +188,50 @@ def test_rasa_children_run_without_telemetry_unless_the_environment_says_otherwi
     assert launcher.child_env()["RASA_TELEMETRY_ENABLED"] == "false"
     monkeypatch.setenv("RASA_TELEMETRY_ENABLED", "true")
     assert launcher.child_env()["RASA_TELEMETRY_ENABLED"] == "true"
+
+
+def test_the_shadow_worker_follows_the_registry_without_a_restart(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from learning import registry
+    from learning.db import get_engine, reset_engines
+
+    class Running:
+        def poll(self) -> None:
+            return None
+
+    spawned: List[List[str]] = []
+    stopped: List[object] = []
+
+    def spawn(self: launcher.BotProcesses, command: List[str], *args: object, **kwargs: object) -> Running:
+        spawned.append(command)
+        self._processes.append(Running())
+        return self._processes[-1]
+
+    monkeypatch.setattr(launcher.BotProcesses, "_spawn", spawn)
+    monkeypatch.setattr(launcher, "_stop_processes", lambda processes, grace: stopped.extend(processes))
+    reset_engines()
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    engine = get_engine(url)
+    archive = tmp_path / "candidate.tar.gz"
+    archive.write_bytes(b"a model")
+    candidate = registry.register(engine, archive, "hash")
+    bot = launcher.BotProcesses(model=tmp_path / "m.tar.gz", log_dir=tmp_path, database_url=url)
+
+    bot.follow_shadow()
+    assert spawned == []  # no shadow in the registry: no worker
+    registry.set_shadow(engine, candidate.id)  # as the console's Models page does, while the bot runs
+    bot.follow_shadow()
+    bot.follow_shadow()
+    assert len(spawned) == 1 and spawned[0][-3:] == ["ops.shadow", "--poll", "1.0"]
+    registry.set_shadow(engine, None)
+    bot.follow_shadow()
+    assert len(stopped) == 1 and bot._processes == []  # a stopped worker is not a crashed server
+    assert "shadow worker started" in capsys.readouterr().out
+
+    fixed = launcher.BotProcesses(model=tmp_path / "m.tar.gz", log_dir=tmp_path, database_url=url,
+                                  shadow=False)
+    registry.set_shadow(engine, candidate.id)
+    fixed.follow_shadow()
+    assert len(spawned) == 1  # shadow=False keeps it off
+    reset_engines()
