@@ -103,6 +103,7 @@ class Handoff:
     claimed_at: Optional[datetime]
     closed_at: Optional[datetime]
     closed_by: Optional[str] = None
+    last_activity_at: Optional[datetime] = None
 
     @classmethod
     def from_row(cls, row: Row) -> Handoff:
@@ -110,7 +111,15 @@ class Handoff:
             id=row.id, sender_id=row.sender_id, channel=row.channel, state=row.state, reason=row.reason,
             agent=row.agent, created_at=_aware(row.created_at), claimed_at=_aware(row.claimed_at),
             closed_at=_aware(row.closed_at), closed_by=row.closed_by,
+            last_activity_at=_aware(row.last_activity_at),
         )
+
+    def is_idle(self, idle_s: Optional[float], now: datetime) -> bool:
+        """Claimed, and nobody wrote for more than `idle_s` seconds (None or <= 0: never idle)."""
+        if self.state != CLAIMED or idle_s is None or idle_s <= 0:
+            return False
+        last = self.last_activity_at or self.claimed_at
+        return last is not None and (now - last).total_seconds() > idle_s
 
     def waited_s(self, now: datetime) -> float:
         """Seconds the shopper has waited (until claimed, or until now)."""
@@ -250,21 +259,27 @@ def latest_handoff(
 ) -> Optional[Handoff]:
     """The conversation's most recent handoff in any state (the widget's status line), after handing
     it back if it sat idle for `idle_s`."""
-    release_idle(engine, idle_s, now, sender_id)
     query = select(handoffs).where(handoffs.c.sender_id == sender_id).order_by(handoffs.c.id.desc()).limit(1)
     with ready(engine).connect() as connection:
         row = connection.execute(query).first()
-    return Handoff.from_row(row) if row is not None else None
+    handoff = Handoff.from_row(row) if row is not None else None
+    if handoff is not None and handoff.is_idle(idle_s, now or utcnow()):
+        release_idle(engine, idle_s, now, sender_id)
+        handoff = get_handoff(engine, handoff.id)
+    return handoff
 
 
 def held_by(
     engine: Engine, sender_id: str, idle_s: Optional[float] = None, now: Optional[datetime] = None
 ) -> Optional[str]:
     """The agent holding the conversation (the bot stays silent), or None: also None once it sat idle
-    for `idle_s` (it is handed back first)."""
-    release_idle(engine, idle_s, now, sender_id)
+    for `idle_s` (it is handed back first). One read on the web chat's path; a write only to hand back."""
     handoff = open_handoff(engine, sender_id)
-    return handoff.agent if handoff is not None and handoff.state == CLAIMED else None
+    if handoff is None or handoff.state != CLAIMED:
+        return None
+    if handoff.is_idle(idle_s, now or utcnow()) and release_idle(engine, idle_s, now, sender_id):
+        return None
+    return handoff.agent
 
 
 def open_queue(
@@ -275,7 +290,14 @@ def open_queue(
 ) -> List[Handoff]:
     """Waiting handoffs, oldest first, then those `agent` holds (all claimed ones when agent is None);
     claimed ones idle for `idle_s` are handed back first."""
-    release_idle(engine, idle_s, now)
+    listed = _open_queue(engine, agent)
+    if any(handoff.is_idle(idle_s, now or utcnow()) for handoff in listed):
+        release_idle(engine, idle_s, now)
+        listed = _open_queue(engine, agent)
+    return listed
+
+
+def _open_queue(engine: Engine, agent: Optional[str]) -> List[Handoff]:
     held = handoffs.c.state == CLAIMED
     if agent is not None:
         held = and_(held, handoffs.c.agent == agent)

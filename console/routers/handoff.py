@@ -69,11 +69,15 @@ class Reply(BaseModel):
 
 
 def _handoff(engine: Any, handoff_id: int, idle_s: Optional[float]) -> store.Handoff:
-    store.release_idle(engine, idle_s)
+    """The handoff (404 if none), handed back first if its agent left it idle."""
     try:
-        return store.get_handoff(engine, handoff_id)
+        handoff = store.get_handoff(engine, handoff_id)
     except store.HandoffNotFoundError:
         raise HTTPException(status_code=404, detail="no such handoff") from None
+    if handoff.is_idle(idle_s, utcnow()):
+        store.release_idle(engine, idle_s, sender_id=handoff.sender_id)
+        handoff = store.get_handoff(engine, handoff_id)
+    return handoff
 
 
 def _visible(handoff: store.Handoff, user: ConsoleUser) -> None:
