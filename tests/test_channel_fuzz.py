@@ -76,8 +76,20 @@ NASTY = [
 ]
 SCALAR = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False))
 JSON_LEAF = st.one_of(SCALAR, st.text(max_size=30))
-JSON_VALUE = st.recursive(JSON_LEAF, lambda inner: st.lists(inner, max_size=4)
-                          | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12)
+
+
+# Named functions, not lambdas, in strategies: to describe a lambda hypothesis reads its source and walks
+# sys.modules, which raised "dictionary changed size during iteration" once in CI when another thread of
+# the app imported a module at that moment.
+def json_containers(inner: st.SearchStrategy) -> st.SearchStrategy:
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+
+
+def printable_ascii(text: str) -> bool:
+    return text.isprintable() and text.isascii()
+
+
+JSON_VALUE = st.recursive(JSON_LEAF, json_containers, max_leaves=12)
 NOT_A_STRING = st.one_of(SCALAR, st.lists(JSON_LEAF, max_size=3),
                          st.dictionaries(st.text(max_size=5), JSON_LEAF, max_size=3))
 SLASHY_TEXT = st.text(alphabet=st.sampled_from(list(" \t\n\u3000\x1c\x85/{}\":@0.5abc_-")), max_size=40)
@@ -299,7 +311,7 @@ def test_any_bytes_are_a_clear_400(channels: Tuple[Sanic, FakeAgent], raw: bytes
 
 
 @FEW
-@given(session=st.one_of(st.text(max_size=100).filter(lambda s: s.isprintable() and s.isascii()),
+@given(session=st.one_of(st.text(max_size=100).filter(printable_ascii),
                          st.sampled_from(["", "web-fuzz", "fuzz", FUZZ_SHOPPER + " ", FUZZ_SHOPPER[:-1]])),
        route=st.sampled_from(["history", "updates?after=0"]))
 def test_a_forged_session_reads_nothing(channels: Tuple[Sanic, FakeAgent], session: str, route: str) -> None:
