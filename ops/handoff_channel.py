@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from functools import lru_cache
 from typing import Any, Dict, List, Optional
 
 from rasa.shared.core.events import BotUttered, UserUttered
@@ -30,9 +31,11 @@ STATUS_TYPE = "handoff_status"
 MAX_UPDATES = 50
 
 
+@lru_cache(maxsize=1)
 def idle_s() -> Optional[float]:
-    """How long a held conversation may sit without a message; a bad setting is logged, not raised at
-    the shopper (the console and the action server refuse it at start)."""
+    """How long a held conversation may sit without a message, read once per process: a bad setting is
+    logged once and the default used, never raised at the shopper (the console's handoff routes and the
+    action server raise it)."""
     try:
         return handoff_settings().idle_s
     except ValueError:

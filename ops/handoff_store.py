@@ -244,6 +244,17 @@ def release_idle(
     return released
 
 
+def release_if_idle(
+    engine: Engine, handoff: Handoff, idle_s: Optional[float], now: Optional[datetime] = None
+) -> Handoff:
+    """`handoff` as it is now: handed back first if it was read idle (a write only then; the UPDATE
+    re-checks idleness, so a message that arrived meanwhile keeps it with its agent)."""
+    if not handoff.is_idle(idle_s, now or utcnow()):
+        return handoff
+    release_idle(engine, idle_s, now, handoff.sender_id)
+    return get_handoff(engine, handoff.id)
+
+
 def note_activity(engine: Engine, sender_id: str, now: Optional[datetime] = None) -> None:
     """A message in the conversation (the shopper's while held, or the agent's): idleness starts again."""
     statement = (
@@ -262,11 +273,7 @@ def latest_handoff(
     query = select(handoffs).where(handoffs.c.sender_id == sender_id).order_by(handoffs.c.id.desc()).limit(1)
     with ready(engine).connect() as connection:
         row = connection.execute(query).first()
-    handoff = Handoff.from_row(row) if row is not None else None
-    if handoff is not None and handoff.is_idle(idle_s, now or utcnow()):
-        release_idle(engine, idle_s, now, sender_id)
-        handoff = get_handoff(engine, handoff.id)
-    return handoff
+    return release_if_idle(engine, Handoff.from_row(row), idle_s, now) if row is not None else None
 
 
 def held_by(
@@ -275,11 +282,9 @@ def held_by(
     """The agent holding the conversation (the bot stays silent), or None: also None once it sat idle
     for `idle_s` (it is handed back first). One read on the web chat's path; a write only to hand back."""
     handoff = open_handoff(engine, sender_id)
-    if handoff is None or handoff.state != CLAIMED:
-        return None
-    if handoff.is_idle(idle_s, now or utcnow()) and release_idle(engine, idle_s, now, sender_id):
-        return None
-    return handoff.agent
+    if handoff is not None:
+        handoff = release_if_idle(engine, handoff, idle_s, now)
+    return handoff.agent if handoff is not None and handoff.state == CLAIMED else None
 
 
 def open_queue(
@@ -290,8 +295,9 @@ def open_queue(
 ) -> List[Handoff]:
     """Waiting handoffs, oldest first, then those `agent` holds (all claimed ones when agent is None);
     claimed ones idle for `idle_s` are handed back first."""
+    now = now or utcnow()
     listed = _open_queue(engine, agent)
-    if any(handoff.is_idle(idle_s, now or utcnow()) for handoff in listed):
+    if any(handoff.is_idle(idle_s, now) for handoff in listed):
         release_idle(engine, idle_s, now)
         listed = _open_queue(engine, agent)
     return listed

@@ -74,10 +74,7 @@ def _handoff(engine: Any, handoff_id: int, idle_s: Optional[float]) -> store.Han
         handoff = store.get_handoff(engine, handoff_id)
     except store.HandoffNotFoundError:
         raise HTTPException(status_code=404, detail="no such handoff") from None
-    if handoff.is_idle(idle_s, utcnow()):
-        store.release_idle(engine, idle_s, sender_id=handoff.sender_id)
-        handoff = store.get_handoff(engine, handoff_id)
-    return handoff
+    return store.release_if_idle(engine, handoff, idle_s)
 
 
 def _visible(handoff: store.Handoff, user: ConsoleUser) -> None:
