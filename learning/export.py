@@ -30,7 +30,13 @@ from typing import Dict, Iterable, List, Sequence, Set, Tuple
 
 from sqlalchemy.engine import Engine
 
-from common.schema import INTENTS, METADATA_ATTRIBUTES_KEY, normalise_attribute_value
+from common.schema import (
+    INTENTS,
+    METADATA_ATTRIBUTES_KEY,
+    METADATA_SOURCE_KEY,
+    REVIEWED_SOURCE,
+    normalise_attribute_value,
+)
 from learning.review import (
     Label,
     LabelEntity,
@@ -195,7 +201,9 @@ def annotate(example: Example) -> str:
 
 
 def render_nlu(examples: Sequence[Example], header: str) -> str:
-    """Rasa 3 NLU YAML: intents in the schema's order, examples by text, attributes as metadata."""
+    """Rasa 3 NLU YAML: intents in the schema's order, examples by text; each example's metadata says
+    it was reviewed (`source: review`, which the joint model's `reviewed_repeat` counts) and holds its
+    attributes."""
     order = {intent: i for i, intent in enumerate(INTENTS)}
     by_intent: Dict[str, List[Example]] = {}
     for example in examples:
@@ -207,10 +215,11 @@ def render_nlu(examples: Sequence[Example], header: str) -> str:
     for intent in sorted(by_intent, key=lambda name: (order.get(name, len(order)), name)):
         lines += [f"- intent: {intent}", "  examples:"]
         for example in sorted(by_intent[intent], key=lambda e: (e.text.lower(), e.text)):
-            lines += ["  - text: |", f"      {annotate(example)}"]
+            lines += ["  - text: |", f"      {annotate(example)}", "    metadata:",
+                      f"      {METADATA_SOURCE_KEY}: {REVIEWED_SOURCE}"]
             if example.attributes:
                 values = ", ".join(f"{name}: {_yaml_scalar(value)}" for name, value in example.attributes)
-                lines += ["    metadata:", f"      {METADATA_ATTRIBUTES_KEY}: {{{values}}}"]
+                lines.append(f"      {METADATA_ATTRIBUTES_KEY}: {{{values}}}")
     return "\n".join(lines) + "\n"
 
 

@@ -35,8 +35,10 @@ from transformers import AutoTokenizer
 
 from common.schema import (
     METADATA_ATTRIBUTES_KEY,
+    METADATA_SOURCE_KEY,
     PARSE_ATTRIBUTES_KEY,
     PARSE_TAGGING_CONFIDENCE_KEY,
+    REVIEWED_SOURCE,
     attribute_output_value,
     normalise_attribute_value,
 )
@@ -83,6 +85,12 @@ def example_attribute_labels(message: Message, schema: Mapping[str, Sequence[str
     return {name: normalise_attribute_value(value) for name, value in labels.values.items() if name in schema}
 
 
+def is_reviewed(message: Message) -> bool:
+    """Whether a training example is a reviewer's label exported by the console (metadata source: review)."""
+    example_metadata = (message.get(METADATA) or {}).get(METADATA_EXAMPLE)
+    return isinstance(example_metadata, dict) and example_metadata.get(METADATA_SOURCE_KEY) == REVIEWED_SOURCE
+
+
 def training_examples(messages: Sequence[Message], schema: Mapping[str, Sequence[str]]) -> List[Example]:
     """Rasa training messages as the joint model's examples (entities and attribute labels)."""
     return [
@@ -94,9 +102,16 @@ def training_examples(messages: Sequence[Message], schema: Mapping[str, Sequence
                 for e in m.get(ENTITIES) or []
             ],
             attributes=example_attribute_labels(m, schema),
+            reviewed=is_reviewed(m),
         )
         for m in messages
     ]
+
+
+def repeat_reviewed(examples: Sequence[Example], times: int) -> List[Example]:
+    """Each reviewed example `times` times (the others once): a few hundred reviews of real messages
+    among thousands of written examples would otherwise barely move the model."""
+    return [example for example in examples for _ in range(times if example.reviewed else 1)]
 
 
 def joint_config_for(
@@ -187,6 +202,9 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
             # confidences raw. Fewer than 20 to hold out (tiny data): none held out, raw, a log line says so.
             "calibration_fraction": 0.1,
             "calibration_max_examples": 500,
+            # How many times an epoch goes over each reviewed example (exported by the review console,
+            # metadata source: review) against once for the written ones. 1: no difference.
+            "reviewed_repeat": 1,
             "ranking_length": 10,
             "show_progress": True,
             # Post-processing of the attributes (nlu/cue_fusion.py): the cue lexicon's near-certain words
@@ -273,8 +291,13 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
         self.tokenizer = AutoTokenizer.from_pretrained(joint_config.encoder_path, local_files_only=True)
         self.encoder = Encoder(self.tokenizer, joint_config.max_length)
         examples, held_out = self._calibration_split(examples)
+        repeat = int(cfg.get("reviewed_repeat", 1))
+        if repeat < 1:
+            raise ValueError(f"JointShoppingNLU: reviewed_repeat must be 1 or more, not {repeat}")
+        reviewed = sum(example.reviewed for example in examples)
+        examples = repeat_reviewed(examples, repeat)
         logger.info(
-            f"JointShoppingNLU: training on {len(examples)} examples, "
+            f"JointShoppingNLU: training on {len(examples)} examples ({reviewed} reviewed, x{repeat}), "
             f"{len(joint_config.intent_labels)} intents, "
             f"{len(joint_config.tag_labels)} tags, attributes {list(schema)}"
         )

@@ -14,6 +14,7 @@ class Example:
     intent: Optional[str]
     entities: List[Tuple[int, int, str]]  # (start, end, entity type)
     attributes: Dict[str, str] = field(default_factory=dict)
+    reviewed: bool = False  # a reviewer's label on a real message (metadata source: review)
 
 
 def tag_labels_for(entity_types: Iterable[str]) -> List[str]:

@@ -21,7 +21,7 @@ from rasa.shared.nlu.training_data.message import Message
 
 import nlu.component as component_module
 from common.schema import DEFAULT_ATTRIBUTES, PARSE_ATTRIBUTES_KEY, PARSE_TAGGING_CONFIDENCE_KEY
-from nlu.component import JointShoppingNLU, example_attribute_labels
+from nlu.component import JointShoppingNLU, example_attribute_labels, training_examples
 from nlu.cue_fusion import SOURCE_CUES, SOURCE_MODEL_AND_CUES, fuse_attributes, fuse_with_cues
 from nlu.modeling_joint import CONFIG_FILE_NAME, CONFIGURABLE_FIELDS, JointShoppingConfig
 from nlu.pipeline_config import joint_step
@@ -311,3 +311,49 @@ def test_cue_confidence_is_read_from_the_config(storage_and_resource) -> None:
     (parsed,) = _parse(certain, "a present for my wife")
     assert parsed[PARSE_ATTRIBUTES_KEY]["gender"]["value"] == "female"
     assert parsed[PARSE_ATTRIBUTES_KEY]["gender"]["confidence"] == 1.0
+
+
+REVIEWED_YAML = """
+version: "3.1"
+nlu:
+- intent: search_product
+  examples:
+  - text: |
+      [nike](brand) air max mens
+    metadata:
+      source: review
+      attributes: {gender: male}
+  - text: |
+      red [trainers](product_type)
+"""
+
+
+def test_reviewed_examples_are_seen_reviewed_repeat_times_an_epoch(tmp_path: Path, monkeypatch) -> None:
+    messages = RasaYAMLReader().reads(REVIEWED_YAML).intent_examples
+    seen: Dict[str, int] = {}
+
+    def count_examples(model, encoder, examples, **_: Any) -> None:
+        for example in examples:
+            seen[example.text] = seen.get(example.text, 0) + 1
+
+    monkeypatch.setattr(component_module, "train_model", count_examples)
+    context = ExecutionContext(GraphSchema({}), "test")
+    storage = LocalModelStorage(tmp_path)
+    component = JointShoppingNLU.create(
+        _config(reviewed_repeat=3, calibration_fraction=0.0), storage, Resource("r"), context
+    )
+    schema = {**DEFAULT_ATTRIBUTES, **BUDGET}
+    component._train_examples(training_examples(messages, schema), schema)
+    assert seen == {"nike air max mens": 3, "red trainers": 1}
+
+
+def test_reviewed_repeat_below_one_is_refused(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(component_module, "train_model", lambda *args, **kwargs: None)
+    messages = RasaYAMLReader().reads(REVIEWED_YAML).intent_examples
+    context = ExecutionContext(GraphSchema({}), "test")
+    component = JointShoppingNLU.create(
+        _config(reviewed_repeat=0), LocalModelStorage(tmp_path), Resource("r"), context
+    )
+    schema = {**DEFAULT_ATTRIBUTES, **BUDGET}
+    with pytest.raises(ValueError, match="reviewed_repeat"):
+        component._train_examples(training_examples(messages, schema), schema)

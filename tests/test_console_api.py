@@ -27,6 +27,7 @@ from console.auth import SESSION_COOKIE, ConsoleUser, LoginThrottle, require_rol
 from console.passwords import hash_password, verify_password
 from console.settings import ConsoleSettings
 from learning.db import ADMIN, get_engine, messages, sessions, users
+from nlu.component import is_reviewed
 from tests.console_seed import PASSWORD, add_message, add_suggestion, add_users, seed_queue, span
 
 PUBLIC_PATHS = {"/login", "/health"}
@@ -399,6 +400,7 @@ def test_correct_accept_skip_undo_bulk_and_export(
     }
     attributes = mum.get("metadata")["example"]["attributes"]
     assert attributes == {"gender": "female", "age_group": "adult", "gift": True}
+    assert all(is_reviewed(example) for example in examples)  # what reviewed_repeat counts
 
 
 # ---- users and passwords ------------------------------------------------------------------------------
