@@ -82,10 +82,12 @@ DEFAULT_ATTRIBUTE_VALUE: Dict[str, str] = {GENDER: UNKNOWN, AGE_GROUP: UNKNOWN, 
 #       attributes: {gender: male, age_group: kid, gift: true}
 METADATA_ATTRIBUTES_KEY = "attributes"
 
-# Where an example says it came from: the review console marks every example it exports
-# (`source: review`), so training can weigh labels a person checked on real traffic apart from written ones.
+# Where an example says it came from: the review console marks what it exports, shoppers' messages as
+# `source: review` and reviewed product titles as `source: product_review`, so training can weigh labels a
+# person checked on real traffic apart from written ones.
 METADATA_SOURCE_KEY = "source"
 REVIEWED_SOURCE = "review"
+PRODUCT_REVIEW_SOURCE = "product_review"
 
 # The key of the parse result (and of `tracker.latest_message`) that holds the attributes:
 #   {"gender": {"value": "male", "confidence": 0.93}, "gift": {"value": true, "confidence": 0.91}}

@@ -33,7 +33,7 @@ from actions.catalog.db import session_for
 from actions.catalog.models import AttributeFact, Product
 from actions.retrieval import distinct_catalog_values
 from actions.vocabulary import _WORD_RE, Vocabulary, build_vocabulary, load_synonyms
-from common.schema import BRAND, COLOR, PRODUCT_TYPE, UNKNOWN
+from common.schema import BRAND, COLOR, PRODUCT_REVIEW_SOURCE, PRODUCT_TYPE, UNKNOWN
 from enrichment.review import REVIEWED, _prepare, facts_by_product, product_state
 from learning.export import (
     DEFAULT_DATA_DIR,
@@ -215,7 +215,7 @@ def export_products(
     held = [Path(p) for p in (default_heldouts() if heldouts is None else heldouts) if Path(p).exists()]
     known = {normalise_for_dedup(e.text) for f in [*others, *held] for e in load_examples(f)}
     kept, skipped_known, conflicts = select_examples(pairs, known)
-    _write_atomic(path, render_nlu([example for _, example in kept], _HEADER))
+    _write_atomic(path, render_nlu([example for _, example in kept], _HEADER, PRODUCT_REVIEW_SOURCE))
     return ProductExport(
         written=len(kept), skipped_known=skipped_known, skipped_conflicts=conflicts, path=path,
         product_ids=[pid for pid, _ in kept],

@@ -200,9 +200,9 @@ def annotate(example: Example) -> str:
     return "".join(parts)
 
 
-def render_nlu(examples: Sequence[Example], header: str) -> str:
+def render_nlu(examples: Sequence[Example], header: str, source: str = REVIEWED_SOURCE) -> str:
     """Rasa 3 NLU YAML: intents in the schema's order, examples by text; each example's metadata says
-    it was reviewed (`source: review`, which the joint model's `reviewed_repeat` counts) and holds its
+    where it came from (`source`; the joint model's `reviewed_repeat` counts `review`) and holds its
     attributes."""
     order = {intent: i for i, intent in enumerate(INTENTS)}
     by_intent: Dict[str, List[Example]] = {}
@@ -216,7 +216,7 @@ def render_nlu(examples: Sequence[Example], header: str) -> str:
         lines += [f"- intent: {intent}", "  examples:"]
         for example in sorted(by_intent[intent], key=lambda e: (e.text.lower(), e.text)):
             lines += ["  - text: |", f"      {annotate(example)}", "    metadata:",
-                      f"      {METADATA_SOURCE_KEY}: {REVIEWED_SOURCE}"]
+                      f"      {METADATA_SOURCE_KEY}: {source}"]
             if example.attributes:
                 values = ", ".join(f"{name}: {_yaml_scalar(value)}" for name, value in example.attributes)
                 lines.append(f"      {METADATA_ATTRIBUTES_KEY}: {{{values}}}")

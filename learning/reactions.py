@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from actions.settings import acting_threshold
 from common.schema import AGE_GROUP, GENDER, NEUTRAL_VALUES
 
 REPHRASE, CORRECTION, CLICK, ZERO_RESULTS = "rephrase", "correction", "click", "zero_results"
@@ -229,11 +230,20 @@ def _offered(message: LoggedMessage) -> bool:
 
 
 def _corrected_values(message: LoggedMessage) -> Dict[str, Any]:
+    """The gender / age group the correcting message states: values the bot would act on, not guesses."""
     return {
         name: prediction.get("value") for name, prediction in message.attributes.items()
         if name in CORRECTED_ATTRIBUTES and isinstance(prediction, Mapping)
         and prediction.get("value") not in NEUTRAL_VALUES and prediction.get("value") is not None
+        and _confidence(prediction) >= acting_threshold(name)
     }
+
+
+def _confidence(prediction: Mapping[str, Any]) -> float:
+    try:
+        return float(prediction.get("confidence"))
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _within_window(earlier: LoggedMessage, new: LoggedMessage) -> bool:

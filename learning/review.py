@@ -34,10 +34,9 @@ import yaml
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection, Engine
 
-from actions.settings import ATTRIBUTE_BOOST_THRESHOLD, GIFT_THRESHOLD
+from actions.settings import acting_threshold
 from common.schema import (
     ENTITY_TYPES,
-    GIFT,
     PRODUCT_TYPE,
     attribute_output_value,
     neutral_value,
@@ -69,11 +68,6 @@ SUGGESTION_BONUS = 0.5
 SPREAD_BLOCK = 20
 SPREAD_LOOKAHEAD = 200
 JACCARD_SIMILAR = 0.6
-
-# The neutral rule of each attribute when a parse becomes a label: a non-neutral value is kept only at or
-# above the confidence at which the bot acts on it (actions/settings.py); below, the attribute is neutral.
-_ATTRIBUTE_THRESHOLDS: Dict[str, float] = {GIFT: GIFT_THRESHOLD}
-_DEFAULT_ATTRIBUTE_THRESHOLD = ATTRIBUTE_BOOST_THRESHOLD
 
 # review_events.action values.
 ACCEPT, CORRECT, SKIP, UNDO, BULK_ACCEPT = "accept", "correct", "skip", "undo", "bulk_accept"
@@ -781,7 +775,9 @@ def agreement(engine: Engine) -> Dict[str, Any]:
 
 
 def _parse_attributes(attributes: Any) -> Dict[str, Any]:
-    """The parse's attributes as a label would take them (the neutral rule), in output form."""
+    """The parse's attributes as a label would take them, in output form: a non-neutral value is kept only
+    at or above the confidence at which the bot acts on it (actions.settings.acting_threshold); below,
+    the attribute is neutral."""
     schema = attribute_schema()
     out: Dict[str, Any] = {}
     for name, values in schema.items():
@@ -789,10 +785,8 @@ def _parse_attributes(attributes: Any) -> Dict[str, Any]:
         neutral = neutral_value(name, values)
         value = normalise_attribute_value(item.get("value")) if isinstance(item, Mapping) else neutral
         confidence = _float(item.get("confidence")) if isinstance(item, Mapping) else 0.0
-        threshold = _ATTRIBUTE_THRESHOLDS.get(name, _DEFAULT_ATTRIBUTE_THRESHOLD)
-        out[name] = attribute_output_value(
-            value if value in values and value != neutral and confidence >= threshold else neutral
-        )
+        acted_on = value in values and value != neutral and confidence >= acting_threshold(name)
+        out[name] = attribute_output_value(value if acted_on else neutral)
     return out
 
 

@@ -148,6 +148,11 @@ def test_no_for_a_girl_after_results_suggests_the_new_gender_for_the_search() ->
                                                      attributes=girl)) is None
     assert reactions.corrected_search([search], logged(2, "for a girl", "refine_search", 1,
                                                        attributes=girl)) is None
+    # A value the model only guesses (below the confidence the bot acts on) is no correction.
+    guessed = {**girl, "age_group": {"value": "adult", "confidence": 0.45, "source": "model"}}
+    reply = logged(2, "no, for a girl", "refine_search", 1, attributes=guessed)
+    [found] = reactions.reactions([search], reply)
+    assert found.label == {"attributes": {"gender": "female"}}
 
 
 def test_clicks_on_quick_replies_and_shown_cards_confirm_the_search() -> None:

@@ -27,6 +27,7 @@ from console.settings import ConsoleSettings
 from enrichment import review
 from enrichment.training_examples import export_products, products_path
 from learning.db import get_engine as learning_engine
+from nlu.component import is_reviewed
 from nlu.pipeline_config import attribute_schema_of
 from nlu.tools.validate_data import validate
 from tests.console_seed import add_users
@@ -304,6 +305,9 @@ def test_reviewed_products_become_annotated_search_examples(seeded: Engine, tmp_
     urban = examples["Urban Thread Teen Girls' Slim Fit T-Shirt - Black"]
     assert urban.get("metadata")["example"]["attributes"] == {"gender": "unknown", "age_group": "teen",
                                                                "gift": False}
+    # Titles are no shopper's words: reviewed_repeat, which weighs reviewed messages, leaves them alone.
+    assert {e.get("metadata")["example"]["source"] for e in examples.values()} == {"product_review"}
+    assert not any(is_reviewed(e) for e in examples.values())
     problems, count = validate([path], attribute_schema_of(), heldout=[])
     assert problems == [] and count == 2
 
