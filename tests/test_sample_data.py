@@ -146,3 +146,20 @@ def test_an_excluded_folder_neither_reaches_the_sample_nor_changes_it(tmp_path: 
     assert not (tmp_path / "with" / "imported").exists()
     files = sorted(p.relative_to(tmp_path / "without") for p in (tmp_path / "without").rglob("*.yml"))
     assert all((tmp_path / "with" / f).read_bytes() == (tmp_path / "without" / f).read_bytes() for f in files)
+
+
+def test_adding_examples_moves_few_of_the_samples_picks(tmp_path: Path) -> None:
+    """The suite's model trains on the sample: data growing by a few examples must not redraw it (a
+    redrawn sample has moved that small model's fallback and attribute readings before)."""
+    base = tmp_path / "data"
+    shutil.copytree(DATA / "nlu", base / "nlu")
+    write_sample(base, tmp_path / "before", per_intent=PER_INTENT, seed=3, keep_phrases=["show me"])
+    added = [f"show me the {nth} one" for nth in ("first", "second", "third", "fourth", "last")]
+    (base / "nlu" / "added.yml").write_text(
+        'version: "3.1"\nnlu:\n- intent: product_details\n  examples: |\n'
+        + "".join(f"    - {text}\n" for text in added)
+    )
+    write_sample(base, tmp_path / "after", per_intent=PER_INTENT, seed=3, keep_phrases=["show me"])
+    before = {(ex.intent, ex.annotated) for ex in _examples(tmp_path / "before")}
+    after = {(ex.intent, ex.annotated) for ex in _examples(tmp_path / "after")}
+    assert len(before - after) <= len(added)

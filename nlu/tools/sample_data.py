@@ -20,7 +20,7 @@ stays whole. The same data and seed give the same sample.
 from __future__ import annotations
 
 import argparse
-import random
+import hashlib
 import shutil
 import sys
 from collections import defaultdict
@@ -123,8 +123,7 @@ def sample_examples(
         by_intent[example.intent].append(example)
     kept: set = set()
     for intent in sorted(by_intent):
-        pool = sorted(by_intent[intent], key=lambda ex: (ex.path, ex.line, ex.annotated))
-        random.Random(f"{seed}:{intent}").shuffle(pool)
+        pool = sorted(by_intent[intent], key=lambda ex: _rank(ex, f"{seed}:{intent}"))
         chosen = _covering(pool, tags, short)
         taken = {id(ex) for ex in chosen}
         quota = max(per_intent, round(proportional * len(pool) / len(examples)))
@@ -148,9 +147,15 @@ def _containing(examples: Sequence[Example], phrase: str, short: Set[int], seed:
     """The short examples whose words contain `phrase`'s words in a row, in a seeded order."""
     wanted = _words(phrase)
     found = [ex for ex in examples if id(ex) in short and _has_run(_words(ex.text), wanted)]
-    found.sort(key=lambda ex: (ex.path, ex.line, ex.annotated))
-    random.Random(f"{seed}:{phrase}").shuffle(found)
-    return found
+    return sorted(found, key=lambda ex: _rank(ex, f"{seed}:{phrase}"))
+
+
+def _rank(example: Example, salt: str) -> Tuple[str, str, int]:
+    """A seeded order that does not depend on the other examples: a hash of the salt and the example's
+    text, then where it is. A shuffle of the whole list would move every pick when one example is added,
+    and with it the test suite's model; ranked by hash, an added example takes at most its own place."""
+    digest = hashlib.sha256(f"{salt}\n{example.annotated}".encode()).hexdigest()
+    return digest, example.path, example.line
 
 
 def _has_run(words: Tuple[str, ...], run: Tuple[str, ...]) -> bool:
