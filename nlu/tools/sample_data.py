@@ -14,7 +14,8 @@ source file, so hand-written phrasings are not crowded out by generated ones; sh
 (`max_words`) unless a label needs a longer one; and a few examples of each wording the caller names
 (`keep_phrases`: the end-to-end tests' "do you sell ..."). Every file that holds no intent examples
 (stories, rules, the lexicon) and every synonym / regex / lookup block is copied as is: the dialogue
-stays whole. The same data and seed give the same sample.
+stays whole. The same data and seed give the same sample, and data that grows by a few examples moves
+only a few picks (candidates are ranked by a hash of their text, not by a shuffle of the whole list).
 """
 
 from __future__ import annotations
