@@ -8,6 +8,8 @@ file in that folder byte by byte, and the tracker the Rasa server holds, for the
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import re
 import time
 import uuid
@@ -49,6 +51,18 @@ def _content(path: Path) -> bytes:
         return b""
 
 
+def _unpacked_digest(path: Path) -> str:
+    """SHA-256 of a gzip file's unpacked bytes ("" when it is no gzip file)."""
+    digest = hashlib.sha256()
+    try:
+        with gzip.open(path, "rb") as unpacked:
+            for block in iter(lambda: unpacked.read(1 << 20), b""):
+                digest.update(block)
+    except (OSError, EOFError):
+        return ""
+    return digest.hexdigest()
+
+
 def _hits(data: bytes) -> List[str]:
     """The personal words in the data; a digit run counts only whole (not inside a longer number), so a
     logged confidence such as 0.000212077001 is not a leak of "07700"."""
@@ -68,7 +82,7 @@ def _logged_turns(url: str, sender: str) -> int:
         return int(count.scalar_one())
 
 
-def test_a_name_and_a_phone_number_are_in_no_database_or_log(bot: Any) -> None:
+def test_a_name_and_a_phone_number_are_in_no_database_or_log(bot: Any, trained_model: Path) -> None:
     session, web_sender = open_session(bot.rasa_url)  # the web chat's conversation is the server's
     rest_sender = f"privacy-rest-{uuid.uuid4().hex[:8]}"
     with httpx.Client(base_url=bot.rasa_url, timeout=120) as client:
@@ -95,7 +109,13 @@ def test_a_name_and_a_phone_number_are_in_no_database_or_log(bot: Any) -> None:
         assert _hits(tracker) == [], "the Rasa tracker holds personal data"
 
     folder = bot.log_dir.parent
-    checked = list(_files(folder))
+    # Copies of the session's model (the registry's serve folder, written by the model-switch tests) are
+    # made from data/ by training, not from conversations, and their compressed bytes can spell any five
+    # letters by chance (a 104 MB archive once held "SARAH"): the same model, compared unpacked, is not
+    # read for words; any other archive is.
+    model = _unpacked_digest(trained_model)
+    checked = [path for path in _files(folder)
+               if not (path.name.endswith(".tar.gz") and _unpacked_digest(path) == model)]
     names = {path.name for path in checked}
     assert {"rasa.log", "actions.log", "learning.db", "catalog.db"} <= names, sorted(names)
     leaks = {str(path.relative_to(folder)): hits for path in checked if (hits := _hits(_content(path)))}
