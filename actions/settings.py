@@ -21,14 +21,14 @@ ATTRIBUTE_FILTER_THRESHOLD = _float("SHOPCUE_ATTRIBUTE_FILTER_THRESHOLD", 0.75)
 ATTRIBUTE_BOOST_THRESHOLD = _float("SHOPCUE_ATTRIBUTE_BOOST_THRESHOLD", 0.5)
 # `gift` counts as true at or above this confidence.
 GIFT_THRESHOLD = _float("SHOPCUE_GIFT_THRESHOLD", 0.5)
+# How many results one reply shows, and how many ranked ids the search state keeps for "show more".
+PAGE_SIZE = int(_float("SHOPCUE_PAGE_SIZE", 5))
+KEEP_RANKED = int(_float("SHOPCUE_KEEP_RANKED", 60))
+# The most of one product a shopper can ask for or add in one go (a quantity entity is capped here).
+MAX_QUANTITY = int(_float("SHOPCUE_MAX_QUANTITY", 20))
 
 
 def acting_threshold(attribute: str) -> float:
     """The confidence from which the bot acts on an attribute's value; below it the value is a guess
     (and the review console and the reactions read it as no evidence)."""
     return GIFT_THRESHOLD if attribute == GIFT else ATTRIBUTE_BOOST_THRESHOLD
-# How many results one reply shows, and how many ranked ids the search state keeps for "show more".
-PAGE_SIZE = int(_float("SHOPCUE_PAGE_SIZE", 5))
-KEEP_RANKED = int(_float("SHOPCUE_KEEP_RANKED", 60))
-# The most of one product a shopper can ask for or add in one go (a quantity entity is capped here).
-MAX_QUANTITY = int(_float("SHOPCUE_MAX_QUANTITY", 20))
