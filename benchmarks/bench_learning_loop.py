@@ -9,7 +9,9 @@ reviewing as many random ones?
 
 1. A base model is trained on the project's own `data/nlu` (all of it, or a stratified sample with
    --base-examples N; no QueryNER example), NLU only (`rasa train nlu`), with the recipe's epochs and no
-   calibration slice. Every model of the run uses the same recipe.
+   calibration slice. Every model of the run uses the same recipe (config.yml's `reviewed_repeat`
+   included: since session 10 each exported review counts 4 times an epoch; pass a --config with 1 to
+   weigh reviews as written examples).
 2. A sample of QueryNER train queries is sent through the bot (bot.launcher.BotProcesses, REST webhook)
    as live traffic; the conversation log (learning/broker.py, on a temporary database) keeps each
    message with its parse and doubt (learning/doubt.py).
