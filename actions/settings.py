@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from common.schema import GIFT
 
@@ -28,7 +29,12 @@ KEEP_RANKED = int(_float("SHOPCUE_KEEP_RANKED", 60))
 MAX_QUANTITY = int(_float("SHOPCUE_MAX_QUANTITY", 20))
 
 
-def acting_threshold(attribute: str) -> float:
-    """The confidence from which the bot acts on an attribute's value; below it the value is a guess
-    (and the review console and the reactions read it as no evidence)."""
-    return GIFT_THRESHOLD if attribute == GIFT else ATTRIBUTE_BOOST_THRESHOLD
+def acted_on(attribute: str, confidence: Any) -> bool:
+    """Whether the bot acts on an attribute's value read with this confidence (a parse's value, so anything
+    but a number counts as none); below the threshold the value is a guess, and the review console and the
+    shoppers' reactions read it as no evidence."""
+    try:
+        value = float(confidence)
+    except (TypeError, ValueError):
+        return False
+    return value >= (GIFT_THRESHOLD if attribute == GIFT else ATTRIBUTE_BOOST_THRESHOLD)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from actions.settings import acting_threshold
+from actions.settings import acted_on
 from common.schema import AGE_GROUP, GENDER, NEUTRAL_VALUES
 
 REPHRASE, CORRECTION, CLICK, ZERO_RESULTS = "rephrase", "correction", "click", "zero_results"
@@ -235,15 +235,8 @@ def _corrected_values(message: LoggedMessage) -> Dict[str, Any]:
         name: prediction.get("value") for name, prediction in message.attributes.items()
         if name in CORRECTED_ATTRIBUTES and isinstance(prediction, Mapping)
         and prediction.get("value") not in NEUTRAL_VALUES and prediction.get("value") is not None
-        and _confidence(prediction) >= acting_threshold(name)
+        and acted_on(name, prediction.get("confidence"))
     }
-
-
-def _confidence(prediction: Mapping[str, Any]) -> float:
-    try:
-        return float(prediction.get("confidence"))
-    except (TypeError, ValueError):
-        return 0.0
 
 
 def _within_window(earlier: LoggedMessage, new: LoggedMessage) -> bool:

@@ -34,7 +34,7 @@ import yaml
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection, Engine
 
-from actions.settings import acting_threshold
+from actions.settings import acted_on
 from common.schema import (
     ENTITY_TYPES,
     PRODUCT_TYPE,
@@ -776,17 +776,16 @@ def agreement(engine: Engine) -> Dict[str, Any]:
 
 def _parse_attributes(attributes: Any) -> Dict[str, Any]:
     """The parse's attributes as a label would take them, in output form: a non-neutral value is kept only
-    at or above the confidence at which the bot acts on it (actions.settings.acting_threshold); below,
-    the attribute is neutral."""
+    where the bot acts on it (actions.settings.acted_on); below, the attribute is neutral."""
     schema = attribute_schema()
     out: Dict[str, Any] = {}
     for name, values in schema.items():
         item = attributes.get(name) if isinstance(attributes, Mapping) else None
         neutral = neutral_value(name, values)
         value = normalise_attribute_value(item.get("value")) if isinstance(item, Mapping) else neutral
-        confidence = _float(item.get("confidence")) if isinstance(item, Mapping) else 0.0
-        acted_on = value in values and value != neutral and confidence >= acting_threshold(name)
-        out[name] = attribute_output_value(value if acted_on else neutral)
+        confidence = item.get("confidence") if isinstance(item, Mapping) else None
+        kept = value in values and value != neutral and acted_on(name, confidence)
+        out[name] = attribute_output_value(value if kept else neutral)
     return out
 
 
@@ -800,10 +799,3 @@ def _as_utc(moment: datetime) -> datetime:
 
 def _parse_time(value: Optional[str]) -> Optional[datetime]:
     return datetime.fromisoformat(value) if value else None
-
-
-def _float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0

@@ -285,15 +285,15 @@ class JointShoppingNLU(GraphComponent, IntentClassifier, EntityExtractorMixin):
 
     def _train_examples(self, examples: List[Example], schema: Dict[str, List[str]]) -> None:
         cfg = self.component_config
+        repeat = int(cfg.get("reviewed_repeat", 1))
+        if repeat < 1:
+            raise ValueError(f"JointShoppingNLU: reviewed_repeat must be 1 or more, not {repeat}")
         set_seed(int(cfg["random_seed"]))
         joint_config = joint_config_for(examples, schema, cfg)
         self.model = JointShoppingModel(joint_config)
         self.tokenizer = AutoTokenizer.from_pretrained(joint_config.encoder_path, local_files_only=True)
         self.encoder = Encoder(self.tokenizer, joint_config.max_length)
         examples, held_out = self._calibration_split(examples)
-        repeat = int(cfg.get("reviewed_repeat", 1))
-        if repeat < 1:
-            raise ValueError(f"JointShoppingNLU: reviewed_repeat must be 1 or more, not {repeat}")
         reviewed = sum(example.reviewed for example in examples)
         examples = repeat_reviewed(examples, repeat)
         logger.info(

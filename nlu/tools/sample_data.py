@@ -154,7 +154,7 @@ def _containing(examples: Sequence[Example], phrase: str, short: Set[int], seed:
 def _rank(example: Example, salt: str) -> Tuple[str, str, int]:
     """A seeded order that does not depend on the other examples: a hash of the salt and the example's
     text, then where it is. A shuffle of the whole list would move every pick when one example is added,
-    and with it the test suite's model; ranked by hash, an added example takes at most its own place."""
+    and with it the test suite's model; ranked by hash, the others keep their order around it."""
     digest = hashlib.sha256(f"{salt}\n{example.annotated}".encode()).hexdigest()
     return digest, example.path, example.line
 
