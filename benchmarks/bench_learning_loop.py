@@ -11,7 +11,9 @@ reviewing as many random ones?
    --base-examples N; no QueryNER example), NLU only (`rasa train nlu`), with the recipe's epochs and no
    calibration slice. Every model of the run uses the same recipe (config.yml's `reviewed_repeat`
    included: since session 10 each exported review counts 4 times an epoch; pass a --config with 1 to
-   weigh reviews as written examples).
+   weigh reviews as written examples). --base-queries N adds N QueryNER train queries (outside the
+   stream, the dev split and validation) to the base data: a model that has already seen real queries,
+   as the shipped one has, where the issue's setting (0) starts from written data alone.
 2. A sample of QueryNER train queries is sent through the bot (bot.launcher.BotProcesses, REST webhook)
    as live traffic; the conversation log (learning/broker.py, on a temporary database) keeps each
    message with its parse and doubt (learning/doubt.py).
@@ -61,13 +63,21 @@ from bot.launcher import BotProcesses, child_env, venv_bin  # noqa: E402
 from bot.training_config import shrink_epochs  # noqa: E402
 from nlu.pipeline_config import attribute_schema_of  # noqa: E402
 from nlu.tools.evaluate import judged_spans, load_bio_set, parse_all  # noqa: E402
-from nlu.tools.import_bio import DEFAULT_MAPPING, character_spans, convert, load_mapping, read_jsonl  # noqa: E402
+from nlu.tools.import_bio import (  # noqa: E402
+    DEFAULT_MAPPING,
+    character_spans,
+    convert,
+    load_mapping,
+    read_jsonl,
+    to_yaml,
+)
 from nlu.tools.metrics import Counts, micro_f1, paired_bootstrap, prf, span_counts, summed  # noqa: E402
 from nlu.tools.validate_data import Example, load_examples, normalise_for_dedup  # noqa: E402
 
 QUERYNER = PROJECT_ROOT.parent / "shared" / "datasets" / "queryner"
 JOINT_STEP = "nlu.component.JointShoppingNLU"
 Label = Dict[str, Any]
+BASE_QUERIES_SEED = 2027
 STREAM_PATH = "bot REST webhook + learning.broker"  # how live traffic reaches the log (kept in the JSON)
 
 _STARTED = time.monotonic()
@@ -164,6 +174,20 @@ def one_per_text(rows: Sequence[Tuple[int, float, str]], labelled: Mapping[int, 
             seen.add(key)
             out.append((message_id, value))
     return out
+
+
+def base_queries(queries: Sequence[Any], mapping: Any, taken: Set[str], n: int) -> List[Any]:
+    """n distinct queries not in `taken`, converted for the base data: those left after the stream and the
+    dev split, shuffled again (seed BASE_QUERIES_SEED), the first n (a larger n keeps a smaller one's)."""
+    left, seen = [], set(taken)
+    for query in queries:
+        converted = convert(query, mapping)
+        key = normalise_for_dedup(converted.text)
+        if key and key not in seen:
+            seen.add(key)
+            left.append(converted)
+    random.Random(BASE_QUERIES_SEED).shuffle(left)
+    return left[:n]
 
 
 def random_first(ids: Sequence[int], n: int, seed: int) -> List[int]:
@@ -364,6 +388,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     parser.add_argument("--base-examples", type=int, default=0,
                         help="stratified sample of data/nlu; 0: all of it (deduplicated), as shipped")
     parser.add_argument("--epochs", type=int, default=2, help="joint model epochs, every model")
+    parser.add_argument("--base-queries", type=int, default=0,
+                        help="QueryNER train queries added to the base data (outside the stream, the dev "
+                             "split and validation); 0, the issue's setting: a base that saw no real query")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--random-draws", type=int, default=2,
                         help="random arms per N (seeds seed, seed+1, ...): one draw's luck is not a baseline")
@@ -412,26 +439,6 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         seed_configs[train_seed] = (config_path if train_seed == default_seed
                                     else work / f"config-seed{train_seed}.yml")
         seed_configs[train_seed].write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
-    base_dir = work / "data-base"
-    base_dir.mkdir(exist_ok=True)
-    base_file = base_dir / "base.yml"
-    if args.resume and base_file.exists():  # the resumed models were trained on it, whatever data/ holds now
-        base_count = len(load_examples(base_file))
-        header = base_file.read_text(encoding="utf-8").splitlines()[0]
-        base_text = f"{base_count} examples kept from the resumed run ({header})"
-    else:
-        examples = [ex for path in sorted(args.data.rglob("*.yml")) for ex in load_examples(path)]
-        base = (stratified_sample(examples, args.base_examples, args.seed) if args.base_examples > 0
-                else stratified_sample(examples, len(examples), args.seed, floor=0))
-        header = f"Stratified sample ({len(base)}) of {args.data}, seed {args.seed}."
-        base_file.write_text(nlu_yaml(base, header), encoding="utf-8")
-        base_count = len(base)
-        base_text = (f"{base_count} of {len(examples)} examples of data/nlu (stratified by intent, "
-                     f"seed {args.seed})")
-    recipe_text = (f"`rasa train nlu`, {config_path.name} = {args.config.name}'s pipeline with {JOINT_STEP} "
-                   f"epochs={args.epochs}; base data: {base_text}; retrained: base + exported reviews")
-    say(f"recipe: {recipe_text}")
-
     mapping = load_mapping(args.mapping)
     schema = attribute_schema_of(args.config)
     validation = load_bio_set(args.validation, mapping, list(schema))
@@ -454,18 +461,49 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         if len(texts) == args.queries:
             break
 
+    eval_sets = {"validation": validation}
+    dev_keys: Set[str] = set()
+    if args.dev_queries > 0:
+        keyed = ((query, normalise_for_dedup(convert(query, mapping).text)) for query in queries)
+        dev_path = dev_split(keyed, set(golds) | validation_keys, args.dev_queries, work / "dev.jsonl")
+        eval_sets["dev"] = load_bio_set(dev_path, mapping, list(schema))
+        dev_keys = {normalise_for_dedup(example.text) for example in eval_sets["dev"].examples}
+        say(f"dev split: {len(eval_sets['dev'].examples)} QueryNER train queries outside the stream")
+
+    base_dir = work / "data-base"
+    base_dir.mkdir(exist_ok=True)
+    base_file = base_dir / "base.yml"
+    real_file = base_dir / "queryner_base.yml"
+    if args.resume and base_file.exists():  # the resumed models were trained on it, whatever data/ holds now
+        base_count = sum(len(load_examples(path)) for path in sorted(base_dir.glob("*.yml")))
+        header = base_file.read_text(encoding="utf-8").splitlines()[0]
+        base_text = f"{base_count} examples kept from the resumed run ({header})"
+    else:
+        examples = [ex for path in sorted(args.data.rglob("*.yml")) for ex in load_examples(path)]
+        base = (stratified_sample(examples, args.base_examples, args.seed) if args.base_examples > 0
+                else stratified_sample(examples, len(examples), args.seed, floor=0))
+        header = f"Stratified sample ({len(base)}) of {args.data}, seed {args.seed}."
+        base_file.write_text(nlu_yaml(base, header), encoding="utf-8")
+        base_count = len(base)
+        base_text = (f"{base_count} of {len(examples)} examples of data/nlu (stratified by intent, "
+                     f"seed {args.seed})")
+        real_file.unlink(missing_ok=True)
+        if args.base_queries > 0:
+            taken = set(golds) | validation_keys | dev_keys
+            real = base_queries(queries, mapping, taken, args.base_queries)
+            real_file.write_text(to_yaml(real, mapping.intent, str(args.train)), encoding="utf-8")
+            base_count += len(real)
+            base_text += f" + {len(real)} QueryNER train queries outside the stream, dev and validation"
+    recipe_text = (f"`rasa train nlu`, {config_path.name} = {args.config.name}'s pipeline with {JOINT_STEP} "
+                   f"epochs={args.epochs}; base data: {base_text}; retrained: base + exported reviews")
+    say(f"recipe: {recipe_text}")
+
     base_model = work / "models" / "base.tar.gz"
     if args.resume and base_model.exists():
         say(f"resuming: the base model {base_model} is already trained")
     else:
         say("training the base model")
         base_model = train_nlu(config_path, base_dir, work / "models", "base", work / "train-base.log")
-    eval_sets = {"validation": validation}
-    if args.dev_queries > 0:
-        keyed = ((query, normalise_for_dedup(convert(query, mapping).text)) for query in queries)
-        dev_path = dev_split(keyed, set(golds) | validation_keys, args.dev_queries, work / "dev.jsonl")
-        eval_sets["dev"] = load_bio_set(dev_path, mapping, list(schema))
-        say(f"dev split: {len(eval_sets['dev'].examples)} QueryNER train queries outside the stream")
     base_scores = {name: prf(*summed(entity_counts(base_model, eval_set)))
                    for name, eval_set in eval_sets.items()}
     say("base model: entity F1 " + ", ".join(f"{k} {v['f1']:.4f}" for k, v in base_scores.items()))
@@ -495,7 +533,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         url = f"sqlite:///{arm_db}"
         data_dir = arm_dir / "data"
         (data_dir / "nlu").mkdir(parents=True)
-        shutil.copy(base_file, data_dir / "nlu" / "base.yml")
+        for path in base_dir.glob("*.yml"):
+            shutil.copy(path, data_dir / "nlu" / path.name)
         console = ConsoleReviewer(url, data_dir)
         chosen = choose(console)
         for message_id in chosen:
