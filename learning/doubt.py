@@ -6,11 +6,11 @@
                     each attribute's confidence in its predicted value)
 
 - The intent's confidence is `intent.confidence` (a parse without an intent counts as confidence 0).
-- A span's confidence is the parse's `confidence_entity`, which the joint model already gives per word
-  (the mean of its words' tag marginals, docs/architecture.md), so long spans are not penalised for
-  their length. A span without one (a button payload's entities, given by construction) counts as 1.
+- A span's confidence is the parse's `confidence_entity`: for the joint model the probability of that
+  exact span (docs/architecture.md), boundaries included, whatever its length. A span without one (a
+  button payload's entities, given by construction) counts as 1.
 - The tagger's reading is the parse's `tagging_confidence` (common.schema.PARSE_TAGGING_CONFIDENCE_KEY:
-  the geometric mean of every word's tag marginal, O words included, i.e. length-normalised). Spans
+  the geometric mean of every word's confidence, O words included, i.e. length-normalised). Spans
   alone cannot doubt a product the model nearly tagged and left out; this can. Parses without it (a
   payload, another NLU pipeline) are judged on the rest.
 - An attribute's confidence is the `confidence` of the value the parse predicted (`attributes`:

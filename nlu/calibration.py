@@ -7,7 +7,7 @@ the confidences, which the review queue, the doubt score and the voice channel r
 T is the one that minimises the negative log-likelihood on a held-out slice of the training data
 (`calibration_split`), per head: the intent, each attribute, and the entity tags. For the tags the
 quantity fitted is the one the parse reports and the evaluation scores: each predicted span's confidence
-(the mean of its words' CRF marginals at T) against whether the span is exactly right. The temperatures
+(the CRF's probability of that exact span at T) against whether the span is exactly right. The temperatures
 are stored in `JointShoppingConfig` and applied in `nlu.prediction.predict`.
 """
 

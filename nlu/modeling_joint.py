@@ -16,9 +16,10 @@ So `tag_logits_bst` is [batch, tokens, tags] and `transitions_tt` is [from tag, 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -144,6 +145,11 @@ def best_tag_path(
     return path[::-1]
 
 
+def _along(scores_wt: torch.Tensor, path_w: torch.Tensor) -> torch.Tensor:
+    """Each word's score for its own tag on the path: scores_wt[w, path_w[w]]."""
+    return scores_wt.gather(1, path_w.unsqueeze(1)).squeeze(1)
+
+
 class BIOTagCRF(nn.Module):
     """Linear-chain CRF over the word tags, with BIO's impossible moves fixed at -inf (well, -1e4).
 
@@ -168,6 +174,12 @@ class BIOTagCRF(nn.Module):
             "forbidden_start_t",
             torch.tensor([impossible if label.startswith("I-") else 0.0 for label in tag_labels]),
         )
+        # For each tag, the index of the I- tag that continues its span (-1 for O): what
+        # `span_probabilities` needs to know where a decoded span ends.
+        self.inside_of: List[int] = [
+            tag_labels.index(f"I-{label[2:]}") if label != "O" and f"I-{label[2:]}" in tag_labels else -1
+            for label in tag_labels
+        ]
 
     def _transitions(self) -> torch.Tensor:
         return self.transitions_tt + self.forbidden_tt
@@ -202,20 +214,74 @@ class BIOTagCRF(nn.Module):
 
     @torch.no_grad()
     def decode(self, emissions_wt: torch.Tensor, temperature: float = 1.0) -> Tuple[List[int], List[float]]:
-        """Best tag path for one sequence (Viterbi) and each word's marginal probability of its tag.
+        """Best tag path for one sequence (Viterbi) and each word's confidence in it.
 
+        A word tagged O gets its marginal p(O); a word inside a span gets the probability that exactly
+        that span is right (`span_probabilities`), so a span's confidence prices its boundaries: a
+        word's marginal does not say whether the span should have gone on one word further.
         `temperature` divides the whole potential (emissions, transitions, start, end), so the best path
-        is the same for every T > 0 and only the marginals (the confidences) move.
+        is the same for every T > 0 and only the confidences move.
         """
         if emissions_wt.shape[0] == 0:
             return [], []
         path = best_tag_path(emissions_wt, self._transitions(), self._start(), self.end_t)
-        marginals_wt = self.marginals(emissions_wt, temperature)
-        return path, [float(marginals_wt[word, tag]) for word, tag in enumerate(path)]
+        return path, self.span_probabilities(emissions_wt, path, temperature)
 
     @torch.no_grad()
     def marginals(self, emissions_wt: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         """p(word w has tag t | sentence) by forward-backward over the potential / `temperature`."""
+        alpha_wt, beta_wt, log_z, _ = self._forward_backward(emissions_wt, temperature)
+        return (alpha_wt + beta_wt - log_z).exp()
+
+    @torch.no_grad()
+    def span_probabilities(
+        self, emissions_wt: torch.Tensor, path: Sequence[int], temperature: float = 1.0
+    ) -> List[float]:
+        """Per word of `path`: p(O) for an O word; for a word of a span, p(that exact span | sentence).
+
+        The exact span from word i to word j of type X is every path with B-X at i, I-X from i+1 to j,
+        and anything but I-X at j+1: forward score to i, the span's own steps, and the sum over what
+        may follow it (or the end score).
+        """
+        alpha_wt, beta_wt, log_z, (transitions_tt, end_t, emissions_wt) = self._forward_backward(
+            emissions_wt, temperature
+        )
+        path_w = torch.tensor(list(path))
+        confidences = _along((alpha_wt + beta_wt - log_z).exp(), path_w).tolist()
+        # Log scores along the path: forward to word k; the step into word k from word k-1 (0 for the first).
+        forward = _along(alpha_wt, path_w).tolist()
+        steps = [
+            0.0,
+            *(transitions_tt[path_w[:-1], path_w[1:]] + _along(emissions_wt[1:], path_w[1:])).tolist(),
+        ]
+        # after[j]: every way on from word j that does not continue its span (the next word's tag is
+        # anything but the span's I- tag, then the rest of the sentence), or the end score at the last word.
+        onward_wt = transitions_tt[path_w[:-1]] + emissions_wt[1:] + beta_wt[1:]
+        for word, tag in enumerate(path[:-1]):
+            if self.inside_of[tag] >= 0:
+                onward_wt[word, self.inside_of[tag]] = float("-inf")
+        after = [*torch.logsumexp(onward_wt, dim=1).tolist(), float(end_t[path[-1]])]
+        log_z_value = float(log_z)
+        num_words, word = len(path), 0
+        while word < num_words:
+            inside = self.inside_of[path[word]]
+            if inside < 0:
+                word += 1
+                continue
+            last = word
+            while last + 1 < num_words and path[last + 1] == inside:
+                last += 1
+            score = forward[word] + sum(steps[word + 1 : last + 1]) + after[last]
+            probability = min(1.0, math.exp(score - log_z_value))
+            confidences[word : last + 1] = [probability] * (last + 1 - word)
+            word = last + 1
+        return confidences
+
+    def _forward_backward(
+        self, emissions_wt: torch.Tensor, temperature: float
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Log forward (emission included) and backward (emission excluded) scores per word and tag, and
+        log Z, over the potential / `temperature`; also that tempered potential."""
         transitions_tt = self._transitions() / temperature
         start_t, end_t = self._start() / temperature, self.end_t / temperature
         emissions_wt = emissions_wt / temperature
@@ -232,7 +298,7 @@ class BIOTagCRF(nn.Module):
             )
         betas.reverse()
         log_z = torch.logsumexp(alphas[-1] + end_t, dim=0)
-        return (torch.stack(alphas) + torch.stack(betas) - log_z).exp()
+        return torch.stack(alphas), torch.stack(betas), log_z, (transitions_tt, end_t, emissions_wt)
 
 
 @dataclass

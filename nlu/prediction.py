@@ -70,9 +70,10 @@ def tag_decoder(
 ) -> Callable[[torch.Tensor], Tuple[List[int], List[float]]]:
     """Word tag logits -> tag ids and their confidences, as `predict` decodes them.
 
-    The CRF decodes its best path with marginals at `temperature`; the softmax decoder takes the best
-    valid BIO path (or each word's argmax) of the plain softmax and reports the tempered probabilities,
-    so in both the tags do not depend on the temperature, only the confidences do.
+    The CRF decodes its best path with its confidences at `temperature` (`BIOTagCRF.decode`); the
+    softmax decoder takes the best valid BIO path (or each word's argmax) of the plain softmax and
+    reports the tempered probabilities, so in both the tags do not depend on the temperature, only the
+    confidences do.
     """
     if model.crf is not None:
         crf = model.crf
@@ -151,7 +152,10 @@ def predict(
 
 
 def tagging_confidence(word_confidences: Sequence[float]) -> float:
-    """The geometric mean of each word's probability of its decoded tag (exp of the mean log).
+    """The geometric mean of each word's confidence in its decoded tag (exp of the mean log).
+
+    With the CRF a word tagged O brings its marginal and a word of a span its span's exact probability
+    (`BIOTagCRF.decode`).
 
     The length-normalised path score of active learning for NER (MNLP, Shen et al. 2017): a span's
     `confidence_entity` says nothing of a product the tagger nearly found but tagged O, and this does;

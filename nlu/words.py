@@ -76,7 +76,8 @@ def word_tags_to_spans(
     """Decode BIO tags per word to character spans; an I- without a matching B- opens a new span.
 
     A word tagged None (it produced no subword token, e.g. a control character) ends any open span.
-    The span's confidence is the mean probability of its words' tags.
+    The span's confidence is the mean of its words' confidences (with the CRF every word of a span carries
+    the span's exact probability, so the mean is that).
     """
     spans: List[Dict[str, Any]] = []
     current: Optional[Dict[str, Any]] = None

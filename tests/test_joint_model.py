@@ -7,7 +7,7 @@ invented from emoji or gibberish, the same answer every time for the same seed).
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Set, Tuple
 
 import pytest
 import torch
@@ -239,6 +239,59 @@ def test_crf_likelihood_matches_brute_force_over_all_tag_sequences() -> None:
     assert _is_valid_bio([TAGS[t] for t in best])
     assert all(0.0 < c <= 1.0 for c in confidences)
     assert crf.marginals(emissions_wt).sum(dim=1) == pytest.approx(torch.ones(3), abs=1e-4)
+
+
+def _spans_of(tags: List[str]) -> Set[Tuple[int, int, str]]:
+    """(first word, last word, type) of each span of a valid BIO sequence."""
+    spans, start = set(), None
+    for word, tag in enumerate([*tags, "O"]):
+        if start is not None and not (tag.startswith("I-") and tag[2:] == tags[start][2:]):
+            spans.add((start, word - 1, tags[start][2:]))
+            start = None
+        if tag.startswith("B-"):
+            start = word
+    return spans
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_span_s_confidence_is_the_probability_of_exactly_that_span(seed: int) -> None:
+    """Brute force over every tag sequence: a span word's confidence is p(this exact span), which a
+    longer or shorter span does not count toward; an O word's is its marginal."""
+    import itertools
+
+    crf = _random_crf(seed).requires_grad_(False)
+    torch.manual_seed(100 + seed)
+    emissions_wt = torch.randn(4, len(TAGS)) * 2
+    emissions_wt[0, TAGS.index("B-occasion")] += 4  # make sure the best path holds a span
+    temperature = 1.3
+
+    def path_score(path) -> torch.Tensor:
+        score = crf._start()[path[0]] + emissions_wt[0, path[0]] + crf.end_t[path[-1]]
+        for w in range(1, len(path)):
+            score = score + crf._transitions()[path[w - 1], path[w]] + emissions_wt[w, path[w]]
+        return score / temperature
+
+    all_paths = list(itertools.product(range(len(TAGS)), repeat=4))
+    scores = torch.stack([path_score(p) for p in all_paths])
+    probabilities = (scores - torch.logsumexp(scores, dim=0)).exp()
+    best, confidences = crf.decode(emissions_wt, temperature)
+    best_tags = [TAGS[t] for t in best]
+    spans = _spans_of(best_tags)
+    assert spans, best_tags
+    marginals_wt = crf.marginals(emissions_wt, temperature)
+    for first, last, kind in spans:
+        tagged = [[TAGS[t] for t in path] for path in all_paths]
+        exact = sum(
+            float(p)
+            for tags, p in zip(tagged, probabilities, strict=True)
+            if _is_valid_bio(tags) and (first, last, kind) in _spans_of(tags)
+        )
+        for word in range(first, last + 1):
+            assert confidences[word] == pytest.approx(exact, abs=1e-4)
+            assert confidences[word] <= float(marginals_wt[word, best[word]]) + 1e-6
+    for word, tag in enumerate(best_tags):
+        if tag == "O":
+            assert confidences[word] == pytest.approx(float(marginals_wt[word, best[word]]), abs=1e-5)
 
 
 def test_crf_padding_does_not_change_a_sequence_likelihood() -> None:
